@@ -3,7 +3,6 @@ package protocol
 import (
 	"bytes"
 	"encoding/hex"
-	"fmt"
 	"math"
 	"slices"
 	"strings"
@@ -89,33 +88,6 @@ func (w Windows) InClaimWindow(h int64) bool {
 // InProofWindow reports whether a proof may be submitted at height h.
 func (w Windows) InProofWindow(h int64) bool {
 	return w.ProofWindowOpen <= h && h <= w.ProofWindowClose
-}
-
-// ValidateSessionParams checks the block-count params. Besides bounding them
-// by MaxParamBlocks it requires: sessions of at least one block; a claim
-// window opening strictly after the grace period (so no relay can be served
-// after its claim is made); a proof seed block strictly after the claim
-// window closes (so the seed is unknown while claims can still change); and
-// claim and proof windows that last at least two blocks.
-func ValidateSessionParams(p types.Params) error {
-	fields := []struct {
-		name string
-		v    uint64
-		min  uint64
-	}{
-		{"num_blocks_per_session", p.NumBlocksPerSession, 1},
-		{"grace_period_end_offset_blocks", p.GracePeriodEndOffsetBlocks, 0},
-		{"claim_window_open_offset_blocks", p.ClaimWindowOpenOffsetBlocks, 1},
-		{"claim_window_close_offset_blocks", p.ClaimWindowCloseOffsetBlocks, 1},
-		{"proof_window_open_offset_blocks", p.ProofWindowOpenOffsetBlocks, 1},
-		{"proof_window_close_offset_blocks", p.ProofWindowCloseOffsetBlocks, 1},
-	}
-	for _, f := range fields {
-		if f.v < f.min || f.v > MaxParamBlocks {
-			return fmt.Errorf("%s must be in [%d, %d], got %d", f.name, f.min, uint64(MaxParamBlocks), f.v)
-		}
-	}
-	return nil
 }
 
 // SessionSeedHeight is the height whose block hash seeds the id of the

@@ -69,15 +69,14 @@ func TestSessionArithmeticProperties(t *testing.T) {
 	rng := rand.New(rand.NewSource(7))
 	offset := func(min int) uint64 { return uint64(min + rng.Intn(21-min)) }
 	for i := 0; i < 500; i++ {
-		p := types.Params{
-			NumBlocksPerSession:          uint64(1 + rng.Intn(100)),
-			GracePeriodEndOffsetBlocks:   offset(0),
-			ClaimWindowOpenOffsetBlocks:  offset(1),
-			ClaimWindowCloseOffsetBlocks: offset(1),
-			ProofWindowOpenOffsetBlocks:  offset(1),
-			ProofWindowCloseOffsetBlocks: offset(1),
-		}
-		require.NoError(t, protocol.ValidateSessionParams(p))
+		p := types.DefaultParams()
+		p.NumBlocksPerSession = uint64(1 + rng.Intn(100))
+		p.GracePeriodEndOffsetBlocks = offset(0)
+		p.ClaimWindowOpenOffsetBlocks = offset(1)
+		p.ClaimWindowCloseOffsetBlocks = offset(1)
+		p.ProofWindowOpenOffsetBlocks = offset(1)
+		p.ProofWindowCloseOffsetBlocks = offset(1)
+		require.NoError(t, p.Validate())
 		n, h := p.NumBlocksPerSession, 1+rng.Int63n(1_000_000)
 
 		start, end := protocol.SessionStartHeight(n, h), protocol.SessionEndHeight(n, h)
@@ -107,33 +106,6 @@ func TestSessionArithmeticProperties(t *testing.T) {
 		require.False(t, w.InClaimWindow(w.ProofSeed+1))
 		require.True(t, w.InProofWindow(w.ProofWindowOpen) && w.InProofWindow(w.ProofWindowClose))
 		require.False(t, w.InProofWindow(w.ProofSeed) || w.InProofWindow(w.ProofWindowClose+1))
-	}
-}
-
-func TestValidateSessionParams(t *testing.T) {
-	tests := []struct {
-		field  string
-		mutate func(*types.Params)
-	}{
-		{"", func(*types.Params) {}},
-		{"", func(p *types.Params) { p.GracePeriodEndOffsetBlocks = 0 }},
-		{"num_blocks_per_session", func(p *types.Params) { p.NumBlocksPerSession = 0 }},
-		{"num_blocks_per_session", func(p *types.Params) { p.NumBlocksPerSession = protocol.MaxParamBlocks + 1 }},
-		{"grace_period_end_offset_blocks", func(p *types.Params) { p.GracePeriodEndOffsetBlocks = 1 << 40 }},
-		{"claim_window_open_offset_blocks", func(p *types.Params) { p.ClaimWindowOpenOffsetBlocks = 0 }},
-		{"claim_window_close_offset_blocks", func(p *types.Params) { p.ClaimWindowCloseOffsetBlocks = 0 }},
-		{"proof_window_open_offset_blocks", func(p *types.Params) { p.ProofWindowOpenOffsetBlocks = 0 }},
-		{"proof_window_close_offset_blocks", func(p *types.Params) { p.ProofWindowCloseOffsetBlocks = 0 }},
-	}
-	for _, tt := range tests {
-		p := validParams()
-		tt.mutate(&p)
-		err := protocol.ValidateSessionParams(p)
-		if tt.field == "" {
-			require.NoError(t, err)
-			continue
-		}
-		require.ErrorContains(t, err, tt.field)
 	}
 }
 
