@@ -1,0 +1,45 @@
+# poktroll: the chain (poktrolld) and its RelayMiner.
+GO       ?= go
+BIN      := bin
+GOBIN    := $(CURDIR)/$(BIN)
+export PATH := $(GOBIN):$(PATH)
+
+.PHONY: all build install test test-short proto-gen proto-lint proto-check localnet clean
+
+all: build
+
+## build: compile poktrolld into bin/
+build:
+	$(GO) build -o $(BIN)/poktrolld ./cmd/poktrolld
+
+## install: install poktrolld into GOPATH/bin
+install:
+	$(GO) install ./cmd/poktrolld
+
+## test: every test, with the race detector (what CI runs)
+test:
+	$(GO) test -race -count=1 -timeout 30m ./...
+
+## test-short: unit tests only, no in-process network
+test-short:
+	$(GO) test -race -count=1 -short ./...
+
+## proto-gen: regenerate x/relayer/types/*.pb.go and api/ from proto/ (offline)
+proto-gen:
+	./scripts/proto-gen.sh
+
+## proto-lint: buf lint over proto/
+proto-lint:
+	cd tools && GOBIN=$(GOBIN) $(GO) install github.com/bufbuild/buf/cmd/buf
+	$(BIN)/buf lint
+
+## proto-check: fail if the committed generated code differs from proto/
+proto-check: proto-gen
+	git diff --exit-code -- x/relayer/types api
+
+## localnet: a one-node chain with a staked application and supplier, a RelayMiner and relays
+localnet:
+	@echo "make localnet is not built yet: it lands with the AppGate/localnet issue." >&2; exit 1
+
+clean:
+	rm -rf $(BIN) .gen
