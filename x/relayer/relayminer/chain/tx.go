@@ -1,0 +1,235 @@
+package chain
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"sync"
+	"time"
+
+	errorsmod "cosmossdk.io/errors"
+	"cosmossdk.io/log"
+	"github.com/cosmos/cosmos-sdk/client"
+	"github.com/cosmos/cosmos-sdk/client/tx"
+	"github.com/cosmos/cosmos-sdk/crypto/keyring"
+	sdk "github.com/cosmos/cosmos-sdk/types"
+	sdkerrors "github.com/cosmos/cosmos-sdk/types/errors"
+	txtypes "github.com/cosmos/cosmos-sdk/types/tx"
+	"github.com/cosmos/cosmos-sdk/types/tx/signing"
+	authtypes "github.com/cosmos/cosmos-sdk/x/auth/types"
+
+	"github.com/pokt-network/poktroll/x/relayer/relayminer/metrics"
+)
+
+// TxConfig is how the submitter pays for and signs txs.
+type TxConfig struct {
+	ChainID       string
+	GasPrices     sdk.DecCoins
+	GasAdjustment float64
+	// InclusionTimeout bounds the wait for a broadcast tx to land.
+	InclusionTimeout time.Duration
+}
+
+// Submitter signs txs with keyring keys and submits them.
+type Submitter struct {
+	client  *Client
+	txCfg   client.TxConfig
+	keys    keyring.Keyring
+	cfg     TxConfig
+	logger  log.Logger
+	metrics *metrics.Metrics
+
+	mu       sync.Mutex
+	accounts map[string]*account // by address
+}
+
+type account struct {
+	mu      sync.Mutex // one tx at a time per signer
+	keyName string
+	number  uint64
+	seq     uint64
+	loaded  bool
+}
+
+// NewSubmitter builds a submitter. Each signer must be registered with
+// AddSigner first.
+func NewSubmitter(c *Client, txCfg client.TxConfig, keys keyring.Keyring, cfg TxConfig, logger log.Logger, m *metrics.Metrics) *Submitter {
+	if cfg.GasAdjustment <= 0 {
+		cfg.GasAdjustment = 1.5
+	}
+	if cfg.InclusionTimeout <= 0 {
+		cfg.InclusionTimeout = time.Minute
+	}
+	return &Submitter{client: c, txCfg: txCfg, keys: keys, cfg: cfg, logger: logger.With("module", "tx"), metrics: m, accounts: map[string]*account{}}
+}
+
+// AddSigner registers a keyring key and returns its address.
+func (s *Submitter) AddSigner(keyName string) (string, error) {
+	rec, err := s.keys.Key(keyName)
+	if err != nil {
+		return "", fmt.Errorf("key %q: %w", keyName, err)
+	}
+	addr, err := rec.GetAddress()
+	if err != nil {
+		return "", fmt.Errorf("key %q: %w", keyName, err)
+	}
+	s.mu.Lock()
+	s.accounts[addr.String()] = &account{keyName: keyName}
+	s.mu.Unlock()
+	return addr.String(), nil
+}
+
+// Submit signs msgs as signer in one tx valid until timeoutHeight,
+// broadcasts it and waits until it is in a block. Chain rejections come
+// back as the registered module error (errors.Is works).
+func (s *Submitter) Submit(ctx context.Context, signer string, timeoutHeight int64, msgs ...sdk.Msg) error {
+	s.mu.Lock()
+	acc, ok := s.accounts[signer]
+	s.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("no keyring key registered for %s", signer)
+	}
+	acc.mu.Lock()
+	defer acc.mu.Unlock()
+	var err error
+	for attempt := 0; attempt < 3; attempt++ {
+		if !acc.loaded {
+			if err = s.loadAccount(ctx, signer, acc); err != nil {
+				return err
+			}
+		}
+		err = s.submitOnce(ctx, signer, acc, timeoutHeight, msgs)
+		if errors.Is(err, sdkerrors.ErrWrongSequence) {
+			s.logger.Info("account sequence mismatch; refreshing", "supplier", signer, "sequence", acc.seq)
+			acc.loaded = false
+			continue
+		}
+		return err
+	}
+	return err
+}
+
+func (s *Submitter) loadAccount(ctx context.Context, addr string, acc *account) error {
+	res, err := s.client.auth.Account(ctx, &authtypes.QueryAccountRequest{Address: addr})
+	if err != nil {
+		return fmt.Errorf("account %s: %w", addr, err)
+	}
+	var a sdk.AccountI
+	if err := s.client.cdc.UnpackAny(res.Account, &a); err != nil {
+		return err
+	}
+	acc.number, acc.seq, acc.loaded = a.GetAccountNumber(), a.GetSequence(), true
+	return nil
+}
+
+func (s *Submitter) factory(acc *account, timeoutHeight int64) tx.Factory {
+	return tx.Factory{}.
+		WithChainID(s.cfg.ChainID).
+		WithTxConfig(s.txCfg).
+		WithKeybase(s.keys).
+		WithFromName(acc.keyName).
+		WithAccountNumber(acc.number).
+		WithSequence(acc.seq).
+		WithTimeoutHeight(uint64(max(timeoutHeight, 0))).
+		WithSignMode(signing.SignMode_SIGN_MODE_DIRECT)
+}
+
+func (s *Submitter) submitOnce(ctx context.Context, signer string, acc *account, timeoutHeight int64, msgs []sdk.Msg) error {
+	f := s.factory(acc, timeoutHeight)
+	gas, err := s.simulate(ctx, f, msgs)
+	if err != nil {
+		return err
+	}
+	txb, err := f.WithGas(gas).BuildUnsignedTx(msgs...)
+	if err != nil {
+		return err
+	}
+	fees := make(sdk.Coins, 0, len(s.cfg.GasPrices))
+	for _, gp := range s.cfg.GasPrices {
+		fee := gp.Amount.MulInt64(int64(gas)).Ceil().TruncateInt()
+		if fee.IsPositive() {
+			fees = append(fees, sdk.NewCoin(gp.Denom, fee))
+		}
+	}
+	txb.SetFeeAmount(fees.Sort())
+	if err := tx.Sign(ctx, f, acc.keyName, txb, true); err != nil {
+		return fmt.Errorf("signing tx: %w", err)
+	}
+	bz, err := s.txCfg.TxEncoder()(txb.GetTx())
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	res, err := s.client.rpc.BroadcastTxSync(ctx, bz)
+	if err != nil {
+		return fmt.Errorf("broadcasting tx: %w", err)
+	}
+	if res.Code != 0 {
+		err := errorsmod.ABCIError(res.Codespace, res.Code, res.Log)
+		if errors.Is(err, sdkerrors.ErrInsufficientFunds) || errors.Is(err, sdkerrors.ErrInsufficientFee) {
+			s.logger.Error("SUPPLIER CANNOT PAY TX FEES: fund the account before the window closes or its relays are lost",
+				"supplier", signer, "fees", fees.String(), "error", err)
+		}
+		return err
+	}
+	acc.seq++
+	if err := s.waitForInclusion(ctx, res.Hash, timeoutHeight); err != nil {
+		return err
+	}
+	s.metrics.TxLatency.Observe(time.Since(start).Seconds())
+	return nil
+}
+
+// simulate runs the tx through the node's ABCI simulation (not gRPC, which
+// drops error codes) and returns the adjusted gas.
+func (s *Submitter) simulate(ctx context.Context, f tx.Factory, msgs []sdk.Msg) (uint64, error) {
+	simBytes, err := f.BuildSimTx(msgs...)
+	if err != nil {
+		return 0, fmt.Errorf("building simulation tx: %w", err)
+	}
+	req, err := (&txtypes.SimulateRequest{TxBytes: simBytes}).Marshal()
+	if err != nil {
+		return 0, err
+	}
+	res, err := s.client.rpc.ABCIQuery(ctx, "/cosmos.tx.v1beta1.Service/Simulate", req)
+	if err != nil {
+		return 0, fmt.Errorf("simulating tx: %w", err)
+	}
+	if res.Response.Code != 0 {
+		return 0, errorsmod.ABCIError(res.Response.Codespace, res.Response.Code, res.Response.Log)
+	}
+	var sim txtypes.SimulateResponse
+	if err := sim.Unmarshal(res.Response.Value); err != nil {
+		return 0, err
+	}
+	gas := math.Ceil(float64(sim.GasInfo.GasUsed) * s.cfg.GasAdjustment)
+	return uint64(gas), nil
+}
+
+// waitForInclusion polls for the tx until it is in a block, the chain passes
+// its timeout height, or InclusionTimeout passes.
+func (s *Submitter) waitForInclusion(ctx context.Context, hash []byte, timeoutHeight int64) error {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.InclusionTimeout)
+	defer cancel()
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		res, err := s.client.rpc.Tx(ctx, hash, false)
+		if err == nil {
+			if res.TxResult.Code != 0 {
+				return errorsmod.ABCIError(res.TxResult.Codespace, res.TxResult.Code, res.TxResult.Log)
+			}
+			return nil
+		}
+		if timeoutHeight > 0 && s.client.LatestHeight() > timeoutHeight+1 {
+			return fmt.Errorf("tx %X not included by its timeout height %d", hash, timeoutHeight)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for tx %X: %w", hash, ctx.Err())
+		case <-tick.C:
+		}
+	}
+}
+

@@ -1,0 +1,70 @@
+// Package metrics defines the RelayMiner's Prometheus metrics. One Metrics
+// value is made per process and handed to each part that records into it.
+// It must never hold logic beyond naming and registering collectors.
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are the RelayMiner's counters, gauges and histograms.
+type Metrics struct {
+	Registry *prometheus.Registry
+
+	// RelaysServed counts relays answered by the backend, by service.
+	RelaysServed *prometheus.CounterVec
+	// RelaysFailed counts refused or failed relays, by service and reason.
+	RelaysFailed *prometheus.CounterVec
+	// RelaysMined counts relays added to a session tree, by service.
+	RelaysMined *prometheus.CounterVec
+	// RelayDuration is the time from request to response, by service.
+	RelayDuration *prometheus.HistogramVec
+	// Claims and Proofs count submissions, by outcome.
+	Claims *prometheus.CounterVec
+	Proofs *prometheus.CounterVec
+	// SessionTrees is how many session trees are held.
+	SessionTrees prometheus.Gauge
+	// TxLatency is the time from broadcast to inclusion.
+	TxLatency prometheus.Histogram
+	// BlockHeight is the last block height processed.
+	BlockHeight prometheus.Gauge
+}
+
+// New makes and registers the metrics in a fresh registry.
+func New() *Metrics {
+	m := &Metrics{
+		Registry: prometheus.NewRegistry(),
+		RelaysServed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "relayminer", Name: "relays_served_total", Help: "Relays answered with a backend response.",
+		}, []string{"service"}),
+		RelaysFailed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "relayminer", Name: "relays_failed_total", Help: "Relays refused or failed, by reason.",
+		}, []string{"service", "reason"}),
+		RelaysMined: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "relayminer", Name: "relays_mined_total", Help: "Relays added to a session tree.",
+		}, []string{"service"}),
+		RelayDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: "relayminer", Name: "relay_duration_seconds", Help: "Time from relay request to response.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
+		}, []string{"service"}),
+		Claims: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "relayminer", Name: "claims_total", Help: "Claims submitted, by outcome.",
+		}, []string{"outcome"}),
+		Proofs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "relayminer", Name: "proofs_total", Help: "Proofs submitted, by outcome.",
+		}, []string{"outcome"}),
+		SessionTrees: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: "relayminer", Name: "session_trees", Help: "Session trees held.",
+		}),
+		TxLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: "relayminer", Name: "tx_latency_seconds", Help: "Time from tx broadcast to inclusion.",
+			Buckets: prometheus.ExponentialBuckets(0.1, 2, 10),
+		}),
+		BlockHeight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: "relayminer", Name: "block_height", Help: "Last block height processed.",
+		}),
+	}
+	m.Registry.MustRegister(m.RelaysServed, m.RelaysFailed, m.RelaysMined, m.RelayDuration,
+		m.Claims, m.Proofs, m.SessionTrees, m.TxLatency, m.BlockHeight)
+	return m
+}

@@ -1,0 +1,10 @@
+// Package proxy is the RelayerProxy: one HTTP server per listen address
+// that takes signed RelayRequests, checks the application's signature and
+// session against the chain, forwards the payload to the service's backend,
+// signs the RelayResponse with the supplier's key, has the miner record the
+// relay and replies. A refused relay gets a RelayResponse carrying a typed
+// error and a fitting HTTP status, is counted, and is never mined.
+//
+// It must never write session trees or talk to the chain except through the
+// small interfaces it is given.
+package proxy

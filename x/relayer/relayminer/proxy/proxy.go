@@ -1,0 +1,318 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	errorsmod "cosmossdk.io/errors"
+	"cosmossdk.io/log"
+	cryptotypes "github.com/cosmos/cosmos-sdk/crypto/types"
+
+	"github.com/pokt-network/poktroll/x/relayer/protocol"
+	"github.com/pokt-network/poktroll/x/relayer/relayminer/metrics"
+	"github.com/pokt-network/poktroll/x/relayer/types"
+)
+
+// Chain is what the proxy reads from the chain (cached by the caller).
+type Chain interface {
+	LatestHeight() int64
+	ParamsAt(ctx context.Context, height int64) (types.Params, error)
+	Session(ctx context.Context, app, service string, start int64) (types.Session, error)
+	PubKey(ctx context.Context, addr string) (cryptotypes.PubKey, error)
+}
+
+// Miner records served relays.
+type Miner interface {
+	Mine(ctx context.Context, relay *types.Relay) (bool, error)
+}
+
+// Service is one supplier's service behind this server.
+type Service struct {
+	ServiceID    string
+	Supplier     string              // operator address
+	Key          cryptotypes.PrivKey // signs the supplier's responses
+	Backend      *url.URL
+	Timeout      time.Duration
+	MaxBodyBytes int64
+	Headers      map[string]string
+}
+
+// Server is one listen address's relay server.
+type Server struct {
+	listen   string
+	services map[string]*Service // by supplier + "/" + service id
+	maxBody  int64
+	chain    Chain
+	miner    Miner
+	backend  *http.Client
+	logger   log.Logger
+	metrics  *metrics.Metrics
+
+	srv *http.Server
+	ln  net.Listener
+}
+
+// New builds a server for services on listen.
+func New(listen string, services []Service, chain Chain, miner Miner, logger log.Logger, m *metrics.Metrics) *Server {
+	s := &Server{
+		listen:   listen,
+		services: map[string]*Service{},
+		chain:    chain,
+		miner:    miner,
+		logger:   logger.With("module", "proxy", "listen", listen),
+		metrics:  m,
+		backend: &http.Client{Transport: &http.Transport{
+			Proxy:               nil,
+			MaxIdleConns:        1024,
+			MaxIdleConnsPerHost: 1024,
+			IdleConnTimeout:     90 * time.Second,
+		}},
+	}
+	for i := range services {
+		svc := services[i]
+		s.services[svc.Supplier+"/"+svc.ServiceID] = &svc
+		s.maxBody = max(s.maxBody, svc.MaxBodyBytes)
+	}
+	s.srv = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
+	return s
+}
+
+// Start listens and serves in the background.
+func (s *Server) Start() error {
+	ln, err := net.Listen("tcp", s.listen)
+	if err != nil {
+		return fmt.Errorf("relay server on %s: %w", s.listen, err)
+	}
+	s.ln = ln
+	go func() {
+		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.logger.Error("relay server stopped", "error", err)
+		}
+	}()
+	s.logger.Info("serving relays", "addr", ln.Addr().String(), "services", len(s.services))
+	return nil
+}
+
+// Addr is the address the server listens on (after Start).
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// Stop stops accepting relays and waits for the ones in flight.
+func (s *Server) Stop(ctx context.Context) error { return s.srv.Shutdown(ctx) }
+
+// ServeHTTP handles one relay, from the request bytes to the recorded relay.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	req, svc, err := s.admit(w, r)
+	if err == nil {
+		var res *types.RelayResponse
+		if res, err = s.serve(r.Context(), req, svc); err == nil {
+			s.reply(w, http.StatusOK, res)
+			s.metrics.RelaysServed.WithLabelValues(svc.ServiceID).Inc()
+			s.metrics.RelayDuration.WithLabelValues(svc.ServiceID).Observe(time.Since(start).Seconds())
+			return
+		}
+	}
+	s.fail(w, req, err)
+}
+
+// admit decodes the relay request and checks it may be served: known
+// service, current session the supplier belongs to, valid signature.
+func (s *Server) admit(w http.ResponseWriter, r *http.Request) (*types.RelayRequest, *Service, error) {
+	if r.Method != http.MethodPost {
+		return nil, nil, errorsmod.Wrapf(ErrMethodNotAllowed, "got %s", r.Method)
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.maxBody+64<<10))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return nil, nil, errorsmod.Wrapf(ErrBodyTooLarge, "relay request over %d bytes", tooLarge.Limit)
+		}
+		return nil, nil, errorsmod.Wrap(ErrBadRequest, err.Error())
+	}
+	req := &types.RelayRequest{}
+	if err := req.Unmarshal(body); err != nil {
+		return nil, nil, errorsmod.Wrapf(ErrBadRequest, "not a RelayRequest: %v", err)
+	}
+	hdr := req.Meta.SessionHeader
+	if err := hdr.ValidateBasic(); err != nil {
+		return req, nil, errorsmod.Wrap(ErrBadRequest, err.Error())
+	}
+	svc, ok := s.services[req.Meta.SupplierOperatorAddress+"/"+hdr.ServiceId]
+	if !ok {
+		return req, nil, errorsmod.Wrapf(ErrUnknownService, "supplier %q does not serve service %q here", req.Meta.SupplierOperatorAddress, hdr.ServiceId)
+	}
+	if int64(len(req.Payload)) > svc.MaxBodyBytes {
+		return req, svc, errorsmod.Wrapf(ErrBodyTooLarge, "payload of %d bytes, limit %d", len(req.Payload), svc.MaxBodyBytes)
+	}
+	ctx := r.Context()
+	if err := s.checkSession(ctx, hdr, svc); err != nil {
+		return req, svc, err
+	}
+	pub, err := s.chain.PubKey(ctx, hdr.ApplicationAddress)
+	if err != nil {
+		return req, svc, errorsmod.Wrap(ErrInvalidSignature, err.Error())
+	}
+	if err := protocol.VerifyRequestSignature(req, pub); err != nil {
+		return req, svc, errorsmod.Wrapf(ErrInvalidSignature, "application %s: %v", hdr.ApplicationAddress, err)
+	}
+	return req, svc, nil
+}
+
+// checkSession requires the header to be the chain's session, with the
+// supplier in it, and the chain to be inside the session or its grace period.
+func (s *Server) checkSession(ctx context.Context, hdr *types.SessionHeader, svc *Service) error {
+	cur := s.chain.LatestHeight()
+	p, err := s.chain.ParamsAt(ctx, hdr.SessionStartBlockHeight)
+	if err != nil {
+		return errorsmod.Wrap(ErrChainUnavailable, err.Error())
+	}
+	w := protocol.SessionWindows(p, hdr.SessionEndBlockHeight)
+	switch {
+	case cur > w.GracePeriodEnd:
+		return errorsmod.Wrapf(ErrSessionExpired, "session %s ended at height %d (grace period to %d), current height %d", hdr.SessionId, hdr.SessionEndBlockHeight, w.GracePeriodEnd, cur)
+	case hdr.SessionStartBlockHeight > cur:
+		return errorsmod.Wrapf(ErrWrongSession, "session %s starts at height %d, current height %d", hdr.SessionId, hdr.SessionStartBlockHeight, cur)
+	}
+	session, err := s.chain.Session(ctx, hdr.ApplicationAddress, hdr.ServiceId, hdr.SessionStartBlockHeight)
+	if err != nil {
+		return errorsmod.Wrap(ErrWrongSession, err.Error())
+	}
+	if session.Header != *hdr {
+		return errorsmod.Wrapf(ErrWrongSession, "relay is for session %s, chain has %s", hdr, &session.Header)
+	}
+	for _, sup := range session.Suppliers {
+		if sup.OperatorAddress == svc.Supplier {
+			return nil
+		}
+	}
+	return errorsmod.Wrapf(ErrWrongSession, "supplier %s is not in session %s", svc.Supplier, hdr.SessionId)
+}
+
+// serve forwards the payload, signs the response and has it mined.
+func (s *Server) serve(ctx context.Context, req *types.RelayRequest, svc *Service) (*types.RelayResponse, error) {
+	var in types.HTTPRequest
+	if err := in.Unmarshal(req.Payload); err != nil {
+		return nil, errorsmod.Wrapf(ErrBadRequest, "payload is not an HTTPRequest: %v", err)
+	}
+	out, err := s.forward(ctx, &in, svc)
+	if err != nil {
+		return nil, err
+	}
+	payload, err := out.Marshal()
+	if err != nil {
+		return nil, errorsmod.Wrap(ErrInternal, err.Error())
+	}
+	res := &types.RelayResponse{Meta: types.RelayResponseMetadata{SessionHeader: req.Meta.SessionHeader}, Payload: payload}
+	signable, err := protocol.ResponseSignableBytes(res)
+	if err != nil {
+		return nil, errorsmod.Wrap(ErrInternal, err.Error())
+	}
+	if res.Meta.SupplierSignature, err = svc.Key.Sign(signable); err != nil {
+		return nil, errorsmod.Wrapf(ErrInternal, "signing response: %v", err)
+	}
+	// The relay is durable before the application sees the response.
+	if _, err := s.miner.Mine(ctx, &types.Relay{Req: req, Res: res}); err != nil {
+		return nil, errorsmod.Wrap(ErrInternal, err.Error())
+	}
+	return res, nil
+}
+
+// hopHeaders are not forwarded (RFC 9110 §7.6.1).
+var hopHeaders = map[string]bool{
+	"Connection": true, "Keep-Alive": true, "Proxy-Connection": true, "Te": true,
+	"Trailer": true, "Transfer-Encoding": true, "Upgrade": true, "Content-Length": true, "Host": true,
+}
+
+func (s *Server) forward(ctx context.Context, in *types.HTTPRequest, svc *Service) (*types.HTTPResponse, error) {
+	method := in.Method
+	if method == "" {
+		method = http.MethodPost
+	}
+	target := *svc.Backend
+	path, query, _ := strings.Cut(in.Path, "?")
+	target.Path = strings.TrimSuffix(target.Path, "/") + "/" + strings.TrimPrefix(path, "/")
+	target.RawQuery = query
+	ctx, cancel := context.WithTimeout(ctx, svc.Timeout)
+	defer cancel()
+	r, err := http.NewRequestWithContext(ctx, method, target.String(), bytes.NewReader(in.Body))
+	if err != nil {
+		return nil, errorsmod.Wrapf(ErrBadRequest, "building backend request: %v", err)
+	}
+	for _, h := range in.Headers {
+		if hopHeaders[http.CanonicalHeaderKey(h.Name)] {
+			continue
+		}
+		for _, v := range h.Values {
+			r.Header.Add(h.Name, v)
+		}
+	}
+	for k, v := range svc.Headers {
+		r.Header.Set(k, v)
+	}
+	resp, err := s.backend.Do(r)
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return nil, errorsmod.Wrapf(ErrBackendTimeout, "no answer within %s", svc.Timeout)
+		}
+		return nil, errorsmod.Wrap(ErrBackendFailed, err.Error())
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, svc.MaxBodyBytes+1))
+	if err != nil {
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return nil, errorsmod.Wrapf(ErrBackendTimeout, "no full answer within %s", svc.Timeout)
+		}
+		return nil, errorsmod.Wrap(ErrBackendFailed, err.Error())
+	}
+	if int64(len(body)) > svc.MaxBodyBytes {
+		return nil, errorsmod.Wrapf(ErrBodyTooLarge, "backend response over %d bytes", svc.MaxBodyBytes)
+	}
+	out := &types.HTTPResponse{StatusCode: uint32(resp.StatusCode), Body: body}
+	for name, values := range resp.Header {
+		if !hopHeaders[name] {
+			out.Headers = append(out.Headers, types.Header{Name: name, Values: values})
+		}
+	}
+	return out, nil
+}
+
+func (s *Server) reply(w http.ResponseWriter, status int, res *types.RelayResponse) {
+	bz, err := res.Marshal()
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/x-protobuf")
+	w.WriteHeader(status)
+	_, _ = w.Write(bz)
+}
+
+// fail answers a refused relay with its typed error.
+func (s *Server) fail(w http.ResponseWriter, req *types.RelayRequest, err error) {
+	regErr := ErrInternal
+	for e := range statusOf {
+		if errors.Is(err, e) {
+			regErr = e
+			break
+		}
+	}
+	service, lg := "", s.logger
+	res := &types.RelayResponse{Error: &types.RelayError{Codespace: Codespace, Code: regErr.ABCICode(), Message: err.Error()}}
+	if req != nil && req.Meta.SessionHeader != nil {
+		hdr := req.Meta.SessionHeader
+		res.Meta.SessionHeader = hdr
+		service = hdr.ServiceId
+		lg = lg.With("session_id", hdr.SessionId, "supplier", req.Meta.SupplierOperatorAddress, "service", service)
+	}
+	s.metrics.RelaysFailed.WithLabelValues(service, reasonOf[regErr]).Inc()
+	lg.Debug("relay refused", "reason", reasonOf[regErr], "error", err)
+	s.reply(w, statusOf[regErr], res)
+}
