@@ -58,7 +58,7 @@ func (s SupplierService) ValidateBasic() error {
 		return errorsmod.Wrapf(ErrInvalidServiceConfig, "endpoint_url of service %q is longer than %d characters", s.ServiceId, MaxEndpointURLLength)
 	}
 	u, err := url.Parse(s.EndpointUrl)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" {
 		return errorsmod.Wrapf(ErrInvalidServiceConfig, "endpoint_url %q of service %q is not an http(s) URL", s.EndpointUrl, s.ServiceId)
 	}
 	if s.RpcType == RPCType_RPC_TYPE_UNSPECIFIED {
