@@ -20,6 +20,9 @@ const (
 
 var serviceIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
 
+// sessionIDPattern is the shape of protocol.SessionID: lowercase hex sha256.
+var sessionIDPattern = regexp.MustCompile(`^[0-9a-f]{64}$`)
+
 // ValidateServiceID checks a service id is short and URL-safe.
 func ValidateServiceID(id string) error {
 	if id == "" {
@@ -82,7 +85,7 @@ func (h *SessionHeader) ValidateBasic() error {
 	if err := ValidateServiceID(h.ServiceId); err != nil {
 		return errorsmod.Wrap(ErrInvalidSessionHeader, err.Error())
 	}
-	if len(h.SessionId) != 64 {
+	if !sessionIDPattern.MatchString(h.SessionId) {
 		return errorsmod.Wrapf(ErrInvalidSessionHeader, "session_id %q is not 64 hex characters", h.SessionId)
 	}
 	if h.SessionStartBlockHeight < 1 || h.SessionEndBlockHeight < h.SessionStartBlockHeight {
