@@ -232,4 +232,3 @@ func (s *Submitter) waitForInclusion(ctx context.Context, hash []byte, timeoutHe
 		}
 	}
 }
-
