@@ -1,0 +1,272 @@
+package proxy_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"sync"
+	"testing"
+	"time"
+
+	"cosmossdk.io/log"
+	cryptotypes "github.com/cosmos/cosmos-sdk/crypto/types"
+	"github.com/stretchr/testify/require"
+
+	_ "github.com/pokt-network/poktroll/app" // bech32 prefixes
+	"github.com/pokt-network/poktroll/testutil/relaytest"
+	"github.com/pokt-network/poktroll/x/relayer/protocol"
+	"github.com/pokt-network/poktroll/x/relayer/relayminer/metrics"
+	"github.com/pokt-network/poktroll/x/relayer/relayminer/proxy"
+	"github.com/pokt-network/poktroll/x/relayer/types"
+)
+
+// fakeChain serves one session from memory, as the cached chain client would.
+type fakeChain struct {
+	mu      sync.Mutex
+	height  int64
+	params  types.Params
+	session types.Session
+	keys    map[string]cryptotypes.PubKey
+}
+
+func (c *fakeChain) LatestHeight() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.height
+}
+
+func (c *fakeChain) setHeight(h int64) {
+	c.mu.Lock()
+	c.height = h
+	c.mu.Unlock()
+}
+func (c *fakeChain) ParamsAt(context.Context, int64) (types.Params, error) { return c.params, nil }
+func (c *fakeChain) Session(_ context.Context, app, service string, start int64) (types.Session, error) {
+	h := c.session.Header
+	if app != h.ApplicationAddress || service != h.ServiceId || start != h.SessionStartBlockHeight {
+		return types.Session{}, fmt.Errorf("no session of %s for %s at %d", app, service, start)
+	}
+	return c.session, nil
+}
+func (c *fakeChain) PubKey(_ context.Context, addr string) (cryptotypes.PubKey, error) {
+	if k, ok := c.keys[addr]; ok {
+		return k, nil
+	}
+	return nil, fmt.Errorf("account %s has no public key", addr)
+}
+
+type fakeMiner struct {
+	mu     sync.Mutex
+	relays []*types.Relay
+}
+
+func (m *fakeMiner) Mine(_ context.Context, r *types.Relay) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.relays = append(m.relays, r)
+	return true, nil
+}
+
+func (m *fakeMiner) count() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.relays)
+}
+
+type fixture struct {
+	app, sup relaytest.Actor
+	chain    *fakeChain
+	miner    *fakeMiner
+	server   *proxy.Server
+	url      string
+	header   types.SessionHeader
+}
+
+// newFixture starts a proxy for supplier sup serving "eth" from backend.
+func newFixture(t testing.TB, backend http.Handler, miner proxy.Miner) *fixture {
+	be := httptest.NewServer(backend)
+	t.Cleanup(be.Close)
+	f := &fixture{app: relaytest.NewActor(), sup: relaytest.NewActor(), miner: &fakeMiner{}}
+	if miner == nil {
+		miner = f.miner
+	}
+	f.header = types.SessionHeader{
+		ApplicationAddress: f.app.Address, ServiceId: "eth",
+		SessionId:               protocol.SessionID(nil, "eth", f.app.Address, 1),
+		SessionStartBlockHeight: 1, SessionEndBlockHeight: 4,
+	}
+	f.chain = &fakeChain{
+		height: 2, params: types.DefaultParams(),
+		session: types.Session{Header: f.header, Suppliers: []types.Supplier{{OperatorAddress: f.sup.Address}}},
+		keys:    map[string]cryptotypes.PubKey{f.app.Address: f.app.Key.PubKey()},
+	}
+	beURL, err := url.Parse(be.URL)
+	require.NoError(t, err)
+	f.server = proxy.New("127.0.0.1:0", []proxy.Service{{
+		ServiceID: "eth", Supplier: f.sup.Address, Key: f.sup.Key, Backend: beURL,
+		Timeout: 300 * time.Millisecond, MaxBodyBytes: 1 << 16, Headers: map[string]string{"X-Api-Key": "secret"},
+	}}, f.chain, miner, log.NewNopLogger(), metrics.New())
+	require.NoError(t, f.server.Start())
+	t.Cleanup(func() { _ = f.server.Stop(context.Background()) })
+	f.url = "http://" + f.server.Addr()
+	return f
+}
+
+// request builds a signed relay request carrying body.
+func (f *fixture) request(t testing.TB, hdr types.SessionHeader, body []byte) *types.RelayRequest {
+	payload, err := (&types.HTTPRequest{Method: "POST", Path: "/", Body: body,
+		Headers: []types.Header{{Name: "Content-Type", Values: []string{"application/json"}}}}).Marshal()
+	require.NoError(t, err)
+	req := &types.RelayRequest{Meta: types.RelayRequestMetadata{SessionHeader: &hdr, SupplierOperatorAddress: f.sup.Address}, Payload: payload}
+	relaytest.SignRequest(t, req, f.app.Key)
+	return req
+}
+
+func (f *fixture) send(t testing.TB, method string, raw []byte) (int, *types.RelayResponse) {
+	r, err := http.NewRequest(method, f.url, bytes.NewReader(raw))
+	require.NoError(t, err)
+	resp, err := http.DefaultClient.Do(r)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	res := &types.RelayResponse{}
+	require.NoError(t, res.Unmarshal(body))
+	return resp.StatusCode, res
+}
+
+func marshal(t testing.TB, req *types.RelayRequest) []byte {
+	bz, err := req.Marshal()
+	require.NoError(t, err)
+	return bz
+}
+
+func jsonRPCBackend(t testing.TB) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("X-Seen-Key", r.Header.Get("X-Api-Key"))
+		_, _ = fmt.Fprintf(w, `{"jsonrpc":"2.0","id":1,"result":%q}`, body)
+	})
+}
+
+func TestValidRelayIsServedSignedAndMined(t *testing.T) {
+	f := newFixture(t, jsonRPCBackend(t), nil)
+	req := f.request(t, f.header, []byte(`{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber"}`))
+	status, res := f.send(t, http.MethodPost, marshal(t, req))
+	require.Equal(t, http.StatusOK, status)
+	require.Nil(t, res.Error)
+	require.NoError(t, protocol.VerifyResponseSignature(res, f.sup.Key.PubKey()))
+	require.Equal(t, f.header, *res.Meta.SessionHeader)
+
+	var out types.HTTPResponse
+	require.NoError(t, out.Unmarshal(res.Payload))
+	require.EqualValues(t, 200, out.StatusCode)
+	require.Contains(t, string(out.Body), "eth_blockNumber")
+	seen := ""
+	for _, h := range out.Headers {
+		if h.Name == "X-Seen-Key" {
+			seen = h.Values[0]
+		}
+	}
+	require.Equal(t, "secret", seen, "configured backend headers are sent")
+	require.Equal(t, 1, f.miner.count())
+}
+
+func TestRefusedRelaysGetTypedErrorsAndAreNotMined(t *testing.T) {
+	slow := make(chan struct{})
+	t.Cleanup(func() { close(slow) })
+	f := newFixture(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("X-Slow") != "" {
+			select {
+			case <-slow:
+			case <-r.Context().Done():
+			}
+		}
+		if r.Header.Get("X-Big") != "" {
+			_, _ = w.Write(make([]byte, 1<<17))
+		}
+	}), nil)
+	other := relaytest.NewActor()
+
+	tests := []struct {
+		name   string
+		raw    func() []byte
+		method string
+		height int64
+		status int
+		err    error
+	}{
+		{"not a relay", func() []byte { return []byte("garbage\xff\xff") }, "POST", 2, http.StatusBadRequest, proxy.ErrBadRequest},
+		{"GET", func() []byte { return nil }, "GET", 2, http.StatusMethodNotAllowed, proxy.ErrMethodNotAllowed},
+		{"forged signature", func() []byte {
+			req := f.request(t, f.header, []byte(`{}`))
+			relaytest.SignRequest(t, req, other.Key)
+			return marshal(t, req)
+		}, "POST", 2, http.StatusUnauthorized, proxy.ErrInvalidSignature},
+		{"tampered payload", func() []byte {
+			req := f.request(t, f.header, []byte(`{}`))
+			req.Payload = append(req.Payload, 0x22, 0)
+			return marshal(t, req)
+		}, "POST", 2, http.StatusUnauthorized, proxy.ErrInvalidSignature},
+		{"wrong session id", func() []byte {
+			h := f.header
+			h.SessionId = protocol.SessionID([]byte("x"), "eth", f.app.Address, 1)
+			return marshal(t, f.request(t, h, []byte(`{}`)))
+		}, "POST", 2, http.StatusForbidden, proxy.ErrWrongSession},
+		{"unknown service", func() []byte {
+			h := f.header
+			h.ServiceId = "btc"
+			return marshal(t, f.request(t, h, []byte(`{}`)))
+		}, "POST", 2, http.StatusNotFound, proxy.ErrUnknownService},
+		{"session over", func() []byte { return marshal(t, f.request(t, f.header, []byte(`{}`))) }, "POST", 100, http.StatusGone, proxy.ErrSessionExpired},
+		{"payload too large", func() []byte { return marshal(t, f.request(t, f.header, make([]byte, 1<<17))) }, "POST", 2, http.StatusRequestEntityTooLarge, proxy.ErrBodyTooLarge},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f.chain.setHeight(tt.height)
+			status, res := f.send(t, tt.method, tt.raw())
+			require.Equal(t, tt.status, status)
+			require.NotNil(t, res.Error)
+			require.Equal(t, proxy.Codespace, res.Error.Codespace)
+			require.Equal(t, tt.err.(interface{ ABCICode() uint32 }).ABCICode(), res.Error.Code, res.Error.Message)
+		})
+	}
+
+	backendCases := []struct {
+		name   string
+		header string
+		status int
+		err    error
+	}{
+		{"backend timeout", "X-Slow", http.StatusGatewayTimeout, proxy.ErrBackendTimeout},
+		{"backend response too large", "X-Big", http.StatusRequestEntityTooLarge, proxy.ErrBodyTooLarge},
+	}
+	f.chain.setHeight(2)
+	for _, tt := range backendCases {
+		t.Run(tt.name, func(t *testing.T) {
+			payload, err := (&types.HTTPRequest{Method: "POST", Path: "/", Headers: []types.Header{{Name: tt.header, Values: []string{"1"}}}}).Marshal()
+			require.NoError(t, err)
+			hdr := f.header
+			req := &types.RelayRequest{Meta: types.RelayRequestMetadata{SessionHeader: &hdr, SupplierOperatorAddress: f.sup.Address}, Payload: payload}
+			relaytest.SignRequest(t, req, f.app.Key)
+			status, res := f.send(t, "POST", marshal(t, req))
+			require.Equal(t, tt.status, status)
+			require.Equal(t, tt.err.(interface{ ABCICode() uint32 }).ABCICode(), res.Error.Code, res.Error.Message)
+		})
+	}
+	require.Zero(t, f.miner.count(), "no refused relay is mined")
+}
+
+func TestSupplierNotInSessionIsRefused(t *testing.T) {
+	f := newFixture(t, jsonRPCBackend(t), nil)
+	f.chain.session.Suppliers = []types.Supplier{{OperatorAddress: relaytest.NewActor().Address}}
+	status, res := f.send(t, "POST", marshal(t, f.request(t, f.header, []byte(`{}`))))
+	require.Equal(t, http.StatusForbidden, status)
+	require.Equal(t, proxy.ErrWrongSession.ABCICode(), res.Error.Code)
+	require.Zero(t, f.miner.count())
+}
