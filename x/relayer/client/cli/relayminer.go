@@ -1,24 +1,85 @@
 package cli
 
 import (
-	"errors"
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
 
+	"cosmossdk.io/log"
+	"github.com/cosmos/cosmos-sdk/client"
+	"github.com/cosmos/cosmos-sdk/client/flags"
 	"github.com/spf13/cobra"
+
+	"github.com/pokt-network/poktroll/x/relayer/relayminer"
+	"github.com/pokt-network/poktroll/x/relayer/relayminer/config"
+)
+
+const (
+	flagConfig       = "config"
+	flagPollInterval = "poll-interval"
 )
 
 // RelayMinerCmd is `poktrolld relayminer`, the supplier's relay miner.
 func RelayMinerCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "relayminer",
-		Short: "Serve relays for a staked supplier and get paid for them on chain",
+		Short: "Serve relays for staked suppliers and get paid for them on chain",
 		RunE:  func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
-	cmd.AddCommand(&cobra.Command{
-		Use:   "start",
-		Short: "Start the RelayMiner (not built yet)",
-		RunE: func(*cobra.Command, []string) error {
-			return errors.New("relayminer start is not built yet: see the RelayMiner issue")
+	cmd.AddCommand(relayMinerStartCmd())
+	return cmd
+}
+
+func relayMinerStartCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "start --config relayminer.yaml",
+		Short: "Start the RelayMiner",
+		Long: `Start the RelayMiner: serve relays for the suppliers in the config, record
+every served relay in its session's tree, and claim and prove each session on
+chain. The supplier keys are read from the keyring (--home, --keyring-backend);
+each must be staked for the services it is configured to serve. Stops cleanly
+on SIGINT or SIGTERM; after a crash, start it again on the same store.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			clientCtx, err := client.GetClientQueryContext(cmd)
+			if err != nil {
+				return err
+			}
+			path, _ := cmd.Flags().GetString(flagConfig)
+			if path == "" {
+				return fmt.Errorf("--%s is required", flagConfig)
+			}
+			cfg, err := config.Load(path)
+			if err != nil {
+				return err
+			}
+			if chainID, _ := cmd.Flags().GetString(flags.FlagChainID); chainID != "" {
+				cfg.Chain.ChainID = chainID
+			}
+			poll, _ := cmd.Flags().GetDuration(flagPollInterval)
+			logger := log.NewLogger(cmd.ErrOrStderr())
+			rm := relayminer.New(cfg, relayminer.Deps{
+				Keyring: clientCtx.Keyring, Codec: clientCtx.Codec, TxConfig: clientCtx.TxConfig,
+				Logger: logger, PollInterval: poll,
+			})
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			if err := rm.Start(ctx); err != nil {
+				return err
+			}
+			<-ctx.Done()
+			logger.Info("stopping relayminer")
+			shutdown, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			return rm.Stop(shutdown)
 		},
-	})
+	}
+	cmd.Flags().String(flagConfig, "", "path of the RelayMiner YAML config (see x/relayer/relayminer/config/relayminer.example.yaml)")
+	cmd.Flags().String(flags.FlagChainID, "", "chain id (overrides chain.chain_id; default: read from the node)")
+	cmd.Flags().Duration(flagPollInterval, 2*time.Second, "how often to poll the node for blocks when the websocket is quiet")
+	flags.AddKeyringFlags(cmd.Flags())
 	return cmd
 }
