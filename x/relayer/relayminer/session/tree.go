@@ -54,6 +54,7 @@ type Tree struct {
 
 	mu      sync.Mutex
 	meta    meta
+	nodes   *store.MapStore
 	trie    smt.SparseMerkleSumTrie
 	pending int  // relays inserted since the last commit
 	busy    bool // a claim or proof tx is in flight
@@ -74,7 +75,8 @@ func newTree(db *store.DB, hdr types.SessionHeader, supplier string, cupr uint64
 		key:  treeKey(supplier, hdr.SessionId),
 		meta: meta{Header: hdr, Supplier: supplier, ComputeUnitsPerRelay: cupr, State: StateOpen},
 	}
-	t.trie = protocol.NewSMST(db.MapStore(nodesKey(t.key)))
+	t.nodes = db.MapStore(nodesKey(t.key))
+	t.trie = protocol.NewSMST(t.nodes)
 	return t, t.saveMeta()
 }
 
@@ -86,24 +88,15 @@ func loadTree(db *store.DB, raw []byte) (*Tree, int, error) {
 		return nil, 0, fmt.Errorf("decoding session metadata: %w", err)
 	}
 	t := &Tree{db: db, key: treeKey(m.Supplier, m.Header.SessionId), meta: m, sealed: m.State != StateOpen}
-	nodes := db.MapStore(nodesKey(t.key))
-	if len(m.Root) == 0 {
-		t.trie = protocol.NewSMST(nodes)
-	} else {
-		t.trie = protocol.ImportSMST(nodes, m.Root)
-	}
+	t.nodes = db.MapStore(nodesKey(t.key))
+	t.reopenLocked()
 	if m.State != StateOpen {
 		return t, 0, nil
 	}
-	replayed := 0
-	err := db.Iterate(logKey(t.key), func(_, relay []byte) error {
-		replayed++
-		return protocol.InsertRelay(t.trie, relay, m.ComputeUnitsPerRelay)
-	})
+	replayed, err := t.replayLocked()
 	if err != nil {
-		return nil, 0, fmt.Errorf("replaying relays of session %s: %w", m.Header.SessionId, err)
+		return nil, 0, err
 	}
-	t.pending = replayed
 	return t, replayed, t.commitLocked()
 }
 
@@ -137,17 +130,62 @@ func (t *Tree) add(relayHash, relay []byte) error {
 	return nil
 }
 
-// commitLocked writes dirty trie nodes and records the root.
+// replayLocked inserts every logged relay into the trie; re-inserting a
+// relay already there changes nothing.
+func (t *Tree) replayLocked() (int, error) {
+	replayed := 0
+	err := t.db.Iterate(logKey(t.key), func(_, relay []byte) error {
+		replayed++
+		return protocol.InsertRelay(t.trie, relay, t.meta.ComputeUnitsPerRelay)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("replaying relays of session %s: %w", t.meta.Header.SessionId, err)
+	}
+	t.pending = replayed
+	return replayed, nil
+}
+
+// reopenLocked (re)builds the trie from the last recorded root.
+func (t *Tree) reopenLocked() {
+	if len(t.meta.Root) == 0 {
+		t.trie = protocol.NewSMST(t.nodes)
+	} else {
+		t.trie = protocol.ImportSMST(t.nodes, t.meta.Root)
+	}
+}
+
+// commitLocked writes the dirty trie nodes and the new root in one atomic
+// store write: smt's Commit deletes orphaned nodes before writing new ones,
+// so a crash in between would otherwise leave no importable root. A failed
+// commit loses nothing: the trie is re-imported from the last root and the
+// relay log replayed into it.
 func (t *Tree) commitLocked() error {
 	if t.pending == 0 && len(t.meta.Root) > 0 {
 		return nil
 	}
-	if err := t.trie.Commit(); err != nil {
+	prev := t.meta.Root
+	err := t.nodes.Atomic(func(b *store.Batch) error {
+		if err := t.trie.Commit(); err != nil {
+			return err
+		}
+		t.meta.Root = t.trie.Root()
+		raw, err := json.Marshal(t.meta)
+		if err != nil {
+			return err
+		}
+		b.Put(metaKey(t.key), raw)
+		return nil
+	})
+	if err != nil {
+		t.meta.Root = prev
+		t.reopenLocked()
+		if _, rerr := t.replayLocked(); rerr != nil {
+			return errors.Join(fmt.Errorf("committing trie: %w", err), rerr)
+		}
 		return fmt.Errorf("committing trie: %w", err)
 	}
 	t.pending = 0
-	t.meta.Root = t.trie.Root()
-	return t.saveMeta()
+	return nil
 }
 
 func (t *Tree) saveMeta() error {
