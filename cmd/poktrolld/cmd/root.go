@@ -60,7 +60,7 @@ func NewRootCmd() *cobra.Command {
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			cmd.SetOut(cmd.OutOrStdout())
 			cmd.SetErr(cmd.ErrOrStderr())
-			ctx := clientCtx.WithCmdContext(cmd.Context())
+			ctx := clientCtx.WithCmdContext(cmd.Context()).WithOutput(cmd.OutOrStdout())
 			ctx, err := client.ReadPersistentCommandFlags(ctx, cmd.Flags())
 			if err != nil {
 				return err
