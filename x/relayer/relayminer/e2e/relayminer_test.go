@@ -1,0 +1,228 @@
+package e2e_test
+
+import (
+	"context"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"cosmossdk.io/log"
+	sdkmath "cosmossdk.io/math"
+	banktypes "github.com/cosmos/cosmos-sdk/x/bank/types"
+	"github.com/stretchr/testify/require"
+
+	"github.com/pokt-network/poktroll/testutil/network"
+	"github.com/pokt-network/poktroll/x/relayer/protocol"
+	"github.com/pokt-network/poktroll/x/relayer/relayminer/proxy"
+	"github.com/pokt-network/poktroll/x/relayer/types"
+)
+
+const cupr = 3
+
+func testLogger(t *testing.T) log.Logger { return log.NewTestLoggerError(t) }
+
+// params make a session's whole lifecycle last about 28 blocks (14 s), with
+// sessions long enough to send a scenario's relays even under -race, and a
+// claim window wide enough to ride out a dropped connection.
+func params() types.Params {
+	p := types.DefaultParams()
+	p.NumBlocksPerSession = 8
+	p.GracePeriodEndOffsetBlocks = 2
+	p.ClaimWindowOpenOffsetBlocks = 1
+	p.ClaimWindowCloseOffsetBlocks = 10
+	p.ProofWindowOpenOffsetBlocks = 1
+	p.ProofWindowCloseOffsetBlocks = 6
+	return p
+}
+
+func balance(t *testing.T, n *network.Network, addr string) sdkmath.Int {
+	res, err := banktypes.NewQueryClient(n.GRPCConn()).Balance(context.Background(), &banktypes.QueryBalanceRequest{Address: addr, Denom: types.DefaultDenom})
+	require.NoError(t, err)
+	return res.Balance.Amount
+}
+
+// TestRelayMiner runs the RelayMiner against a real in-process chain. One
+// network serves every scenario (the SDK allows one per process); each
+// scenario has its own application and supplier.
+func TestRelayMiner(t *testing.T) {
+	if testing.Short() {
+		t.Skip("in-process network")
+	}
+	n := network.New(t,
+		network.WithParams(params()),
+		network.WithServices(types.Service{Id: "eth", Name: "Ethereum", ComputeUnitsPerRelay: cupr}),
+		network.WithFundedAccounts("app1", "sup1", "app2", "sup2", "app3", "sup3"),
+	)
+	listens := map[string]string{"sup1": freeAddr(t), "sup2": freeAddr(t), "sup3": freeAddr(t)}
+	for i, sup := range []string{"sup1", "sup2", "sup3"} {
+		stakeActors(t, n, "app"+string(rune('1'+i)), sup, listens[sup])
+	}
+	backend := jsonRPCBackend(t)
+
+	t.Run("two sessions are claimed, proven and paid; bad relays are refused and not counted", func(t *testing.T) {
+		t.Parallel()
+		_, cfg := writeConfig(t, n.RPCURL(), n.GRPCAddress(), "sup1", listens["sup1"], backend.URL, t.TempDir())
+		rm := startRelayMiner(t, n, cfg)
+		t.Cleanup(func() { _ = rm.Stop(context.Background()) })
+		sup := n.Address("sup1")
+		c := &client{n: n, app: "app1", supplier: sup, url: "http://" + listens["sup1"]}
+		before := balance(t, n, sup)
+
+		sent := map[string]int{}
+		var headers []types.SessionHeader
+		for s, count := range []int{12, 8} {
+			hdr := c.session(t)
+			if s > 0 {
+				waitFor(t, n, 30*time.Second, "the next session", func() bool {
+					hdr = c.session(t)
+					return hdr.SessionStartBlockHeight > headers[0].SessionEndBlockHeight
+				})
+			}
+			waitFor(t, n, 10*time.Second, "the relay miner to see the session", func() bool { return rm.Chain.LatestHeight() >= hdr.SessionStartBlockHeight })
+			headers = append(headers, hdr)
+			for i := 0; i < count; i++ {
+				c.relay(t, hdr, s*100+i)
+			}
+			sent[hdr.SessionId] = count
+
+			// Bad relays alongside: each refused with its typed error.
+			bad := []struct {
+				name   string
+				raw    []byte
+				status int
+				err    interface{ ABCICode() uint32 }
+			}{
+				{"forged signature", c.request(t, hdr, "sup1", 1000+s), http.StatusUnauthorized, proxy.ErrInvalidSignature},
+				{"wrong session", func() []byte {
+					h := hdr
+					h.SessionId = protocol.SessionID([]byte("not the chain's"), "eth", h.ApplicationAddress, h.SessionStartBlockHeight)
+					return c.request(t, h, "app1", 2000+s)
+				}(), http.StatusForbidden, proxy.ErrWrongSession},
+				{"unknown service", func() []byte {
+					h := hdr
+					h.ServiceId = "btc"
+					return c.request(t, h, "app1", 3000+s)
+				}(), http.StatusNotFound, proxy.ErrUnknownService},
+			}
+			for _, b := range bad {
+				status, res := c.send(t, b.raw)
+				require.Equal(t, b.status, status, b.name)
+				require.NotNil(t, res.Error, b.name)
+				require.Equal(t, b.err.ABCICode(), res.Error.Code, "%s: %s", b.name, res.Error.Message)
+			}
+		}
+
+		last := headers[len(headers)-1]
+		w := protocol.SessionWindows(params(), last.SessionEndBlockHeight)
+		_, err := n.WaitForHeightWithTimeout(w.ProofWindowClose+1, 90*time.Second)
+		require.NoError(t, err)
+
+		o := outcomes(events(t, n, headers[0].SessionStartBlockHeight, w.ProofWindowClose+1), sup)
+		require.Len(t, o.claims, 2)
+		paid := sdkmath.ZeroInt()
+		for id, count := range sent {
+			claim := o.claims[id]
+			require.NotNil(t, claim, "session %s claimed", id)
+			require.EqualValues(t, count, claim.NumRelays)
+			require.EqualValues(t, count*cupr, claim.NumClaimedComputeUnits, "sum = relays sent x compute units")
+			require.True(t, o.proofs[id], "proof accepted for %s", id)
+			settled := o.settled[id]
+			require.NotNil(t, settled, "session %s settled", id)
+			require.Equal(t, sdkmath.NewInt(int64(count*cupr)), settled.Amount.Amount)
+			paid = paid.Add(settled.Amount.Amount)
+		}
+		require.Equal(t, before.Add(paid), balance(t, n, sup), "supplier paid exactly the settled amounts (fees are zero)")
+	})
+
+	t.Run("kill -9 mid-session loses no answered relay", func(t *testing.T) {
+		t.Parallel()
+		bin := filepath.Join(t.TempDir(), "poktrolld")
+		build := exec.Command("go", "build", "-o", bin, "github.com/pokt-network/poktroll/cmd/poktrolld")
+		build.Stderr = os.Stderr
+		require.NoError(t, build.Run())
+
+		storeDir := t.TempDir()
+		path, cfg := writeConfig(t, n.RPCURL(), n.GRPCAddress(), "sup2", listens["sup2"], backend.URL, storeDir)
+		start := func() *exec.Cmd {
+			cmd := exec.Command(bin, "relayminer", "start", "--config", path, "--home", t.TempDir(),
+				"--keyring-backend", "test", "--keyring-dir", n.KeyringDir(), "--poll-interval", "500ms")
+			var logs strings.Builder
+			cmd.Stdout, cmd.Stderr = &logs, &logs
+			require.NoError(t, cmd.Start())
+			t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+			waitFor(t, n, 60*time.Second, "the relay miner's health endpoint", func() bool {
+				resp, err := http.Get("http://" + cfg.Health.Listen)
+				if err != nil {
+					return false
+				}
+				resp.Body.Close()
+				return resp.StatusCode == http.StatusOK
+			})
+			return cmd
+		}
+		rmProc := start()
+		sup := n.Address("sup2")
+		c := &client{n: n, app: "app2", supplier: sup, url: "http://" + listens["sup2"]}
+		// Start at a fresh session so the relays all land mid-session.
+		first := c.session(t)
+		var hdr types.SessionHeader
+		waitFor(t, n, 30*time.Second, "a fresh session", func() bool {
+			hdr = c.session(t)
+			return hdr.SessionStartBlockHeight > first.SessionStartBlockHeight
+		})
+		const answered = 10
+		for i := 0; i < answered; i++ {
+			c.relay(t, hdr, i)
+		}
+		require.NoError(t, rmProc.Process.Kill()) // SIGKILL: no shutdown path runs
+		_ = rmProc.Wait()
+		start()
+
+		w := protocol.SessionWindows(params(), hdr.SessionEndBlockHeight)
+		_, err := n.WaitForHeightWithTimeout(w.ProofWindowClose+1, 60*time.Second)
+		require.NoError(t, err)
+		o := outcomes(events(t, n, hdr.SessionStartBlockHeight, w.ProofWindowClose+1), sup)
+		claim := o.claims[hdr.SessionId]
+		require.NotNil(t, claim, "the session was claimed after the restart")
+		require.EqualValues(t, answered, claim.NumRelays, "every relay answered before the kill is claimed")
+		require.True(t, o.proofs[hdr.SessionId])
+		require.NotNil(t, o.settled[hdr.SessionId])
+	})
+
+	t.Run("the claim lands though the websocket drops across the claim window opening", func(t *testing.T) {
+		t.Parallel()
+		rpc := newFlakyProxy(t, strings.TrimPrefix(n.RPCURL(), "http://"))
+		_, cfg := writeConfig(t, "http://"+rpc.addr(), n.GRPCAddress(), "sup3", listens["sup3"], backend.URL, t.TempDir())
+		rm := startRelayMiner(t, n, cfg)
+		t.Cleanup(func() { _ = rm.Stop(context.Background()) })
+		sup := n.Address("sup3")
+		c := &client{n: n, app: "app3", supplier: sup, url: "http://" + listens["sup3"]}
+		hdr := c.session(t)
+		waitFor(t, n, 10*time.Second, "the relay miner to see the session", func() bool { return rm.Chain.LatestHeight() >= hdr.SessionStartBlockHeight })
+		const relays = 6
+		for i := 0; i < relays; i++ {
+			c.relay(t, hdr, i)
+		}
+		// Drop the node connection mid-session and keep it down until the
+		// claim window has opened.
+		rpc.setDown(true)
+		w := protocol.SessionWindows(params(), hdr.SessionEndBlockHeight)
+		_, err := n.WaitForHeightWithTimeout(w.ClaimWindowOpen+1, 60*time.Second)
+		require.NoError(t, err)
+		require.Less(t, rm.Chain.LatestHeight(), w.ClaimWindowOpen, "the relay miner missed the window opening")
+		rpc.setDown(false)
+
+		_, err = n.WaitForHeightWithTimeout(w.ProofWindowClose+1, 60*time.Second)
+		require.NoError(t, err)
+		o := outcomes(events(t, n, hdr.SessionStartBlockHeight, w.ProofWindowClose+1), sup)
+		claim := o.claims[hdr.SessionId]
+		require.NotNil(t, claim, "claimed after reconnecting")
+		require.EqualValues(t, relays, claim.NumRelays)
+		require.True(t, o.proofs[hdr.SessionId])
+		require.NotNil(t, o.settled[hdr.SessionId])
+	})
+}
