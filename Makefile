@@ -4,7 +4,7 @@ BIN      := bin
 GOBIN    := $(CURDIR)/$(BIN)
 export PATH := $(GOBIN):$(PATH)
 
-.PHONY: all build install test test-short proto-gen proto-lint proto-check localnet clean
+.PHONY: all build install test test-short bench proto-gen proto-lint proto-check localnet clean
 
 all: build
 
@@ -23,6 +23,13 @@ test:
 ## test-short: unit tests only, no in-process network
 test-short:
 	$(GO) test -race -count=1 -short ./...
+
+## bench: RelayMiner throughput and latency vs the backend hit directly, and
+## SMST inserts on leveldb vs smt's in-memory simplemap (figures in README)
+bench:
+	$(GO) test -run '^$$' -bench 'BenchmarkRelay$$' -benchtime 20000x ./x/relayer/relayminer/
+	$(GO) test -run '^$$' -bench 'BenchmarkRelayAt1000rps' -benchtime 1x ./x/relayer/relayminer/
+	$(GO) test -run '^$$' -bench 'BenchmarkSMSTInsert' -benchtime 20000x ./x/relayer/relayminer/store/
 
 ## proto-gen: regenerate x/relayer/types/*.pb.go and api/ from proto/ (offline)
 proto-gen:
