@@ -101,6 +101,9 @@ func setup(b *testing.B, syncWrites bool) (*httptest.Server, string, [][]byte, [
 	b.Cleanup(func() { _ = db.Close() })
 	m := metrics.New()
 	sessions := session.NewManager(db, chain, noTx{}, log.NewNopLogger(), m)
+	ctx, cancel := context.WithCancel(context.Background())
+	b.Cleanup(cancel)
+	go sessions.Run(ctx)
 	beURL, _ := url.Parse(be.URL)
 	srv := proxy.New("127.0.0.1:0", []proxy.Service{{ServiceID: "eth", Supplier: sup.Address, Key: sup.Key,
 		Backend: beURL, Timeout: 10 * time.Second, MaxBodyBytes: 1 << 20}}, chain, miner.New(chain, sessions, m), log.NewNopLogger(), m)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"time"
 
 	"cosmossdk.io/log"
 	sdk "github.com/cosmos/cosmos-sdk/types"
@@ -64,6 +65,29 @@ func (m *Manager) Load() error {
 		m.metrics.SessionTrees.Set(float64(len(m.trees)))
 		return nil
 	})
+}
+
+// applyInterval is how often queued relays are inserted into their tries.
+const applyInterval = 50 * time.Millisecond
+
+// Run inserts logged relays into their tries in the background, off the
+// relay path, until ctx ends. Without it relays are still counted: sealing
+// a tree for its claim inserts whatever is queued.
+func (m *Manager) Run(ctx context.Context) {
+	tick := time.NewTicker(applyInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			for _, t := range m.Trees() {
+				if err := t.apply(); err != nil {
+					m.treeLogger(t).Error("inserting relays into the session tree", "error", err)
+				}
+			}
+		}
+	}
 }
 
 // Wait blocks until the lifecycle txs in flight are done.

@@ -77,7 +77,14 @@ func (f *fixture) open(t *testing.T) {
 	f.db = db
 	f.manager = session.NewManager(db, f.chain, f.tx, log.NewNopLogger(), metrics.New())
 	require.NoError(t, f.manager.Load())
+	// The applier runs beside the relays, as in the RelayMiner; cancelled
+	// before the store closes.
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	mgr := f.manager
+	go func() { mgr.Run(ctx); close(done) }()
 	t.Cleanup(func() { _ = db.Close() })
+	t.Cleanup(func() { cancel(); <-done })
 }
 
 func (f *fixture) header(start int64) types.SessionHeader {

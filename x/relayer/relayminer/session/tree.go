@@ -52,7 +52,14 @@ type Tree struct {
 	sealMu sync.RWMutex
 	sealed bool
 
-	mu      sync.Mutex
+	// qmu guards queue: relays logged but not yet in the trie. The relay
+	// path only appends here; inserting and committing (which hashes every
+	// dirty node: tens of ms per thousand relays) happen in apply, off the
+	// relay path.
+	qmu   sync.Mutex
+	queue [][]byte
+
+	mu      sync.Mutex // guards everything below, and the trie
 	meta    meta
 	nodes   *store.MapStore
 	trie    smt.SparseMerkleSumTrie
@@ -106,26 +113,48 @@ func (t *Tree) Header() types.SessionHeader { return t.meta.Header }
 // Supplier is the operator address the tree's relays were served by.
 func (t *Tree) Supplier() string { return t.meta.Supplier }
 
-// add logs a relay durably, then inserts it into the trie.
+// add logs a relay durably and queues it for the trie. Once it returns the
+// relay survives a crash: a restart replays the log.
 func (t *Tree) add(relayHash, relay []byte) error {
 	t.sealMu.RLock()
 	defer t.sealMu.RUnlock()
 	if t.sealed {
 		return ErrSessionClaimed
 	}
-	// The log write happens outside the trie lock, so concurrent relays'
-	// writes are merged by leveldb into one journal write.
+	// Concurrent relays' log writes are merged by leveldb into one journal
+	// write.
 	if err := t.db.Put(append(logKey(t.key), relayHash...), relay); err != nil {
 		return fmt.Errorf("logging relay: %w", err)
 	}
+	t.qmu.Lock()
+	t.queue = append(t.queue, relay)
+	t.qmu.Unlock()
+	return nil
+}
+
+// apply inserts the queued relays into the trie, committing every
+// commitEvery relays.
+func (t *Tree) apply() error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if err := protocol.InsertRelay(t.trie, relay, t.meta.ComputeUnitsPerRelay); err != nil {
-		return fmt.Errorf("inserting relay: %w", err)
-	}
-	t.pending++
-	if t.pending >= commitEvery {
-		return t.commitLocked()
+	return t.applyLocked()
+}
+
+func (t *Tree) applyLocked() error {
+	t.qmu.Lock()
+	q := t.queue
+	t.queue = nil
+	t.qmu.Unlock()
+	for _, relay := range q {
+		if err := protocol.InsertRelay(t.trie, relay, t.meta.ComputeUnitsPerRelay); err != nil {
+			return fmt.Errorf("inserting relay: %w", err)
+		}
+		t.pending++
+		if t.pending >= commitEvery {
+			if err := t.commitLocked(); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }
@@ -200,10 +229,13 @@ func (t *Tree) saveMeta() error {
 // is claimed. It stays sealed if the claim fails: the same root is retried.
 func (t *Tree) seal() (protocol.Root, []byte, error) {
 	t.sealMu.Lock()
-	defer t.sealMu.Unlock()
 	t.sealed = true
+	t.sealMu.Unlock()
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if err := t.applyLocked(); err != nil {
+		return protocol.Root{}, nil, err
+	}
 	if err := t.commitLocked(); err != nil {
 		return protocol.Root{}, nil, err
 	}
