@@ -3,54 +3,60 @@ package keeper_test
 import (
 	"bytes"
 	"encoding/binary"
-	"fmt"
 	"testing"
 
 	"cosmossdk.io/collections"
 	sdkmath "cosmossdk.io/math"
 	"github.com/cosmos/cosmos-sdk/crypto/keys/secp256k1"
 	cryptotypes "github.com/cosmos/cosmos-sdk/crypto/types"
-	"github.com/pokt-network/smt"
-	"github.com/pokt-network/smt/kvstore/simplemap"
+	sdk "github.com/cosmos/cosmos-sdk/types"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pokt-network/poktroll/testutil/relaytest"
 	"github.com/pokt-network/poktroll/x/relayer/protocol"
 	"github.com/pokt-network/poktroll/x/relayer/types"
 )
 
 func privKeyOf(name string) cryptotypes.PrivKey { return secp256k1.GenPrivKeyFromSecret([]byte(name)) }
 
-// signedRelayBytes is relay i of session hdr, addressed to supplier, its
-// request signed by appKey and its response by supKey.
-func signedRelayBytes(t *testing.T, hdr types.SessionHeader, supplier string, appKey, supKey cryptotypes.PrivKey, i int) []byte {
-	t.Helper()
-	reqHdr, resHdr := hdr, hdr
-	req := &types.RelayRequest{
-		Meta:    types.RelayRequestMetadata{SessionHeader: &reqHdr, SupplierOperatorAddress: supplier},
-		Payload: []byte(fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"eth_blockNumber"}`, i)),
-	}
-	bz, err := protocol.RequestSignableBytes(req)
-	require.NoError(t, err)
-	req.Meta.Signature, err = appKey.Sign(bz)
-	require.NoError(t, err)
-	res := &types.RelayResponse{Meta: types.RelayResponseMetadata{SessionHeader: &resHdr}, Payload: []byte(fmt.Sprintf(`{"id":%d,"result":"0x1"}`, i))}
-	bz, err = protocol.ResponseSignableBytes(res)
-	require.NoError(t, err)
-	res.Meta.SupplierSignature, err = supKey.Sign(bz)
-	require.NoError(t, err)
-	relay, err := protocol.RelayBytes(&types.Relay{Req: req, Res: res})
-	require.NoError(t, err)
-	return relay
+// numRelays is the size of the session trees the claims tests build.
+const numRelays = 300
+
+// signer is the account newAccount(name) registered at addr, as a relay
+// signer. A signer whose key is not addr's forges signatures.
+func signer(name, addr string) relaytest.Actor {
+	return relaytest.Actor{Key: privKeyOf(name), Address: addr}
 }
 
-// relayTrie is a supplier's SMST of n relays of computeUnits each.
-func relayTrie(t *testing.T, hdr types.SessionHeader, supplier string, appKey, supKey cryptotypes.PrivKey, n int, computeUnits uint64) smt.SparseMerkleSumTrie {
+// newRelays makes relays 0..n-1 of session hdr, requests signed by app and
+// responses by sup and addressed to sup.Address; each tamper runs on every
+// relay after it was signed.
+func newRelays(t *testing.T, hdr types.SessionHeader, app, sup relaytest.Actor, n int, tamper ...func(*types.Relay)) []*types.Relay {
 	t.Helper()
-	trie := protocol.NewSMST(simplemap.NewSimpleMap())
-	for i := 0; i < n; i++ {
-		require.NoError(t, protocol.InsertRelay(trie, signedRelayBytes(t, hdr, supplier, appKey, supKey, i), computeUnits))
+	out := make([]*types.Relay, n)
+	for i := range out {
+		out[i] = relaytest.NewRelay(t, hdr, app, sup, i)
+		for _, f := range tamper {
+			f(out[i])
+		}
 	}
-	return trie
+	return out
+}
+
+// relaysByTarget makes relays of session hdr until it has n whose hash is at
+// or below target (minable) or, with minable false, n above it.
+func relaysByTarget(t *testing.T, hdr types.SessionHeader, app, sup relaytest.Actor, n int, target []byte, minable bool) []*types.Relay {
+	t.Helper()
+	var out []*types.Relay
+	for i := 0; len(out) < n; i++ {
+		r := relaytest.NewRelay(t, hdr, app, sup, i)
+		b, err := protocol.RelayBytes(r)
+		require.NoError(t, err)
+		if protocol.IsMinable(protocol.RelayHash(b), target) == minable {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // rootOf builds a root hash digest ‖ sum ‖ count by hand.
@@ -66,13 +72,17 @@ func rootOf(sum, count uint64) []byte {
 type claimFixture struct {
 	*fixture
 	alice, bob, carol string
-	hdr               types.SessionHeader
+	// aliceKey, bobKey and carolKey sign relays as alice, bob and carol.
+	aliceKey, bobKey, carolKey relaytest.Actor
+	hdr                        types.SessionHeader
 }
 
 const ethComputeUnits = 2
 
-func newClaimFixture(t *testing.T) claimFixture {
-	f := newFixture(t)
+// newClaimFixture builds the fixture on testParams changed by edits, and
+// stops at height 6.
+func newClaimFixture(t *testing.T, edits ...func(*types.Params)) claimFixture {
+	f := newFixture(t, edits...)
 	f.addService("eth", ethComputeUnits)
 	cf := claimFixture{
 		fixture: f,
@@ -80,6 +90,7 @@ func newClaimFixture(t *testing.T) claimFixture {
 		bob:     f.newAccount("bob", 10_000_000),
 		carol:   f.newAccount("carol", 10_000_000),
 	}
+	cf.aliceKey, cf.bobKey, cf.carolKey = signer("alice", cf.alice), signer("bob", cf.bob), signer("carol", cf.carol)
 	f.stakeApp(cf.alice, 2_000_000, "eth")
 	f.stakeSupplier(cf.bob, 2_000_000, "eth")
 	f.stakeSupplier(cf.carol, 2_000_000, "eth")
@@ -91,20 +102,49 @@ func newClaimFixture(t *testing.T) claimFixture {
 	return cf
 }
 
+// claim sends supplier's claim of session 5-8 with root.
+func (cf claimFixture) claim(supplier string, root []byte) error {
+	_, err := cf.msgs.CreateClaim(cf.ctx, &types.MsgCreateClaim{SupplierOperatorAddress: supplier, SessionHeader: cf.hdr, RootHash: root})
+	return err
+}
+
+// prove sends supplier's proof of session 5-8.
+func (cf claimFixture) prove(supplier string, proof []byte) error {
+	_, err := cf.msgs.SubmitProof(cf.ctx, &types.MsgSubmitProof{SupplierOperatorAddress: supplier, SessionHeader: cf.hdr, Proof: proof})
+	return err
+}
+
+// proofPath is the path session 5-8's proofs must be closest to: seeded by
+// the hash of block 14.
+func (cf claimFixture) proofPath() []byte {
+	return protocol.ProofPath(blockHashOf(14), cf.hdr.SessionId)
+}
+
+// nextSession is alice's session 9-12 header (its id is seeded by block 8).
+func (cf claimFixture) nextSession() types.SessionHeader {
+	h := cf.hdr
+	h.SessionId = protocol.SessionID(blockHashOf(8), "eth", cf.alice, 9)
+	h.SessionStartBlockHeight, h.SessionEndBlockHeight = 9, 12
+	return h
+}
+
+// stake is the stake of the application or supplier addr.
+func (cf claimFixture) stake(addr string) sdk.Coin {
+	cf.t.Helper()
+	if app, err := cf.k.Applications.Get(cf.ctx, addr); err == nil {
+		return app.Stake
+	}
+	s, err := cf.k.Suppliers.Get(cf.ctx, addr)
+	require.NoError(cf.t, err)
+	return s.Stake
+}
+
 func TestClaimsAndProofs_SettleAtProofWindowClose(t *testing.T) {
 	f := newClaimFixture(t)
-	alicePriv, bobPriv, carolPriv := privKeyOf("alice"), privKeyOf("bob"), privKeyOf("carol")
-	bobTrie := relayTrie(t, f.hdr, f.bob, alicePriv, bobPriv, 10, ethComputeUnits)
+	bobTrie := relaytest.NewTree(t, ethComputeUnits, newRelays(t, f.hdr, f.aliceKey, f.bobKey, numRelays)...)
 	// carol's relays carry a forged application signature.
-	carolTrie := relayTrie(t, f.hdr, f.carol, privKeyOf("mallory"), carolPriv, 5, ethComputeUnits)
-	claim := func(sup string, root []byte) error {
-		_, err := f.msgs.CreateClaim(f.ctx, &types.MsgCreateClaim{SupplierOperatorAddress: sup, SessionHeader: f.hdr, RootHash: root})
-		return err
-	}
-	prove := func(sup string, proof []byte) error {
-		_, err := f.msgs.SubmitProof(f.ctx, &types.MsgSubmitProof{SupplierOperatorAddress: sup, SessionHeader: f.hdr, Proof: proof})
-		return err
-	}
+	carolTrie := relaytest.NewTree(t, ethComputeUnits, newRelays(t, f.hdr, signer("mallory", f.alice), f.carolKey, numRelays)...)
+	claim, prove := f.claim, f.prove
 
 	f.advanceTo(9)
 	require.ErrorIs(t, claim(f.bob, bobTrie.Root()), types.ErrOutsideClaimWindow, "grace period")
@@ -114,8 +154,8 @@ func TestClaimsAndProofs_SettleAtProofWindowClose(t *testing.T) {
 	require.NoError(t, claim(f.bob, bobTrie.Root()))
 	created := eventsOf[*types.EventClaimCreated](f.fixture)
 	require.Len(t, created, 1)
-	require.Equal(t, uint64(10), created[0].NumRelays)
-	require.Equal(t, uint64(20), created[0].NumClaimedComputeUnits)
+	require.Equal(t, uint64(numRelays), created[0].NumRelays)
+	require.Equal(t, uint64(numRelays*ethComputeUnits), created[0].NumClaimedComputeUnits)
 	wantClaim := types.Claim{SupplierOperatorAddress: f.bob, SessionHeader: f.hdr, RootHash: bobTrie.Root(), ProofWindowCloseHeight: 19}
 	require.Equal(t, wantClaim, created[0].Claim)
 	q, err := f.queries.Claim(f.ctx, &types.QueryClaimRequest{SessionId: f.hdr.SessionId, SupplierOperatorAddress: f.bob})
@@ -128,7 +168,8 @@ func TestClaimsAndProofs_SettleAtProofWindowClose(t *testing.T) {
 
 	f.advanceTo(14)
 	require.NoError(t, claim(f.carol, carolTrie.Root()), "last height of the claim window")
-	require.ErrorIs(t, prove(f.bob, []byte{1}), types.ErrOutsideProofWindow)
+	// Block 14 exists, so its valid proof can be built, but it is early.
+	require.ErrorIs(t, prove(f.bob, bobTrie.Prove(t, f.proofPath())), types.ErrOutsideProofWindow)
 
 	f.advanceTo(15)
 	require.ErrorIs(t, claim(f.carol, carolTrie.Root()), types.ErrOutsideClaimWindow)
@@ -137,48 +178,43 @@ func TestClaimsAndProofs_SettleAtProofWindowClose(t *testing.T) {
 	require.True(t, req.Required, "proof_request_probability_ppm is 10^6")
 	require.Equal(t, int64(14), req.SeedBlockHeight)
 
-	path := protocol.ProofPath(blockHashOf(14), f.hdr.SessionId)
-	otherPath := protocol.ProofPath(blockHashOf(13), f.hdr.SessionId)
-	wrongPathProof, err := protocol.ProveClosest(bobTrie, otherPath)
-	require.NoError(t, err)
+	path := f.proofPath()
+	wrongPathProof := bobTrie.Prove(t, protocol.ProofPath(blockHashOf(13), f.hdr.SessionId))
 	require.ErrorIs(t, prove(f.bob, wrongPathProof), types.ErrProofPathMismatch)
 	require.ErrorIs(t, prove(f.bob, []byte("garbage")), types.ErrInvalidProof)
-	carolProof, err := protocol.ProveClosest(bobTrie, path) // bob's proof does not verify in carol's trie
-	require.NoError(t, err)
-	require.ErrorIs(t, prove(f.carol, carolProof), types.ErrInvalidProof)
-	carolProof, err = protocol.ProveClosest(carolTrie, path)
-	require.NoError(t, err)
+	// bob's proof does not verify in carol's trie.
+	require.ErrorIs(t, prove(f.carol, bobTrie.Prove(t, path)), types.ErrInvalidProof)
+	carolProof := carolTrie.Prove(t, path)
 	require.ErrorIs(t, prove(f.carol, carolProof), types.ErrInvalidAppSignature)
 	stranger := f.newAccount("stranger", 0)
 	require.ErrorIs(t, prove(stranger, carolProof), types.ErrClaimNotFound)
 
-	bobProof, err := protocol.ProveClosest(bobTrie, path)
-	require.NoError(t, err)
+	bobProof := bobTrie.Prove(t, path)
 	f.resetEvents()
 	require.NoError(t, prove(f.bob, bobProof))
 	require.Len(t, eventsOf[*types.EventProofSubmitted](f.fixture), 1)
 	require.ErrorIs(t, prove(f.bob, bobProof), types.ErrProofExists)
 
-	// Settlement at the end of block 19: bob is paid 10 relays x 2 compute
-	// units x multiplier 1 = 20 out of alice's stake; carol, who could not
+	// Settlement at the end of block 19: bob is paid 300 relays x 2 compute
+	// units x multiplier 1 = 600 out of alice's stake; carol, who could not
 	// prove, loses the missing-proof penalty (burned).
 	f.advanceTo(19)
 	bobBefore, moduleBefore := f.balance(f.bob), f.moduleBalance()
 	f.resetEvents()
 	f.endBlock()
-	require.Equal(t, bobBefore.AddRaw(20), f.balance(f.bob))
+	require.Equal(t, bobBefore.AddRaw(600), f.balance(f.bob))
 	app, err := f.k.Applications.Get(f.ctx, f.alice)
 	require.NoError(t, err)
-	require.Equal(t, coin(2_000_000-20), app.Stake)
+	require.Equal(t, coin(2_000_000-600), app.Stake)
 	carol, err := f.k.Suppliers.Get(f.ctx, f.carol)
 	require.NoError(t, err)
 	require.Equal(t, coin(2_000_000-100_000), carol.Stake)
 	require.Equal(t, sdkmath.NewInt(100_000), f.bank.burned.AmountOf(denom))
-	require.Equal(t, moduleBefore.SubRaw(20+100_000), f.moduleBalance())
+	require.Equal(t, moduleBefore.SubRaw(600+100_000), f.moduleBalance())
 
 	settled := eventsOf[*types.EventClaimSettled](f.fixture)
 	require.Len(t, settled, 1)
-	require.Equal(t, coin(20), settled[0].Amount)
+	require.Equal(t, coin(600), settled[0].Amount)
 	require.True(t, settled[0].ProofRequired)
 	require.False(t, settled[0].Capped)
 	expired := eventsOf[*types.EventClaimExpired](f.fixture)
@@ -241,23 +277,4 @@ func TestCreateClaim_Rejections(t *testing.T) {
 	f.advanceTo(20)
 	_, err = f.msgs.CreateClaim(f.ctx, &types.MsgCreateClaim{SupplierOperatorAddress: f.carol, SessionHeader: f.hdr, RootHash: rootOf(20, 10)})
 	require.ErrorIs(t, err, types.ErrInvalidHeight)
-}
-
-func TestSettlement_UnprovenClaimNotRequiredIsPaid(t *testing.T) {
-	f := newFixture(t, func(p *types.Params) { p.ProofRequestProbabilityPpm = 0 })
-	f.addService("eth", ethComputeUnits)
-	alice, bob := f.newAccount("alice", 10_000_000), f.newAccount("bob", 10_000_000)
-	f.stakeApp(alice, 2_000_000, "eth")
-	f.stakeSupplier(bob, 2_000_000, "eth")
-	f.advanceTo(6)
-	s, err := f.k.GetSession(f.ctx, alice, "eth", 6)
-	require.NoError(t, err)
-	f.advanceTo(10)
-	_, err = f.msgs.CreateClaim(f.ctx, &types.MsgCreateClaim{SupplierOperatorAddress: bob, SessionHeader: s.Header, RootHash: rootOf(2*1000, 1000)})
-	require.NoError(t, err)
-	f.advanceTo(19)
-	before := f.balance(bob)
-	f.endBlock()
-	require.Equal(t, before.AddRaw(2000), f.balance(bob), "below the threshold, never drawn: paid without proof")
-	require.Empty(t, f.bank.burned)
 }
