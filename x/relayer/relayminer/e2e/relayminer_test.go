@@ -74,14 +74,15 @@ func TestRelayMiner(t *testing.T) {
 
 		sent := map[string]int{}
 		var headers []types.SessionHeader
+		prev := c.session(t)
 		for s, count := range []int{12, 8} {
-			hdr := c.session(t)
-			if s > 0 {
-				waitFor(t, n, 30*time.Second, "the next session", func() bool {
-					hdr = c.session(t)
-					return hdr.SessionStartBlockHeight > headers[0].SessionEndBlockHeight
-				})
-			}
+			// Each batch starts with a fresh session, so it lands mid-session.
+			var hdr types.SessionHeader
+			waitFor(t, n, 30*time.Second, "a fresh session", func() bool {
+				hdr = c.session(t)
+				return hdr.SessionStartBlockHeight > prev.SessionStartBlockHeight
+			})
+			prev = hdr
 			waitFor(t, n, 10*time.Second, "the relay miner to see the session", func() bool { return rm.Chain.LatestHeight() >= hdr.SessionStartBlockHeight })
 			headers = append(headers, hdr)
 			for i := 0; i < count; i++ {
@@ -201,7 +202,12 @@ func TestRelayMiner(t *testing.T) {
 		t.Cleanup(func() { _ = rm.Stop(context.Background()) })
 		sup := n.Address("sup3")
 		c := &client{n: n, app: "app3", supplier: sup, url: "http://" + listens["sup3"]}
-		hdr := c.session(t)
+		first := c.session(t)
+		var hdr types.SessionHeader
+		waitFor(t, n, 30*time.Second, "a fresh session", func() bool {
+			hdr = c.session(t)
+			return hdr.SessionStartBlockHeight > first.SessionStartBlockHeight
+		})
 		waitFor(t, n, 10*time.Second, "the relay miner to see the session", func() bool { return rm.Chain.LatestHeight() >= hdr.SessionStartBlockHeight })
 		const relays = 6
 		for i := 0; i < relays; i++ {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/pokt-network/poktroll/x/relayer/protocol"
 	"github.com/pokt-network/poktroll/x/relayer/relayminer/metrics"
+	"github.com/pokt-network/poktroll/x/relayer/relayminer/session"
 	"github.com/pokt-network/poktroll/x/relayer/types"
 )
 
@@ -220,6 +221,10 @@ func (s *Server) serve(ctx context.Context, req *types.RelayRequest, svc *Servic
 	}
 	// The relay is durable before the application sees the response.
 	if _, err := s.miner.Mine(ctx, &types.Relay{Req: req, Res: res}); err != nil {
+		if errors.Is(err, session.ErrSessionClaimed) {
+			// The claim window opened while the backend answered.
+			return nil, errorsmod.Wrapf(ErrSessionExpired, "session %s was claimed while the relay was served", req.Meta.SessionHeader.SessionId)
+		}
 		return nil, errorsmod.Wrap(ErrInternal, err.Error())
 	}
 	return res, nil
