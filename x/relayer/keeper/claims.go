@@ -255,8 +255,17 @@ func (k Keeper) settleClaims(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if err := k.settleClaim(ctx, claim); err != nil {
-			return err
+		// Each claim settles atomically; one that cannot be settled must not
+		// halt the chain: it expires, with the reason in its event.
+		cacheCtx, write := sdk.UnwrapSDKContext(ctx).CacheContext()
+		if err := k.settleClaim(cacheCtx, claim); err == nil {
+			write()
+		} else {
+			k.Logger(ctx).Error("claim could not be settled; expiring it", "session_id", claim.SessionHeader.SessionId,
+				"supplier", claim.SupplierOperatorAddress, "service", claim.SessionHeader.ServiceId, "error", err)
+			if err := emit(ctx, &types.EventClaimExpired{Claim: claim, Reason: "settlement failed: " + err.Error()}); err != nil {
+				return err
+			}
 		}
 		if err := k.removeClaim(ctx, claim); err != nil {
 			return err

@@ -35,6 +35,11 @@ func (k Keeper) InitGenesis(ctx context.Context, gs types.GenesisState) error {
 			return err
 		}
 	}
+	for _, b := range gs.BlockHashes {
+		if err := k.BlockHashes.Set(ctx, b.Height, b.Hash); err != nil {
+			return err
+		}
+	}
 	for _, p := range gs.Proofs {
 		if err := k.Proofs.Set(ctx, collections.Join(p.SessionHeader.SessionId, p.SupplierOperatorAddress), p); err != nil {
 			return err
@@ -76,6 +81,12 @@ func (k Keeper) ExportGenesis(ctx context.Context) (*types.GenesisState, error) 
 	}
 	if err := k.Proofs.Walk(ctx, nil, func(_ collections.Pair[string, string], p types.Proof) (bool, error) {
 		gs.Proofs = append(gs.Proofs, p)
+		return false, nil
+	}); err != nil {
+		return nil, err
+	}
+	if err := k.BlockHashes.Walk(ctx, nil, func(h int64, hash []byte) (bool, error) {
+		gs.BlockHashes = append(gs.BlockHashes, types.BlockHash{Height: h, Hash: hash})
 		return false, nil
 	}); err != nil {
 		return nil, err

@@ -288,3 +288,45 @@ func TestClaimsQuery_Filters(t *testing.T) {
 	require.Equal(t, codes.NotFound, status.Code(err))
 	require.ErrorContains(t, err, types.ErrClaimNotFound.Error())
 }
+
+// A chain restarted from an export while a proof window is open must still
+// settle its claims: the export carries the seed block hashes. Without them
+// the claim expires with its reason; the chain never halts.
+func TestSettlement_AfterRestartFromExport(t *testing.T) {
+	for _, withHashes := range []bool{true, false} {
+		t.Run(map[bool]string{true: "with recorded hashes", false: "without hashes"}[withHashes], func(t *testing.T) {
+			scratch := newFixtureWithGenesis(t, *types.DefaultGenesis())
+			gs := fullGenesis(scratch)
+			require.NotEmpty(t, gs.Claims)
+			gs.Proofs = nil
+			// No proof needed: the claim settles if its seed block is known.
+			gs.Params.ProofRequestProbabilityPpm = 0
+			gs.Params.ProofRequirementThreshold.Amount = sdkmath.NewIntWithDecimal(1, 30)
+			if withHashes {
+				for h := int64(1); h <= 13; h++ {
+					gs.BlockHashes = append(gs.BlockHashes, types.BlockHash{Height: h, Hash: blockHashOf(h)})
+				}
+			}
+			f := newFixtureWithGenesis(t, gs)
+			for _, a := range gs.Applications { // genesis stakes sit in the module account
+				f.bank.modules[types.ModuleName] = f.bank.modules[types.ModuleName].Add(a.Stake)
+			}
+			f.height = 13 // the chain resumes at the height it was exported at
+			f.resetEvents()
+			f.advanceTo(15)
+			f.endBlock() // must not fail, whatever the claim
+			settled, expired := eventsOf[*types.EventClaimSettled](f), eventsOf[*types.EventClaimExpired](f)
+			if withHashes {
+				require.Len(t, settled, len(gs.Claims), "expired: %v", expired)
+				require.Empty(t, expired)
+			} else {
+				require.Empty(t, settled)
+				require.Len(t, expired, len(gs.Claims))
+				require.Contains(t, expired[0].Reason, "settlement failed")
+			}
+			left, err := f.queries.Claims(f.ctx, &types.QueryClaimsRequest{})
+			require.NoError(t, err)
+			require.Empty(t, left.Claims, "settled or expired claims are removed")
+		})
+	}
+}
