@@ -100,6 +100,10 @@ func (s *Submitter) Submit(ctx context.Context, signer string, timeoutHeight int
 			}
 		}
 		err = s.submitOnce(ctx, signer, acc, timeoutHeight, msgs)
+		if errors.Is(err, sdkerrors.ErrInsufficientFunds) || errors.Is(err, sdkerrors.ErrInsufficientFee) {
+			s.logger.Error("SUPPLIER CANNOT PAY TX FEES: fund the account before the window closes or its relays are lost",
+				"supplier", signer, "gas_prices", s.cfg.GasPrices.String(), "error", err)
+		}
 		if errors.Is(err, sdkerrors.ErrWrongSequence) {
 			s.logger.Info("account sequence mismatch; refreshing", "supplier", signer, "sequence", acc.seq)
 			acc.loaded = false
@@ -166,12 +170,7 @@ func (s *Submitter) submitOnce(ctx context.Context, signer string, acc *account,
 		return fmt.Errorf("broadcasting tx: %w", err)
 	}
 	if res.Code != 0 {
-		err := errorsmod.ABCIError(res.Codespace, res.Code, res.Log)
-		if errors.Is(err, sdkerrors.ErrInsufficientFunds) || errors.Is(err, sdkerrors.ErrInsufficientFee) {
-			s.logger.Error("SUPPLIER CANNOT PAY TX FEES: fund the account before the window closes or its relays are lost",
-				"supplier", signer, "fees", fees.String(), "error", err)
-		}
-		return err
+		return errorsmod.ABCIError(res.Codespace, res.Code, res.Log)
 	}
 	acc.seq++
 	if err := s.waitForInclusion(ctx, res.Hash, timeoutHeight); err != nil {
