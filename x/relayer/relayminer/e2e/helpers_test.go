@@ -114,6 +114,18 @@ func (c *client) session(t *testing.T) types.SessionHeader {
 	return res.Session.Header
 }
 
+// nextSession waits for the application's next session to start and
+// returns it, so relays sent right away land mid-session.
+func (c *client) nextSession(t *testing.T) types.SessionHeader {
+	cur := c.session(t)
+	var hdr types.SessionHeader
+	waitFor(t, c.n, 30*time.Second, "the next session", func() bool {
+		hdr = c.session(t)
+		return hdr.SessionStartBlockHeight > cur.SessionStartBlockHeight
+	})
+	return hdr
+}
+
 // request builds a relay request for hdr signed with signer's key.
 func (c *client) request(t *testing.T, hdr types.SessionHeader, signer string, i int) []byte {
 	payload, err := (&types.HTTPRequest{Method: "POST", Path: "/",

@@ -74,15 +74,8 @@ func TestRelayMiner(t *testing.T) {
 
 		sent := map[string]int{}
 		var headers []types.SessionHeader
-		prev := c.session(t)
 		for s, count := range []int{12, 8} {
-			// Each batch starts with a fresh session, so it lands mid-session.
-			var hdr types.SessionHeader
-			waitFor(t, n, 30*time.Second, "a fresh session", func() bool {
-				hdr = c.session(t)
-				return hdr.SessionStartBlockHeight > prev.SessionStartBlockHeight
-			})
-			prev = hdr
+			hdr := c.nextSession(t)
 			waitFor(t, n, 10*time.Second, "the relay miner to see the session", func() bool { return rm.Chain.LatestHeight() >= hdr.SessionStartBlockHeight })
 			headers = append(headers, hdr)
 			for i := 0; i < count; i++ {
@@ -168,13 +161,7 @@ func TestRelayMiner(t *testing.T) {
 		rmProc := start()
 		sup := n.Address("sup2")
 		c := &client{n: n, app: "app2", supplier: sup, url: "http://" + listens["sup2"]}
-		// Start at a fresh session so the relays all land mid-session.
-		first := c.session(t)
-		var hdr types.SessionHeader
-		waitFor(t, n, 30*time.Second, "a fresh session", func() bool {
-			hdr = c.session(t)
-			return hdr.SessionStartBlockHeight > first.SessionStartBlockHeight
-		})
+		hdr := c.nextSession(t)
 		const answered = 10
 		for i := 0; i < answered; i++ {
 			c.relay(t, hdr, i)
@@ -202,12 +189,7 @@ func TestRelayMiner(t *testing.T) {
 		t.Cleanup(func() { _ = rm.Stop(context.Background()) })
 		sup := n.Address("sup3")
 		c := &client{n: n, app: "app3", supplier: sup, url: "http://" + listens["sup3"]}
-		first := c.session(t)
-		var hdr types.SessionHeader
-		waitFor(t, n, 30*time.Second, "a fresh session", func() bool {
-			hdr = c.session(t)
-			return hdr.SessionStartBlockHeight > first.SessionStartBlockHeight
-		})
+		hdr := c.nextSession(t)
 		waitFor(t, n, 10*time.Second, "the relay miner to see the session", func() bool { return rm.Chain.LatestHeight() >= hdr.SessionStartBlockHeight })
 		const relays = 6
 		for i := 0; i < relays; i++ {
