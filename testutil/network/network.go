@@ -30,6 +30,7 @@ import (
 	govv1 "github.com/cosmos/cosmos-sdk/x/gov/types/v1"
 	minttypes "github.com/cosmos/cosmos-sdk/x/mint/types"
 	stakingtypes "github.com/cosmos/cosmos-sdk/x/staking/types"
+	gogogrpc "github.com/cosmos/gogoproto/grpc"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
@@ -544,8 +545,18 @@ func (n *Network) GRPCConn() *grpc.ClientConn { return n.grpcConn }
 // APIURL is the REST (gRPC gateway) endpoint, e.g. http://127.0.0.1:PORT.
 func (n *Network) APIURL() string { return n.Validator.APIAddress }
 
-// RelayerQuery is a relayer query client over gRPC.
-func (n *Network) RelayerQuery() types.QueryClient { return types.NewQueryClient(n.grpcConn) }
+// QueryConn runs queries as ABCI queries through the node's CometBFT RPC.
+// Prefer it to GRPCConn in tests: Cosmos SDK v0.50's gRPC query path reads
+// store state without a lock while blocks commit (cosmos-sdk#22650), which
+// the race detector reports; ABCI queries are serialized with commits.
+func (n *Network) QueryConn() gogogrpc.ClientConn {
+	ctx := n.Validator.ClientCtx
+	return client.Context{}.WithClient(n.Validator.RPCClient).WithCodec(ctx.Codec).
+		WithInterfaceRegistry(ctx.InterfaceRegistry).WithChainID(n.chainID)
+}
+
+// RelayerQuery is a relayer query client (over QueryConn).
+func (n *Network) RelayerQuery() types.QueryClient { return types.NewQueryClient(n.QueryConn()) }
 
 // LatestHeight is the height of the last block the app committed: the
 // height queries see. (CometBFT's status can be one block ahead: it stores a

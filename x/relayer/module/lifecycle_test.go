@@ -169,7 +169,7 @@ func testBuildTree(t *testing.T, lc *lifecycle) {
 	// The chain verifies relay signatures against the accounts' public
 	// keys, which their stake txs put on chain.
 	for name, a := range map[string]relaytest.Actor{"app1": appActor, "sup1": supActor} {
-		accRes, err := authtypes.NewQueryClient(n.GRPCConn()).Account(ctx, &authtypes.QueryAccountRequest{Address: a.Address})
+		accRes, err := authtypes.NewQueryClient(n.QueryConn()).Account(ctx, &authtypes.QueryAccountRequest{Address: a.Address})
 		require.NoError(t, err)
 		var acc sdk.AccountI
 		require.NoError(t, n.Codec().UnpackAny(accRes.Account, &acc))
@@ -392,7 +392,7 @@ func testSettlement(t *testing.T, lc *lifecycle) {
 
 func balance(t *testing.T, n *network.Network, addr string) sdk.Coin {
 	t.Helper()
-	res, err := banktypes.NewQueryClient(n.GRPCConn()).Balance(context.Background(), &banktypes.QueryBalanceRequest{Address: addr, Denom: app.BondDenom})
+	res, err := banktypes.NewQueryClient(n.QueryConn()).Balance(context.Background(), &banktypes.QueryBalanceRequest{Address: addr, Denom: app.BondDenom})
 	require.NoError(t, err)
 	return *res.Balance
 }

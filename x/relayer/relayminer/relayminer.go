@@ -14,12 +14,14 @@ import (
 	"time"
 
 	"cosmossdk.io/log"
+	rpchttp "github.com/cometbft/cometbft/rpc/client/http"
 	"github.com/cosmos/cosmos-sdk/client"
 	"github.com/cosmos/cosmos-sdk/codec"
 	sdkcrypto "github.com/cosmos/cosmos-sdk/crypto"
 	"github.com/cosmos/cosmos-sdk/crypto/keyring"
 	"github.com/cosmos/cosmos-sdk/crypto/keys/secp256k1"
 	sdk "github.com/cosmos/cosmos-sdk/types"
+	gogogrpc "github.com/cosmos/gogoproto/grpc"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -89,13 +91,11 @@ func (rm *RelayMiner) Start(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	rm.conn, err = grpc.NewClient(rm.cfg.Chain.GRPCURL,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.ForceCodec(codec.NewProtoCodec(rm.deps.Codec.InterfaceRegistry()).GRPCCodec())))
+	conn, err := rm.queryConn()
 	if err != nil {
-		return fmt.Errorf("chain.grpc_url %q: %w", rm.cfg.Chain.GRPCURL, err)
+		return err
 	}
-	if rm.Chain, err = chain.NewClient(rm.cfg.Chain.RPCURL, rm.conn, rm.deps.Codec, rm.deps.Logger); err != nil {
+	if rm.Chain, err = chain.NewClient(rm.cfg.Chain.RPCURL, conn, rm.deps.Codec, rm.deps.Logger); err != nil {
 		return fmt.Errorf("chain.rpc_url: %w", err)
 	}
 	if _, err := rm.Chain.Sync(ctx); err != nil {
@@ -109,7 +109,7 @@ func (rm *RelayMiner) Start(ctx context.Context) (err error) {
 		}
 		chainID = st.NodeInfo.Network
 	}
-	if err := rm.checkStakes(ctx, keys); err != nil {
+	if err := rm.checkStakes(ctx, conn, keys); err != nil {
 		return err
 	}
 	gasPrices, err := sdk.ParseDecCoins(rm.cfg.Chain.GasPrices)
@@ -176,6 +176,27 @@ func (rm *RelayMiner) Start(ctx context.Context) (err error) {
 	return nil
 }
 
+// queryConn is where queries go: gRPC when chain.grpc_url is set, else ABCI
+// queries through the CometBFT RPC.
+func (rm *RelayMiner) queryConn() (gogogrpc.ClientConn, error) {
+	reg := rm.deps.Codec.InterfaceRegistry()
+	if rm.cfg.Chain.GRPCURL == "" {
+		rpc, err := rpchttp.New(rm.cfg.Chain.RPCURL, "/websocket")
+		if err != nil {
+			return nil, fmt.Errorf("chain.rpc_url %q: %w", rm.cfg.Chain.RPCURL, err)
+		}
+		return client.Context{}.WithClient(rpc).WithCodec(rm.deps.Codec).WithInterfaceRegistry(reg), nil
+	}
+	conn, err := grpc.NewClient(rm.cfg.Chain.GRPCURL,
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.ForceCodec(codec.NewProtoCodec(reg).GRPCCodec())))
+	if err != nil {
+		return nil, fmt.Errorf("chain.grpc_url %q: %w", rm.cfg.Chain.GRPCURL, err)
+	}
+	rm.conn = conn
+	return conn, nil
+}
+
 // resolveKeys finds each supplier's key in the keyring. The private key is
 // held in memory: a response is signed per relay, and asking the keyring
 // each time would read and decode the key file on the hot path.
@@ -219,8 +240,8 @@ func (rm *RelayMiner) resolveKeys() ([]supplierKey, error) {
 
 // checkStakes requires every supplier to be staked for every service it
 // is configured to serve.
-func (rm *RelayMiner) checkStakes(ctx context.Context, keys []supplierKey) error {
-	q := types.NewQueryClient(rm.conn)
+func (rm *RelayMiner) checkStakes(ctx context.Context, conn gogogrpc.ClientConn, keys []supplierKey) error {
+	q := types.NewQueryClient(conn)
 	for i, s := range rm.cfg.Suppliers {
 		res, err := q.Supplier(ctx, &types.QuerySupplierRequest{OperatorAddress: keys[i].address})
 		if err != nil {

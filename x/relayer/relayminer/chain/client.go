@@ -14,7 +14,7 @@ import (
 	cryptotypes "github.com/cosmos/cosmos-sdk/crypto/types"
 	sdk "github.com/cosmos/cosmos-sdk/types"
 	authtypes "github.com/cosmos/cosmos-sdk/x/auth/types"
-	"google.golang.org/grpc"
+	gogogrpc "github.com/cosmos/gogoproto/grpc"
 
 	"github.com/pokt-network/poktroll/x/relayer/types"
 )
@@ -49,9 +49,10 @@ type failure struct {
 	err    error
 }
 
-// NewClient builds a client over a CometBFT RPC URL and a gRPC connection.
+// NewClient builds a client over a CometBFT RPC URL and a query connection
+// (gRPC, or a client.Context doing ABCI queries).
 // cdc must know the auth account types (the app codec does).
-func NewClient(rpcURL string, conn grpc.ClientConnInterface, cdc codec.Codec, logger log.Logger) (*Client, error) {
+func NewClient(rpcURL string, conn gogogrpc.ClientConn, cdc codec.Codec, logger log.Logger) (*Client, error) {
 	rpc, err := rpchttp.New(rpcURL, "/websocket")
 	if err != nil {
 		return nil, fmt.Errorf("CometBFT RPC client for %q: %w", rpcURL, err)

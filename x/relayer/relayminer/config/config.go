@@ -48,7 +48,10 @@ type Chain struct {
 	// RPCURL is the CometBFT RPC endpoint, http(s); its websocket is at
 	// /websocket.
 	RPCURL string `yaml:"rpc_url"`
-	// GRPCURL is the gRPC endpoint as host:port, dialed in plaintext.
+	// GRPCURL, optional, is a gRPC endpoint (host:port, plaintext) for
+	// queries. Empty: queries are ABCI queries through RPCURL, which the node
+	// serializes with block commits; Cosmos SDK v0.50's gRPC query path does
+	// not (cosmos-sdk#22650).
 	GRPCURL string `yaml:"grpc_url"`
 	// ChainID is the expected chain id; empty means read it from the node.
 	ChainID string `yaml:"chain_id"`
@@ -205,7 +208,9 @@ func (c *Config) Validate() error {
 	v := &validator{}
 
 	v.check("chain.rpc_url", c.Chain.RPCURL, httpURL)
-	v.check("chain.grpc_url", c.Chain.GRPCURL, dialAddress)
+	if c.Chain.GRPCURL != "" {
+		v.check("chain.grpc_url", c.Chain.GRPCURL, dialAddress)
+	}
 	if id := c.Chain.ChainID; id != "" && (len(id) > maxChainIDLen || strings.ContainsFunc(id, isSpaceOrControl)) {
 		v.add("chain.chain_id", "%q is not a chain id (at most %d characters, no spaces)", id, maxChainIDLen)
 	}

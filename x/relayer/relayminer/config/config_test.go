@@ -138,8 +138,6 @@ func TestBadFieldIsNamed(t *testing.T) {
 			"chain.rpc_url: is required"},
 		{"rpc_url not http", "rpc_url: http://127.0.0.1:26657", "rpc_url: 127.0.0.1:26657",
 			`chain.rpc_url: "127.0.0.1:26657" is not an http(s) URL`},
-		{"missing grpc_url", "  grpc_url: 127.0.0.1:9090\n", "",
-			"chain.grpc_url: is required"},
 		{"grpc_url with scheme", "grpc_url: 127.0.0.1:9090", "grpc_url: http://127.0.0.1:9090",
 			`chain.grpc_url: "http://127.0.0.1:9090" is not a host:port address`},
 		{"bad gas prices", "  chain_id: poktroll", "  gas_prices: cheap",

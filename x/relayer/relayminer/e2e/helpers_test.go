@@ -64,10 +64,10 @@ func stakeActors(t *testing.T, n *network.Network, app, sup, listen string) {
 
 // writeConfig writes a RelayMiner YAML config and loads it the way the
 // start command does.
-func writeConfig(t *testing.T, rpcURL, grpcAddr, keyName, listen, backend, storeDir string) (string, *config.Config) {
+// Queries go through rpc_url (no grpc_url): see config.Chain.GRPCURL.
+func writeConfig(t *testing.T, rpcURL, keyName, listen, backend, storeDir string) (string, *config.Config) {
 	yaml := fmt.Sprintf(`chain:
   rpc_url: %s
-  grpc_url: %s
 store:
   path: %s
 metrics:
@@ -81,7 +81,7 @@ suppliers:
         listen: %s
         backend_url: %s
         request_timeout: 5s
-`, rpcURL, grpcAddr, storeDir, freeAddr(t), keyName, listen, backend)
+`, rpcURL, storeDir, freeAddr(t), keyName, listen, backend)
 	path := filepath.Join(t.TempDir(), "relayminer.yaml")
 	require.NoError(t, os.WriteFile(path, []byte(yaml), 0o600))
 	cfg, err := config.Load(path)

@@ -40,7 +40,7 @@ func params() types.Params {
 }
 
 func balance(t *testing.T, n *network.Network, addr string) sdkmath.Int {
-	res, err := banktypes.NewQueryClient(n.GRPCConn()).Balance(context.Background(), &banktypes.QueryBalanceRequest{Address: addr, Denom: types.DefaultDenom})
+	res, err := banktypes.NewQueryClient(n.QueryConn()).Balance(context.Background(), &banktypes.QueryBalanceRequest{Address: addr, Denom: types.DefaultDenom})
 	require.NoError(t, err)
 	return res.Balance.Amount
 }
@@ -65,7 +65,7 @@ func TestRelayMiner(t *testing.T) {
 
 	t.Run("two sessions are claimed, proven and paid; bad relays are refused and not counted", func(t *testing.T) {
 		t.Parallel()
-		_, cfg := writeConfig(t, n.RPCURL(), n.GRPCAddress(), "sup1", listens["sup1"], backend.URL, t.TempDir())
+		_, cfg := writeConfig(t, n.RPCURL(), "sup1", listens["sup1"], backend.URL, t.TempDir())
 		rm := startRelayMiner(t, n, cfg)
 		t.Cleanup(func() { _ = rm.Stop(context.Background()) })
 		sup := n.Address("sup1")
@@ -140,7 +140,7 @@ func TestRelayMiner(t *testing.T) {
 		require.NoError(t, build.Run())
 
 		storeDir := t.TempDir()
-		path, cfg := writeConfig(t, n.RPCURL(), n.GRPCAddress(), "sup2", listens["sup2"], backend.URL, storeDir)
+		path, cfg := writeConfig(t, n.RPCURL(), "sup2", listens["sup2"], backend.URL, storeDir)
 		start := func() *exec.Cmd {
 			cmd := exec.Command(bin, "relayminer", "start", "--config", path, "--home", t.TempDir(),
 				"--keyring-backend", "test", "--keyring-dir", n.KeyringDir(), "--poll-interval", "500ms")
@@ -184,7 +184,7 @@ func TestRelayMiner(t *testing.T) {
 	t.Run("the claim lands though the websocket drops across the claim window opening", func(t *testing.T) {
 		t.Parallel()
 		rpc := newFlakyProxy(t, strings.TrimPrefix(n.RPCURL(), "http://"))
-		_, cfg := writeConfig(t, "http://"+rpc.addr(), n.GRPCAddress(), "sup3", listens["sup3"], backend.URL, t.TempDir())
+		_, cfg := writeConfig(t, "http://"+rpc.addr(), "sup3", listens["sup3"], backend.URL, t.TempDir())
 		rm := startRelayMiner(t, n, cfg)
 		t.Cleanup(func() { _ = rm.Stop(context.Background()) })
 		sup := n.Address("sup3")
