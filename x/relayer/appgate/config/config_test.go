@@ -1,0 +1,167 @@
+package config_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/pokt-network/poktroll/x/relayer/appgate/config"
+)
+
+const valid = `
+chain:
+  rpc_url: http://127.0.0.1:26657
+  grpc_url: 127.0.0.1:9090
+listen: 127.0.0.1:8080
+application:
+  key_name: app
+services: [cometbft, eth]
+request_timeout: 10s
+max_body_bytes: 4194304
+metrics:
+  listen: ""
+health:
+  listen: 127.0.0.1:8081
+`
+
+func TestValidConfigLoads(t *testing.T) {
+	cfg, err := config.Parse([]byte(valid))
+	require.NoError(t, err)
+	require.Equal(t, &config.Config{
+		Chain:          config.Chain{RPCURL: "http://127.0.0.1:26657", GRPCURL: "127.0.0.1:9090"},
+		Listen:         "127.0.0.1:8080",
+		Application:    config.Application{KeyName: "app"},
+		Services:       []string{"cometbft", "eth"},
+		RequestTimeout: 10 * time.Second,
+		MaxBodyBytes:   4194304,
+		Health:         config.Endpoint{Listen: "127.0.0.1:8081"},
+	}, cfg)
+}
+
+func TestAbsentFieldsTakeDefaults(t *testing.T) {
+	cfg, err := config.Parse([]byte(`
+chain: {rpc_url: "https://node.example", grpc_url: "node.example:9090"}
+listen: ":8080"
+application: {key_name: app}
+services:
+  - eth
+`))
+	require.NoError(t, err)
+	require.Equal(t, config.DefaultRequestTimeout, cfg.RequestTimeout)
+	require.EqualValues(t, config.DefaultMaxBodyBytes, cfg.MaxBodyBytes)
+	require.Empty(t, cfg.Metrics.Listen)
+	require.Empty(t, cfg.Health.Listen)
+}
+
+func TestExampleConfigLoads(t *testing.T) {
+	cfg, err := config.Load("appgate.example.yaml")
+	require.NoError(t, err)
+	require.Equal(t, []string{"cometbft"}, cfg.Services)
+	require.Equal(t, "app", cfg.Application.KeyName)
+}
+
+// fieldErrors parses doc and returns its problems by field.
+func fieldErrors(t *testing.T, doc string) map[string]string {
+	t.Helper()
+	_, err := config.Parse([]byte(doc))
+	require.Error(t, err)
+	out := map[string]string{}
+	var walk func(error)
+	walk = func(err error) {
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			for _, e := range j.Unwrap() {
+				walk(e)
+			}
+			return
+		}
+		var fe *config.FieldError
+		require.True(t, errors.As(err, &fe), "not a field error: %v", err)
+		out[fe.Field] = fe.Problem
+	}
+	walk(err)
+	return out
+}
+
+func TestEveryProblemNamesItsField(t *testing.T) {
+	got := fieldErrors(t, `
+chain:
+  rpc_url: ftp://node
+  grpc_url: http://node:9090
+listen: 8080
+application: {}
+services: [ok, "bad id", ok]
+request_timeout: 0s
+max_body_bytes: -1
+metrics: {listen: "127.0.0.1:8080"}
+health: {listen: "nonsense"}
+`)
+	require.Len(t, got, 9, "%v", got)
+	require.Contains(t, got["chain.rpc_url"], "not an http(s) URL")
+	require.Contains(t, got["chain.grpc_url"], "no scheme")
+	require.Contains(t, got["listen"], "not a host:port")
+	require.Contains(t, got["application.key_name"], "required")
+	require.Contains(t, got["services[1]"], "may only hold")
+	require.Contains(t, got["services[2]"], "already services[0]")
+	require.Contains(t, got["request_timeout"], "positive")
+	require.Contains(t, got["max_body_bytes"], "positive")
+	require.Contains(t, got["health.listen"], "not a host:port")
+}
+
+func TestListenersMustNotOverlap(t *testing.T) {
+	got := fieldErrors(t, strings.Replace(valid, "health:\n  listen: 127.0.0.1:8081", "health:\n  listen: 0.0.0.0:8080", 1))
+	require.Equal(t, map[string]string{"health.listen": `"0.0.0.0:8080" overlaps "127.0.0.1:8080" of listen`}, got)
+}
+
+func TestDecodingErrorsNameTheField(t *testing.T) {
+	got := fieldErrors(t, `
+chain:
+  rpc_url: http://node:26657
+  grpc_url: node:9090
+  chain_id: poktroll
+listen: 127.0.0.1:8080
+application: {key_name: app, password: x}
+services: eth
+request_timeout: 10
+max_body_bytes: 4MiB
+metrics: [a]
+`)
+	require.Equal(t, "unknown field (line 5)", got["chain.chain_id"])
+	require.Equal(t, "unknown field (line 7)", got["application.password"])
+	require.Equal(t, `got "eth", want a list (line 8)`, got["services"])
+	require.Equal(t, `got "10", want a duration such as "10s" or "1m30s" (line 9)`, got["request_timeout"])
+	require.Equal(t, `got "4MiB", want an integer (line 10)`, got["max_body_bytes"])
+	require.Equal(t, "got a list, want a mapping (line 11)", got["metrics"])
+	require.Len(t, got, 6)
+}
+
+func TestKeyGivenTwiceIsRefused(t *testing.T) {
+	got := fieldErrors(t, valid+"listen: 127.0.0.1:9999\n")
+	require.Equal(t, map[string]string{"listen": "given twice (line 15)"}, got)
+}
+
+func TestEmptyFileNamesEveryRequiredField(t *testing.T) {
+	got := fieldErrors(t, "")
+	require.Len(t, got, 5)
+	for _, f := range []string{"chain.rpc_url", "chain.grpc_url", "listen", "application.key_name", "services"} {
+		require.Contains(t, got, f)
+	}
+}
+
+func TestSecondDocumentIsRefused(t *testing.T) {
+	_, err := config.Parse([]byte(valid + "---\nlisten: x\n"))
+	require.ErrorContains(t, err, "single YAML document")
+}
+
+func TestLoadNamesTheFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "appgate.yaml")
+	require.NoError(t, os.WriteFile(path, []byte("listen: [\n"), 0o600))
+	_, err := config.Load(path)
+	require.ErrorContains(t, err, path)
+	_, err = config.Load(filepath.Join(t.TempDir(), "missing.yaml"))
+	require.ErrorContains(t, err, "reading appgate config")
+}
