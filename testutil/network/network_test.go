@@ -162,8 +162,9 @@ func testStakeAndGetSession(t *testing.T, n *network.Network) {
 	_, err = n.WaitForHeight(activation)
 	require.NoError(t, err)
 
-	// The session, over gRPC and through `poktrolld q relayer get-session`.
-	grpcRes, err := n.RelayerQuery().GetSession(ctx, &types.QueryGetSessionRequest{ApplicationAddress: app1, ServiceId: "eth", BlockHeight: activation})
+	// The session, over the node's gRPC server and through `poktrolld q
+	// relayer get-session`. (Other queries use QueryConn: see its comment.)
+	grpcRes, err := types.NewQueryClient(n.GRPCConn()).GetSession(ctx, &types.QueryGetSessionRequest{ApplicationAddress: app1, ServiceId: "eth", BlockHeight: activation})
 	require.NoError(t, err)
 
 	out, err := n.ExecCLI(cmd.NewRootCmd(), append([]string{"q", "relayer", "get-session", app1, "eth", strconv.FormatInt(activation, 10)}, n.QueryFlags()...)...)
