@@ -4,7 +4,7 @@ BIN      := bin
 GOBIN    := $(CURDIR)/$(BIN)
 export PATH := $(GOBIN):$(PATH)
 
-.PHONY: all build install test test-short bench proto-gen proto-lint proto-check localnet clean
+.PHONY: all build install test test-short bench proto-gen proto-lint proto-check localnet localnet-check clean
 
 all: build
 
@@ -44,9 +44,16 @@ proto-lint:
 proto-check: proto-gen
 	git diff --exit-code -- x/relayer/types api
 
-## localnet: a one-node chain with a staked application and supplier, a RelayMiner and relays
-localnet:
-	@echo "make localnet is not built yet: it lands with the AppGate/localnet issue." >&2; exit 1
+## localnet: a one-node chain in ./localnet with a staked application and
+## supplier, a RelayMiner, an AppGate and relays through it, claims, proofs
+## and settlements as they happen; runs until Ctrl-C
+localnet: build
+	./scripts/localnet.sh
+
+## localnet-check: the localnet flow unattended; fails unless a claim settles
+## for the expected amount within 5 minutes
+localnet-check: build
+	./scripts/localnet.sh --check
 
 clean:
 	rm -rf $(BIN) .gen
