@@ -69,7 +69,7 @@ func TestRelayMiner(t *testing.T) {
 		rm := startRelayMiner(t, n, cfg)
 		t.Cleanup(func() { _ = rm.Stop(context.Background()) })
 		sup := n.Address("sup1")
-		c := &client{n: n, app: "app1", supplier: sup, url: "http://" + listens["sup1"]}
+		c := newClient(t, n, "app1", "sup1", "http://"+listens["sup1"])
 		before := balance(t, n, sup)
 
 		sent := map[string]int{}
@@ -90,7 +90,7 @@ func TestRelayMiner(t *testing.T) {
 				status int
 				err    interface{ ABCICode() uint32 }
 			}{
-				{"forged signature", c.request(t, hdr, "sup1", 1000+s), http.StatusUnauthorized, proxy.ErrInvalidSignature},
+				{"forged signature", c.request(t, hdr, "supplier", 1000+s), http.StatusUnauthorized, proxy.ErrInvalidSignature},
 				{"wrong session", func() []byte {
 					h := hdr
 					h.SessionId = protocol.SessionID([]byte("not the chain's"), "eth", h.ApplicationAddress, h.SessionStartBlockHeight)
@@ -160,7 +160,7 @@ func TestRelayMiner(t *testing.T) {
 		}
 		rmProc := start()
 		sup := n.Address("sup2")
-		c := &client{n: n, app: "app2", supplier: sup, url: "http://" + listens["sup2"]}
+		c := newClient(t, n, "app2", "sup2", "http://"+listens["sup2"])
 		hdr := c.nextSession(t)
 		const answered = 10
 		for i := 0; i < answered; i++ {
@@ -188,7 +188,7 @@ func TestRelayMiner(t *testing.T) {
 		rm := startRelayMiner(t, n, cfg)
 		t.Cleanup(func() { _ = rm.Stop(context.Background()) })
 		sup := n.Address("sup3")
-		c := &client{n: n, app: "app3", supplier: sup, url: "http://" + listens["sup3"]}
+		c := newClient(t, n, "app3", "sup3", "http://"+listens["sup3"])
 		hdr := c.nextSession(t)
 		waitFor(t, n, 10*time.Second, "the relay miner to see the session", func() bool { return rm.Chain.LatestHeight() >= hdr.SessionStartBlockHeight })
 		const relays = 6
