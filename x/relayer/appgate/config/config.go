@@ -46,7 +46,10 @@ type Chain struct {
 	// RPCURL is the CometBFT RPC endpoint, http(s); blocks are followed over
 	// its websocket.
 	RPCURL string `yaml:"rpc_url"`
-	// GRPCURL is the gRPC endpoint as host:port, dialed in plaintext.
+	// GRPCURL, optional, is a gRPC endpoint (host:port, plaintext) for
+	// queries. Empty: queries are ABCI queries through RPCURL, which the node
+	// serializes with block commits; Cosmos SDK v0.50's gRPC query path does
+	// not (cosmos-sdk#22650).
 	GRPCURL string `yaml:"grpc_url"`
 }
 
@@ -229,7 +232,9 @@ func (c *Config) Validate() error {
 	}
 
 	check("chain.rpc_url", c.Chain.RPCURL, httpURL)
-	check("chain.grpc_url", c.Chain.GRPCURL, dialAddress)
+	if c.Chain.GRPCURL != "" {
+		check("chain.grpc_url", c.Chain.GRPCURL, dialAddress)
+	}
 	if c.Application.KeyName == "" {
 		add("application.key_name", "is required")
 	}

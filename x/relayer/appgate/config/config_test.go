@@ -58,6 +58,12 @@ services:
 	require.Empty(t, cfg.Health.Listen)
 }
 
+func TestGRPCURLIsOptional(t *testing.T) {
+	cfg, err := config.Parse([]byte(strings.Replace(valid, "  grpc_url: 127.0.0.1:9090\n", "", 1)))
+	require.NoError(t, err)
+	require.Empty(t, cfg.Chain.GRPCURL)
+}
+
 func TestExampleConfigLoads(t *testing.T) {
 	cfg, err := config.Load("appgate.example.yaml")
 	require.NoError(t, err)
@@ -146,8 +152,8 @@ func TestKeyGivenTwiceIsRefused(t *testing.T) {
 
 func TestEmptyFileNamesEveryRequiredField(t *testing.T) {
 	got := fieldErrors(t, "")
-	require.Len(t, got, 5)
-	for _, f := range []string{"chain.rpc_url", "chain.grpc_url", "listen", "application.key_name", "services"} {
+	require.Len(t, got, 4)
+	for _, f := range []string{"chain.rpc_url", "listen", "application.key_name", "services"} {
 		require.Contains(t, got, f)
 	}
 }

@@ -1,0 +1,133 @@
+package appgate
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+
+	errorsmod "cosmossdk.io/errors"
+
+	"github.com/pokt-network/poktroll/x/relayer/types"
+)
+
+// Codes of the AppGate's own JSON errors, each always returned with the
+// same HTTP status:
+//
+//	unknown_service         404  the path's first segment is not a configured service
+//	                             (or the chain does not know the service)
+//	body_too_large          413  the request body is over max_body_bytes
+//	bad_request             400  the request body could not be read
+//	application_not_staked  403  the application is not staked, or not for this service
+//	application_not_active  503  the application's stake is not active in the current
+//	                             session (staked after its start, or unstaked)
+//	no_session              503  the session could not be read from the chain
+//	no_suppliers            503  the session has no supplier with an endpoint for the service
+//	suppliers_failed        502  every supplier of the session failed or was unverifiable
+//	timeout                 504  request_timeout passed before a supplier answered
+//
+// The body is {"error": {"code": ..., "message": ..., "attempts": [...]}},
+// attempts listing each supplier tried and why it failed (502 and 504 only).
+// A relayed response, whatever its status, is the backend's own.
+const (
+	CodeUnknownService       = "unknown_service"
+	CodeBodyTooLarge         = "body_too_large"
+	CodeBadRequest           = "bad_request"
+	CodeApplicationNotStaked = "application_not_staked"
+	CodeApplicationNotActive = "application_not_active"
+	CodeNoSession            = "no_session"
+	CodeNoSuppliers          = "no_suppliers"
+	CodeSuppliersFailed      = "suppliers_failed"
+	CodeTimeout              = "timeout"
+)
+
+var statusOf = map[string]int{
+	CodeUnknownService:       http.StatusNotFound,
+	CodeBodyTooLarge:         http.StatusRequestEntityTooLarge,
+	CodeBadRequest:           http.StatusBadRequest,
+	CodeApplicationNotStaked: http.StatusForbidden,
+	CodeApplicationNotActive: http.StatusServiceUnavailable,
+	CodeNoSession:            http.StatusServiceUnavailable,
+	CodeNoSuppliers:          http.StatusServiceUnavailable,
+	CodeSuppliersFailed:      http.StatusBadGateway,
+	CodeTimeout:              http.StatusGatewayTimeout,
+}
+
+// Error is a request the AppGate could not relay.
+type Error struct {
+	Code     string    `json:"code"`
+	Message  string    `json:"message"`
+	Attempts []Attempt `json:"attempts,omitempty"`
+}
+
+func (e *Error) Error() string { return e.Code + ": " + e.Message }
+
+// Status is the HTTP status the error is returned with.
+func (e *Error) Status() int { return statusOf[e.Code] }
+
+// Attempt is one failed try of a supplier.
+type Attempt struct {
+	Supplier  string `json:"supplier"`
+	SessionID string `json:"session_id"`
+	// Reason is one of: unreachable, timeout, refused (the supplier
+	// answered with a relay error), bad_response, wrong_session_header,
+	// bad_signature, no_endpoint, no_public_key.
+	Reason  string `json:"reason"`
+	Message string `json:"message"`
+
+	// sessionLevel marks a refusal about the session itself (not current
+	// yet, or over) rather than about the supplier: the supplier is not
+	// marked as failed and may be tried with another session.
+	sessionLevel bool
+}
+
+func newError(code, message string) *Error { return &Error{Code: code, Message: message} }
+
+// writeError answers with err as JSON.
+func writeError(w http.ResponseWriter, err *Error) {
+	body, _ := json.Marshal(struct {
+		Error *Error `json:"error"`
+	}{err})
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)+1))
+	w.WriteHeader(err.Status())
+	_, _ = w.Write(append(body, '\n'))
+}
+
+// grpcCodeRe finds the registered error in a gRPC status message, e.g.
+// "codespace relayer code 18: application not staked for service: ...".
+var grpcCodeRe = regexp.MustCompile(`codespace (\S+) code (\d+):`)
+
+// isChainError reports whether err is the module error reg, in process, as
+// it arrives over gRPC (codespace and code in the status message) or as
+// it arrives in an ABCI query's log (the code is lost there, but the
+// registered description is kept).
+func isChainError(err error, reg *errorsmod.Error) bool {
+	if errors.Is(err, reg) {
+		return true
+	}
+	if m := grpcCodeRe.FindStringSubmatch(err.Error()); m != nil {
+		return m[1] == reg.Codespace() && m[2] == strconv.FormatUint(uint64(reg.ABCICode()), 10)
+	}
+	return strings.Contains(err.Error(), reg.Error())
+}
+
+// sessionError maps the chain's refusal to give a session to a client
+// error.
+func sessionError(app, service string, err error) *Error {
+	why := err.Error()
+	switch {
+	case isChainError(err, types.ErrApplicationNotForService):
+		return newError(CodeApplicationNotStaked, fmt.Sprintf("application %s is not staked for service %q; the chain says: %s", app, service, why))
+	case isChainError(err, types.ErrApplicationNotFound):
+		return newError(CodeApplicationNotStaked, fmt.Sprintf("application %s is not staked; the chain says: %s", app, why))
+	case isChainError(err, types.ErrApplicationNotActive):
+		return newError(CodeApplicationNotActive, fmt.Sprintf("application %s has no active stake in the current session; the chain says: %s", app, why))
+	case isChainError(err, types.ErrServiceNotFound):
+		return newError(CodeUnknownService, fmt.Sprintf("service %q does not exist on chain; the chain says: %s", service, why))
+	}
+	return newError(CodeNoSession, fmt.Sprintf("no session of application %s for service %q: %s", app, service, why))
+}

@@ -1,0 +1,44 @@
+package appgate
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// Metrics are the AppGate's Prometheus metrics. One Metrics value is made
+// per AppGate.
+type Metrics struct {
+	Registry *prometheus.Registry
+
+	// Requests counts client requests by service and outcome: "ok" for a
+	// relayed response (whatever the backend's status), else the error code.
+	Requests *prometheus.CounterVec
+	// RequestDuration is the time from client request to response, by
+	// service, errors included.
+	RequestDuration *prometheus.HistogramVec
+	// Relays counts relay attempts by service, supplier and outcome: "ok"
+	// for a verified response, else the attempt's failure reason. Its
+	// cardinality is bounded by the suppliers staked for the services.
+	Relays *prometheus.CounterVec
+	// BlockHeight is the last block height processed.
+	BlockHeight prometheus.Gauge
+}
+
+// NewMetrics makes and registers the metrics in a fresh registry.
+func NewMetrics() *Metrics {
+	m := &Metrics{
+		Registry: prometheus.NewRegistry(),
+		Requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "appgate", Name: "requests_total", Help: "Client requests, by service and outcome (ok or error code).",
+		}, []string{"service", "outcome"}),
+		RequestDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: "appgate", Name: "request_duration_seconds", Help: "Time from client request to response.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16),
+		}, []string{"service"}),
+		Relays: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "appgate", Name: "relays_total", Help: "Relay attempts, by service, supplier and outcome (ok or failure reason).",
+		}, []string{"service", "supplier", "outcome"}),
+		BlockHeight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: "appgate", Name: "block_height", Help: "Last block height processed.",
+		}),
+	}
+	m.Registry.MustRegister(m.Requests, m.RequestDuration, m.Relays, m.BlockHeight)
+	return m
+}
