@@ -90,6 +90,7 @@ func NewRootCmd() *cobra.Command {
 		txCommand(),
 		keys.Commands(),
 		relayercli.RelayMinerCmd(),
+		relayercli.AppGateCmd(),
 	)
 	if err := autoCliOpts.EnhanceRootCommand(root); err != nil {
 		panic(err)
