@@ -98,15 +98,26 @@ func Parse(data []byte) (*Config, error) {
 		return nil, err
 	}
 	cfg := &Config{RequestTimeout: DefaultRequestTimeout, MaxBodyBytes: DefaultMaxBodyBytes}
+	var errs []error
 	if len(doc.Content) > 0 { // an empty file is an empty document
-		var errs []error
 		decodeStrict(doc.Content[0], reflect.ValueOf(cfg).Elem(), "", &errs)
-		if len(errs) > 0 {
-			return nil, errors.Join(errs...)
-		}
+	}
+	// Validate what did decode; a field that did not has its problem
+	// already, and is left out.
+	undecoded := map[string]bool{}
+	for _, err := range errs {
+		undecoded[err.(*FieldError).Field] = true
 	}
 	if err := cfg.Validate(); err != nil {
-		return nil, err
+		for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
+			field := e.(*FieldError).Field
+			if !undecoded[field] && !undecoded[strings.TrimRight(field, "[0123456789]")] {
+				errs = append(errs, e)
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
 	}
 	return cfg, nil
 }

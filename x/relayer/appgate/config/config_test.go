@@ -135,6 +135,7 @@ services: eth
 request_timeout: 10
 max_body_bytes: 4MiB
 metrics: [a]
+health: {listen: nope}
 `)
 	require.Equal(t, "unknown field (line 5)", got["chain.chain_id"])
 	require.Equal(t, "unknown field (line 7)", got["application.password"])
@@ -142,7 +143,8 @@ metrics: [a]
 	require.Equal(t, `got "10", want a duration such as "10s" or "1m30s" (line 9)`, got["request_timeout"])
 	require.Equal(t, `got "4MiB", want an integer (line 10)`, got["max_body_bytes"])
 	require.Equal(t, "got a list, want a mapping (line 11)", got["metrics"])
-	require.Len(t, got, 6)
+	require.Equal(t, `"nope" is not a host:port address`, got["health.listen"], "the fields that decoded are validated too")
+	require.Len(t, got, 7, "no second problem for a field that did not decode (services)")
 }
 
 func TestKeyGivenTwiceIsRefused(t *testing.T) {

@@ -41,6 +41,7 @@ AppGate itself are JSON: {"error": {"code": ..., "message": ...}}.
 Stops cleanly on SIGINT or SIGTERM.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			cmd.SilenceUsage = true // the flags parsed: what fails now is not their usage
 			clientCtx, err := client.GetClientQueryContext(cmd)
 			if err != nil {
 				return err
