@@ -442,7 +442,10 @@ func writeResponse(w http.ResponseWriter, res *types.HTTPResponse) {
 			out[name] = values
 		}
 	}
-	out.Set("Content-Length", strconv.Itoa(len(res.Body)))
-	w.WriteHeader(int(res.StatusCode))
+	status := int(res.StatusCode)
+	if status != http.StatusNoContent && status != http.StatusNotModified {
+		out.Set("Content-Length", strconv.Itoa(len(res.Body)))
+	}
+	w.WriteHeader(status)
 	_, _ = w.Write(res.Body)
 }

@@ -359,3 +359,17 @@ func TestConcurrentRequests(t *testing.T) {
 	wg.Wait()
 	require.EqualValues(t, 40, h.relays("supA", "ok")+h.relays("supC", "ok"))
 }
+
+func TestBodilessStatusesStayBodiless(t *testing.T) {
+	h := newHarness(t, 1, appgate.Options{})
+	for _, code := range []uint32{http.StatusNoContent, http.StatusNotModified} {
+		h.sups[0].backend = func(*types.HTTPRequest) *types.HTTPResponse {
+			return &types.HTTPResponse{StatusCode: code, Headers: []types.Header{{Name: "Etag", Values: []string{`"v1"`}}}}
+		}
+		status, hdr, body := h.do(http.MethodGet, "/svc/", nil, nil)
+		require.EqualValues(t, code, status)
+		require.Empty(t, body)
+		require.Equal(t, `"v1"`, hdr.Get("Etag"))
+		require.Empty(t, hdr.Values("Content-Length"))
+	}
+}

@@ -41,8 +41,9 @@ type serviceSessions struct {
 
 	mu        sync.Mutex
 	cur, prev *session
-	err       error // the last query's error, nil once a query succeeds
-	askedAt   int64 // height of the last query
+	err       error  // the last query's error, nil once a query succeeds
+	askedAt   int64  // height of the last query
+	logged    string // the last error logged by onBlock
 }
 
 func newSessions(app string, services []string, chain Chain, logger log.Logger) *sessions {
@@ -57,14 +58,22 @@ func newSessions(app string, services []string, chain Chain, logger log.Logger) 
 // and forgets previous sessions past their grace period.
 func (s *sessions) onBlock(ctx context.Context, h int64) {
 	for _, ss := range s.by {
-		if err := s.refresh(ctx, ss, h, false); err != nil {
-			s.logger.Info("no session", "service", ss.service, "height", h, "error", err)
-		}
+		err := s.refresh(ctx, ss, h, false)
 		ss.mu.Lock()
 		if ss.prev != nil && h > ss.prev.graceEnd {
 			ss.prev = nil
 		}
+		// The same refusal comes every block (e.g. a service the application
+		// is not staked for): log it when it changes.
+		logIt := err != nil && err.Error() != ss.logged
+		ss.logged = ""
+		if err != nil {
+			ss.logged = err.Error()
+		}
 		ss.mu.Unlock()
+		if logIt {
+			s.logger.Info("no session", "service", ss.service, "height", h, "error", err)
+		}
 	}
 }
 
