@@ -9,8 +9,10 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -52,6 +54,17 @@ func TestAppGate(t *testing.T) {
 	if testing.Short() {
 		t.Skip("in-process network")
 	}
+	// The start command's test needs the binary: build it meanwhile.
+	bin := filepath.Join(t.TempDir(), "poktrolld")
+	built := make(chan error, 1)
+	go func() {
+		out, err := exec.Command("go", "build", "-o", bin, "github.com/pokt-network/poktroll/cmd/poktrolld").CombinedOutput()
+		if err != nil {
+			err = fmt.Errorf("%w: %s", err, out)
+		}
+		built <- err
+	}()
+
 	n := network.New(t,
 		network.WithParams(params()),
 		network.WithServices(
@@ -200,6 +213,60 @@ func TestAppGate(t *testing.T) {
 		}
 		require.EqualValues(t, relays(t, ag, supB, "ok"), claimed, "every relay supB answered through the AppGate is in a settled claim")
 		t.Logf("%d relays of supB in %d settled claims", claimed, len(claims))
+	})
+
+	// Last: its relays are in sessions the settlement check does not cover.
+	t.Run("poktrolld appgate start serves until SIGTERM", func(t *testing.T) {
+		require.NoError(t, <-built)
+		listen, health := freeAddr(t), freeAddr(t)
+		path := filepath.Join(t.TempDir(), "appgate.yaml")
+		require.NoError(t, os.WriteFile(path, []byte(fmt.Sprintf(`chain:
+  rpc_url: %s
+listen: %s
+application:
+  key_name: app
+services: [%s]
+health:
+  listen: %s
+`, n.RPCURL(), listen, service, health)), 0o600))
+		cmd := exec.Command(bin, "appgate", "start", "--config", path, "--home", t.TempDir(),
+			"--keyring-backend", "test", "--keyring-dir", n.KeyringDir(), "--poll-interval", "500ms")
+		var logs bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &logs, &logs
+		require.NoError(t, cmd.Start())
+		exited := make(chan error, 1)
+		go func() { exited <- cmd.Wait() }()
+		defer func() {
+			if t.Failed() {
+				_ = cmd.Process.Kill()
+				t.Logf("appgate output:\n%s", logs.String())
+			}
+		}()
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			resp, err := http.Get("http://" + health)
+			if err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					break
+				}
+			}
+			require.True(t, time.Now().Before(deadline), "the AppGate's health endpoint never answered")
+			time.Sleep(100 * time.Millisecond)
+		}
+		viaCLI, err := rpchttp.New("http://"+listen+"/"+service, "/websocket")
+		require.NoError(t, err)
+		cur, err := n.LatestHeight()
+		require.NoError(t, err)
+		sameAnswers(t, viaCLI, direct, cur)
+
+		require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+		select {
+		case err := <-exited:
+			require.NoError(t, err, "a clean exit on SIGTERM")
+		case <-time.After(30 * time.Second):
+			t.Fatal("the AppGate did not stop on SIGTERM")
+		}
 	})
 }
 
