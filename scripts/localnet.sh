@@ -17,10 +17,11 @@
 # claims and settlements until Ctrl-C. --check stops after the first
 # settlements and exits 0 only if the supplier was paid exactly
 #   relays served × compute units per relay × compute_units_to_tokens_multiplier
-# within 5 minutes of the build. Either way every process it started is
+# within 5 minutes of the build (both modes give up, with the tail of the
+# logs, if no settlement comes by then). Either way every process it started is
 # stopped on exit, and it tells where the data and the logs are.
 #
-# Needs: go, curl, python3 (JSON handling). Ports used, all on 127.0.0.1:
+# Needs: go, make, curl, python3 (JSON handling). Ports used, all on 127.0.0.1:
 # 26656 (P2P), 26657 (CometBFT RPC), 9090 (gRPC), 8545 (RelayMiner),
 # 9465 (RelayMiner health), 8080 (AppGate).
 
@@ -40,7 +41,7 @@ SERVICE_ID=cometbft
 SERVICE_NAME="CometBFT JSON-RPC"
 COMPUTE_UNITS_PER_RELAY=10
 RELAYS=20                    # relays sent in the first session
-CHECK_TIMEOUT=300            # --check: seconds allowed after the build
+BUDGET=300                   # seconds from the build to the first settlement
 
 P2P_PORT=26656
 RPC_PORT=26657
@@ -61,7 +62,7 @@ ACTOR_STAKE=100000000$DENOM      # application and supplier stakes
 CHECK=false
 PIDS=()                      # every background process started, for cleanup
 NAMES=()                     # and their names (logs/NAME.log)
-START_TIME=0                 # when the 5-minute --check budget starts
+START_TIME=0                 # when the budget starts (after the build)
 
 # ---------------------------------------------------------------- output
 
@@ -113,22 +114,36 @@ q() {
 	pokt q "$@" --node "$NODE" -o json
 }
 
-# json evaluates a Python expression over the JSON document on stdin, bound
-# to d, and prints the result (None prints nothing).
-json() {
-	"$PYTHON" -c '
-import base64, json, sys
-d = json.load(sys.stdin)
-r = eval(sys.argv[1])
-if r is not None:
-    print(r)
-' "$1"
+# py runs python3 deaf to Ctrl-C: its work takes milliseconds, and the
+# script's own trap then stops everything (no KeyboardInterrupt traceback).
+py() {
+	(
+		trap '' INT
+		exec "$PYTHON" "$@"
+	)
 }
 
-# deadline fails --check once its time budget is spent.
+# json EXPR [ARGS...] evaluates a Python expression over the JSON document
+# on stdin, bound to d, and prints the result (None prints nothing). Empty
+# input fails quietly.
+json() {
+	py -c '
+import base64, json, sys
+raw = sys.stdin.read()
+if not raw.strip():
+    sys.exit(1)  # no document: the command before the pipe failed (and said so)
+d = json.loads(raw)
+r = eval(sys.argv[1])  # extra arguments are in sys.argv[2:]
+if r is not None:
+    print(r)
+' "$@"
+}
+
+# deadline WHAT fails once the budget is spent: the first settlement must
+# come within BUDGET seconds of the build.
 deadline() {
-	if $CHECK && ((SECONDS - START_TIME > CHECK_TIMEOUT)); then
-		fail "--check did not finish within ${CHECK_TIMEOUT}s of the build (while: $1)"
+	if ((SECONDS - START_TIME > BUDGET)); then
+		fail "no settlement within ${BUDGET}s of the build (was waiting for: $1)"
 	fi
 }
 
@@ -162,12 +177,15 @@ port_busy() {
 	fi
 }
 
-# start NAME ARGS... runs `poktrolld ARGS` in the background (the binary
-# itself, so that $! is its pid), logging to logs/NAME.log.
+# start NAME ARGS... runs `poktrolld ARGS` in the background, logging to
+# logs/NAME.log. setsid puts it in a session of its own: Ctrl-C reaches the
+# script only, and cleanup stops the processes in order (AppGate and
+# RelayMiner before the node they use). setsid execs, so $! is the pid of
+# poktrolld itself.
 start() {
 	local name=$1
 	shift
-	"$BIN" "$@" --home "$NODE_HOME" >"$LOGS/$name.log" 2>&1 &
+	$SETSID "$BIN" "$@" --home "$NODE_HOME" >"$LOGS/$name.log" 2>&1 &
 	PIDS+=("$!")
 	NAMES+=("$name")
 	say "started $name (pid $!), log: ${LOGS#"$ROOT"/}/$name.log"
@@ -217,9 +235,10 @@ cleanup() {
 
 # ---------------------------------------------------------------- chain set-up
 
+# build runs `make build` (a no-op when make localnet just did it).
 build() {
 	say "building bin/poktrolld"
-	(cd "$ROOT" && go build -o bin/poktrolld ./cmd/poktrolld)
+	make -C "$ROOT" --no-print-directory -s build
 }
 
 check_ports() {
@@ -258,7 +277,7 @@ init_chain() {
 	# Short sessions and windows: session (4 blocks), grace (1), claim window
 	# (opens 1 later, 4 blocks), proof window (opens 1 later, 4 blocks); at
 	# one block a second a session is settled ~15s after it ends.
-	"$PYTHON" - "$NODE_HOME/config/genesis.json" <<'EOF'
+	py - "$NODE_HOME/config/genesis.json" <<'EOF'
 import json, sys
 path = sys.argv[1]
 g = json.load(open(path))
@@ -278,7 +297,7 @@ EOF
 	pokt genesis validate-genesis >>"$LOGS/init.log" 2>&1 || fail "genesis does not validate (see $LOGS/init.log)"
 
 	# One block a second, everything on 127.0.0.1, no pprof, no REST API.
-	"$PYTHON" - "$NODE_HOME/config" "$P2P_PORT" "$RPC_PORT" "$GRPC_PORT" <<'EOF'
+	py - "$NODE_HOME/config" "$P2P_PORT" "$RPC_PORT" "$GRPC_PORT" <<'EOF'
 import re, sys
 cfg, p2p, rpc, grpc = sys.argv[1:]
 
@@ -405,7 +424,7 @@ EOF
 
 start_appgate() {
 	cat >"$DIR/appgate.yaml" <<EOF
-# AppGate of the localnet application: http://$APPGATE_URL<path>.
+# AppGate of the localnet application: $APPGATE_URL<path>.
 chain:
   rpc_url: $RPC_URL
   grpc_url: 127.0.0.1:$GRPC_PORT
@@ -428,25 +447,32 @@ EOF
 # ---------------------------------------------------------------- relays
 
 # relay N METHOD sends JSON-RPC METHOD through the AppGate and prints a
-# one-line summary; it fails when the relay was not served.
+# one-line summary of the answer; it fails when the relay was not served
+# (not a 200 with a JSON-RPC result).
 relay() {
-	local n=$1 method=$2 out code body summary
+	local n=$1 method=$2 out code body summary=""
 	out=$(curl -s -m 15 -w '\n%{http_code}' -X POST "$APPGATE_URL" \
 		-H 'Content-Type: application/json' \
 		-d "{\"jsonrpc\":\"2.0\",\"id\":$n,\"method\":\"$method\",\"params\":{}}") || out=$'\n000'
 	code=${out##*$'\n'}
 	body=${out%$'\n'*}
-	summary=$(json '
-(lambda r: "block %s, %d txs" % (r["block"]["header"]["height"], len(r["block"]["data"].get("txs") or [])) if "block" in r
- else "latest block %s, catching up %s" % (r["sync_info"]["latest_block_height"], r["sync_info"]["catching_up"]) if "sync_info" in r
- else "app %s, last block %s" % (r["response"].get("data"), r["response"].get("last_block_height")) if "response" in r
- else str(r)[:60])(d["result"]) if "result" in d else "error: " + json.dumps(d.get("error"))[:100]' <<<"$body" 2>/dev/null) ||
-		summary="not JSON: ${body:0:100}"
-	if [[ $code == 200 && $summary != error:* && $summary != "not JSON"* ]]; then
-		detail "relay $n $method → $code $summary"
+	# What the node answered, picked out with regexes (no process per relay).
+	if [[ $body =~ \"latest_block_height\":\"([0-9]+)\" ]]; then
+		summary="node at height ${BASH_REMATCH[1]}"
+	elif [[ $body =~ \"data\":\"([^\"]*)\".*\"last_block_height\":\"([0-9]+)\" ]]; then
+		summary="app ${BASH_REMATCH[1]}, last block ${BASH_REMATCH[2]}"
+	elif [[ $body =~ \"chain_id\":\"[^\"]*\",\"height\":\"([0-9]+)\" ]]; then
+		summary="block ${BASH_REMATCH[1]}"
+	elif [[ $body =~ \"message\":\"([^\"]*)\" ]]; then
+		summary="error: ${BASH_REMATCH[1]}"
+	else
+		summary=${body:0:120}
+	fi
+	if [[ $code == 200 && $body == *'"result"'* ]]; then
+		detail "relay $n $method → $code, $summary (${#body} bytes)"
 		return 0
 	fi
-	printf '%s    relay %s %s → %s %s%s\n' "$RED" "$n" "$method" "$code" "${summary:-${body:0:100}}" "$RESET"
+	printf '%s    relay %s %s → %s, %s%s\n' "$RED" "$n" "$method" "$code" "$summary" "$RESET"
 	return 1
 }
 
@@ -458,6 +484,7 @@ FAILED=0   # relays refused or failed
 send_relays() {
 	local count=$1 i
 	for ((i = 1; i <= count; i++)); do
+		deadline "sending relays"
 		if relay "$((SERVED + FAILED + 1))" "${METHODS[i % ${#METHODS[@]}]}"; then
 			SERVED=$((SERVED + 1))
 		else
@@ -466,12 +493,13 @@ send_relays() {
 	done
 }
 
-# wait_session_start waits for the first block of the next session, so that
-# the relays that follow land in one session.
+# wait_session_start waits until the next session has started and the
+# current one's grace period (1 block) is over, so that the relays that
+# follow land in one session.
 wait_session_start() {
 	local end
 	end=$(session_field 'd["session"]["header"]["session_end_block_height"]')
-	wait_for 30 "the session after height $end" node_height_at_least "$((end + 1))"
+	wait_for 30 "the session after height $end" node_height_at_least "$((end + 2))"
 }
 
 # ---------------------------------------------------------------- following the chain
@@ -503,7 +531,7 @@ EXPIRED_CLAIMS=0
 # follow_claims prints the supplier's new claims and proofs, and the
 # settlement (or expiry) of every claim whose proof window has closed.
 follow_claims() {
-	local claims sid close first last relays units h
+	local claims proof sid close first last relays units h
 	# One line per claim: session id, proof window close, session start and
 	# end heights, relays and compute units (the root's count and sum).
 	claims=$(q relayer claims --supplier-operator-address "$SUPPLIER" | json '
@@ -518,9 +546,9 @@ follow_claims() {
 			CLAIMED[$sid]=$close
 			ok "claim: session ${sid:0:16}… (blocks $first-$last): $relays relays, $units compute units; proof window closes at height $close"
 		fi
-		if [[ -z ${PROVEN[$sid]:-} ]] && q relayer proof "$sid" "$SUPPLIER" >/dev/null 2>&1; then
+		if [[ -z ${PROVEN[$sid]:-} ]] && proof=$(q relayer proof "$sid" "$SUPPLIER" 2>/dev/null); then
 			PROVEN[$sid]=1
-			ok "proof: session ${sid:0:16}… proven"
+			ok "proof: session ${sid:0:16}… proven with a closest proof of $(json 'len(base64.b64decode(d["proof"]["closest_merkle_proof"]))' <<<"$proof") bytes"
 		fi
 	done <<<"$claims"
 
@@ -528,43 +556,54 @@ follow_claims() {
 	for sid in "${!CLAIMED[@]}"; do
 		close=${CLAIMED[$sid]}
 		((h > close)) || continue
-		settlement "$sid" "$close"
+		settlement "$sid" "$close" || continue
 		unset "CLAIMED[$sid]" "PROVEN[$sid]"
 	done
 }
 
 # settlement SESSION HEIGHT prints what happened to the claim in the end
-# block of HEIGHT, where its proof window closed.
+# block of HEIGHT, where its proof window closed: the EventClaimSettled or
+# EventClaimExpired the chain emitted for it. It fails when the node could
+# not be asked (the caller tries again).
 settlement() {
-	local sid=$1 close=$2 result kind amount rest
-	result=$(curl -sf "$RPC_URL/block_results?height=$close" | json '
-[print("%s %s %s" % (
-    "settled" if e["type"].endswith("EventClaimSettled") else "expired",
-    next((a["value"] for a in e["attributes"] if a["key"] == "amount"), "{}"),
-    next((a["value"] for a in e["attributes"] if a["key"] == "reason"), "")))
- for e in d["result"].get("finalize_block_events") or []
- if e["type"].split(".")[-1] in ("EventClaimSettled", "EventClaimExpired")
- and "'"$sid"'" in json.dumps(e)]
-') || result=""
-	if [[ -z $result ]]; then
-		say "${RED}claim of session ${sid:0:16}… left at height $close without a settlement event${RESET}"
-		EXPIRED_CLAIMS=$((EXPIRED_CLAIMS + 1))
-		return
-	fi
-	read -r kind amount rest <<<"$result"
-	if [[ $kind == settled ]]; then
-		amount=$(json 'int(d["amount"])' <<<"$amount")
+	local sid=$1 close=$2 events result kind amount units required capped reason
+	events=$(curl -sf "$RPC_URL/block_results?height=$close") || return 1
+	# "settled AMOUNT UNITS PROOF_REQUIRED CAPPED" or "expired - - - - REASON"
+	result=$(py -c '
+import json, sys
+sid = sys.argv[1]
+for e in json.load(sys.stdin)["result"].get("finalize_block_events") or []:
+    kind = e["type"].split(".")[-1]
+    a = {x["key"]: x["value"] for x in e["attributes"]}
+    if sid not in a.get("claim", ""):
+        continue
+    if kind == "EventClaimSettled":
+        print("settled", json.loads(a["amount"])["amount"], json.loads(a.get("num_claimed_compute_units", "0")),
+              a.get("proof_required", "false"), a.get("capped", "false"))
+    elif kind == "EventClaimExpired":
+        print("expired - - - -", json.loads(a.get("reason", "\"\"")))
+' "$sid" <<<"$events")
+	read -r kind amount units required capped reason <<<"$result"
+	case ${kind:-} in
+	settled)
 		SETTLED_AMOUNT=$((SETTLED_AMOUNT + amount))
 		SETTLED_CLAIMS=$((SETTLED_CLAIMS + 1))
-		ok "settlement: session ${sid:0:16}… paid $amount$DENOM to the supplier at height $close"
-	else
+		ok "settlement: session ${sid:0:16}… paid $amount$DENOM to the supplier for $units compute units at height $close (proof required: $required, capped by the stake: $capped)"
+		;;
+	expired)
 		EXPIRED_CLAIMS=$((EXPIRED_CLAIMS + 1))
-		say "${RED}claim of session ${sid:0:16}… expired at height $close: $rest${RESET}"
-	fi
+		say "${RED}claim of session ${sid:0:16}… expired at height $close: $reason${RESET}"
+		;;
+	*)
+		EXPIRED_CLAIMS=$((EXPIRED_CLAIMS + 1))
+		say "${RED}claim of session ${sid:0:16}… left the chain at height $close without a settlement event${RESET}"
+		;;
+	esac
 }
 
 # wait_for_payment AMOUNT follows the chain until the supplier has been paid
-# AMOUNT more than BALANCE_BEFORE and no claim is pending.
+# AMOUNT more than SUPPLIER_BEFORE and no claim is pending (or something went
+# wrong: a claim expired, or more was paid).
 wait_for_payment() {
 	local expected=$1 paid
 	while :; do
@@ -597,6 +636,7 @@ main() {
 	command -v curl >/dev/null || { echo "localnet needs curl" >&2; exit 1; }
 	# Resolve python3 once: version-manager shims (pyenv) cost ~0.5s a call.
 	PYTHON=$(python3 -c 'import sys; print(sys.executable)') || { echo "localnet needs python3" >&2; exit 1; }
+	SETSID=$(command -v setsid || true)
 	trap cleanup EXIT
 	trap 'on_error "$LINENO" "$BASH_COMMAND"' ERR
 	trap 'exit 130' INT TERM
@@ -644,9 +684,10 @@ main() {
 	fi
 
 	# Interactive: keep relaying and settling until Ctrl-C.
-	CHECK_TIMEOUT=$((1 << 62))
-	say "running; a relay every 3s, claims and settlements as they happen. Ctrl-C stops everything."
-	local next_relay=$SECONDS
+	say "running: a relay every 3s, claims, proofs and settlements as they happen; Ctrl-C stops everything"
+	detail "send your own: curl -s -X POST $APPGATE_URL -H 'Content-Type: application/json' -d '{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"status\",\"params\":{}}'"
+	detail "or query:      $BIN q relayer claims --home $NODE_HOME -o json"
+	local next_relay=$SECONDS settled=$SETTLED_CLAIMS
 	while :; do
 		if ((SECONDS >= next_relay)); then
 			if relay "$((SERVED + FAILED + 1))" "${METHODS[RANDOM % ${#METHODS[@]}]}"; then
@@ -658,6 +699,10 @@ main() {
 		fi
 		check_alive
 		follow_claims
+		if ((SETTLED_CLAIMS > settled)); then
+			settled=$SETTLED_CLAIMS
+			detail "supplier balance now $(supplier_balance)$DENOM, application stake $(app_stake)$DENOM ($SERVED relays served in all)"
+		fi
 		sleep 1
 	done
 }
