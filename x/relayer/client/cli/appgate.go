@@ -8,9 +8,9 @@ import (
 	"syscall"
 	"time"
 
-	"cosmossdk.io/log"
 	"github.com/cosmos/cosmos-sdk/client"
 	"github.com/cosmos/cosmos-sdk/client/flags"
+	"github.com/cosmos/cosmos-sdk/server"
 	"github.com/spf13/cobra"
 
 	"github.com/pokt-network/poktroll/x/relayer/appgate"
@@ -55,7 +55,7 @@ Stops cleanly on SIGINT or SIGTERM.`,
 				return err
 			}
 			poll, _ := cmd.Flags().GetDuration(flagPollInterval)
-			logger := log.NewLogger(cmd.ErrOrStderr())
+			logger := server.GetServerContextFromCmd(cmd).Logger
 			ag := appgate.New(cfg, appgate.Deps{
 				Keyring: clientCtx.Keyring, Codec: clientCtx.Codec, Logger: logger, PollInterval: poll,
 			})

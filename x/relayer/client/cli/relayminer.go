@@ -8,9 +8,9 @@ import (
 	"syscall"
 	"time"
 
-	"cosmossdk.io/log"
 	"github.com/cosmos/cosmos-sdk/client"
 	"github.com/cosmos/cosmos-sdk/client/flags"
+	"github.com/cosmos/cosmos-sdk/server"
 	"github.com/spf13/cobra"
 
 	"github.com/pokt-network/poktroll/x/relayer/relayminer"
@@ -44,6 +44,7 @@ each must be staked for the services it is configured to serve. Stops cleanly
 on SIGINT or SIGTERM; after a crash, start it again on the same store.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			cmd.SilenceUsage = true // errors from here on are not usage errors
 			clientCtx, err := client.GetClientQueryContext(cmd)
 			if err != nil {
 				return err
@@ -60,7 +61,7 @@ on SIGINT or SIGTERM; after a crash, start it again on the same store.`,
 				cfg.Chain.ChainID = chainID
 			}
 			poll, _ := cmd.Flags().GetDuration(flagPollInterval)
-			logger := log.NewLogger(cmd.ErrOrStderr())
+			logger := server.GetServerContextFromCmd(cmd).Logger
 			rm := relayminer.New(cfg, relayminer.Deps{
 				Keyring: clientCtx.Keyring, Codec: clientCtx.Codec, TxConfig: clientCtx.TxConfig,
 				Logger: logger, PollInterval: poll,
