@@ -197,17 +197,51 @@ func (m *Manager) inFlight(trees []*Tree, fn func()) {
 	}()
 }
 
-// claim seals the trees and claims them in one tx; trees with no relays are
-// dropped. If the batch fails, each is tried alone so one bad claim cannot
-// hold back the others.
+// item is one session's message in a supplier's batched tx.
+type item struct {
+	tree    *Tree
+	msg     sdk.Msg
+	timeout int64 // the window's close height
+}
+
+// submit sends the items of one supplier in one tx that expires with the
+// earliest window. If that tx fails and held several items, each is sent
+// alone, so one bad session cannot hold back the others. done gets each
+// item's outcome.
+func (m *Manager) submit(ctx context.Context, supplier, what string, items []item, done func(item, error)) {
+	if len(items) == 0 {
+		return
+	}
+	msgs := make([]sdk.Msg, len(items))
+	timeout := items[0].timeout
+	for i, it := range items {
+		msgs[i] = it.msg
+		timeout = min(timeout, it.timeout)
+	}
+	err := m.tx.Submit(ctx, supplier, timeout, msgs...)
+	if err != nil && len(items) > 1 {
+		m.logger.Info("batched "+what+" failed; sending sessions one by one", "supplier", supplier, "sessions", len(items), "error", err)
+		for _, it := range items {
+			done(it, m.tx.Submit(ctx, supplier, it.timeout, it.msg))
+		}
+		return
+	}
+	for _, it := range items {
+		done(it, err)
+	}
+}
+
+// claim seals the trees and claims them; trees with no relays are dropped.
 func (m *Manager) claim(ctx context.Context, supplier string, trees []*Tree) {
-	var (
-		msgs    []sdk.Msg
-		claimed []*Tree
-		roots   [][]byte
-		timeout int64
-	)
+	var items []item
+	roots := map[*Tree][]byte{}
 	for _, t := range trees {
+		hdr := t.Header()
+		w, err := m.windows(ctx, hdr)
+		if err != nil {
+			m.treeLogger(t).Error("reading session windows", "error", err)
+			continue
+		}
 		root, raw, err := t.seal()
 		if err != nil {
 			m.treeLogger(t).Error("sealing session tree", "error", err)
@@ -217,54 +251,28 @@ func (m *Manager) claim(ctx context.Context, supplier string, trees []*Tree) {
 			m.remove(t, "no relays to claim")
 			continue
 		}
-		hdr := t.Header()
-		msgs = append(msgs, &types.MsgCreateClaim{SupplierOperatorAddress: supplier, SessionHeader: hdr, RootHash: raw})
-		claimed, roots = append(claimed, t), append(roots, raw)
-		if w, err := m.windows(ctx, hdr); err == nil && (timeout == 0 || w.ClaimWindowClose < timeout) {
-			timeout = w.ClaimWindowClose
-		}
+		roots[t] = raw
+		items = append(items, item{tree: t, timeout: w.ClaimWindowClose,
+			msg: &types.MsgCreateClaim{SupplierOperatorAddress: supplier, SessionHeader: hdr, RootHash: raw}})
 	}
-	if len(msgs) == 0 {
-		return
-	}
-	err := m.tx.Submit(ctx, supplier, timeout, msgs...)
-	if err != nil && len(msgs) > 1 {
-		m.logger.Info("batched claim failed; claiming sessions one by one", "supplier", supplier, "claims", len(msgs), "error", err)
-		for i, t := range claimed {
-			m.claimOne(ctx, t, msgs[i], roots[i])
-		}
-		return
-	}
-	m.claimed(claimed, roots, err)
+	m.submit(ctx, supplier, "claim", items, func(it item, err error) { m.claimed(it.tree, roots[it.tree], err) })
 }
 
-func (m *Manager) claimOne(ctx context.Context, t *Tree, msg sdk.Msg, root []byte) {
-	w, err := m.windows(ctx, t.Header())
-	if err != nil {
-		m.treeLogger(t).Error("reading session windows", "error", err)
-		return
-	}
-	m.claimed([]*Tree{t}, [][]byte{root}, m.tx.Submit(ctx, t.Supplier(), w.ClaimWindowClose, msg))
-}
-
-// claimed records the outcome of a claim tx for its trees.
-func (m *Manager) claimed(trees []*Tree, roots [][]byte, err error) {
+// claimed records the outcome of a claim. A duplicate-claim rejection means
+// an earlier tx landed (e.g. before a crash): the session is claimed.
+func (m *Manager) claimed(t *Tree, root []byte, err error) {
 	if err != nil && !errors.Is(err, types.ErrClaimExists) {
-		for _, t := range trees {
-			m.treeLogger(t).Error("claim failed; retrying next block while the window is open", "error", err)
-		}
-		m.metrics.Claims.WithLabelValues("failed").Add(float64(len(trees)))
+		m.treeLogger(t).Error("claim failed; retrying next block while the window is open", "error", err)
+		m.metrics.Claims.WithLabelValues("failed").Inc()
 		return
 	}
-	for i, t := range trees {
-		if err := t.markClaimed(roots[i]); err != nil {
-			m.treeLogger(t).Error("recording claim", "error", err)
-			continue
-		}
-		root, _ := protocol.ParseRoot(roots[i])
-		m.treeLogger(t).Info("session claimed", "relays", root.Count, "compute_units", root.Sum)
+	if err := t.markClaimed(root); err != nil {
+		m.treeLogger(t).Error("recording claim", "error", err)
+		return
 	}
-	m.metrics.Claims.WithLabelValues("ok").Add(float64(len(trees)))
+	parsed, _ := protocol.ParseRoot(root)
+	m.treeLogger(t).Info("session claimed", "relays", parsed.Count, "compute_units", parsed.Sum)
+	m.metrics.Claims.WithLabelValues("ok").Inc()
 }
 
 func (m *Manager) windows(ctx context.Context, hdr types.SessionHeader) (protocol.Windows, error) {
@@ -275,14 +283,10 @@ func (m *Manager) windows(ctx context.Context, hdr types.SessionHeader) (protoco
 	return protocol.SessionWindows(p, hdr.SessionEndBlockHeight), nil
 }
 
-// prove builds and submits the proofs the chain requires, in one tx, then
-// deletes the proven trees (and the ones that need no proof).
+// prove builds and submits the proofs the chain requires, then deletes the
+// proven trees (and the ones that need no proof).
 func (m *Manager) prove(ctx context.Context, supplier string, trees []*Tree) {
-	var (
-		msgs    []sdk.Msg
-		proving []*Tree
-		timeout int64
-	)
+	var items []item
 	for _, t := range trees {
 		hdr := t.Header()
 		lg := m.treeLogger(t)
@@ -311,30 +315,10 @@ func (m *Manager) prove(ctx context.Context, supplier string, trees []*Tree) {
 			lg.Error("building proof", "error", err)
 			continue
 		}
-		msgs = append(msgs, &types.MsgSubmitProof{SupplierOperatorAddress: supplier, SessionHeader: hdr, Proof: proof})
-		proving = append(proving, t)
-		if timeout == 0 || w.ProofWindowClose < timeout {
-			timeout = w.ProofWindowClose
-		}
+		items = append(items, item{tree: t, timeout: w.ProofWindowClose,
+			msg: &types.MsgSubmitProof{SupplierOperatorAddress: supplier, SessionHeader: hdr, Proof: proof}})
 	}
-	if len(msgs) == 0 {
-		return
-	}
-	err := m.tx.Submit(ctx, supplier, timeout, msgs...)
-	if err != nil && len(msgs) > 1 {
-		m.logger.Info("batched proof failed; proving sessions one by one", "supplier", supplier, "proofs", len(msgs), "error", err)
-		for i, t := range proving {
-			w, werr := m.windows(ctx, t.Header())
-			if werr != nil {
-				continue
-			}
-			m.proved(t, m.tx.Submit(ctx, supplier, w.ProofWindowClose, msgs[i]))
-		}
-		return
-	}
-	for _, t := range proving {
-		m.proved(t, err)
-	}
+	m.submit(ctx, supplier, "proof", items, func(it item, err error) { m.proved(it.tree, err) })
 }
 
 func (m *Manager) proved(t *Tree, err error) {
