@@ -48,7 +48,7 @@ func (c benchChain) PubKey(context.Context, string) (cryptotypes.PubKey, error) 
 func (benchChain) ServiceAt(_ context.Context, id string, _ int64) (types.Service, error) {
 	return types.Service{Id: id, ComputeUnitsPerRelay: 1}, nil
 }
-func (benchChain) BlockHash(context.Context, int64) ([]byte, error)            { return make([]byte, 32), nil }
+func (benchChain) BlockHash(context.Context, int64) ([]byte, error)            { return nil, nil }
 func (benchChain) ProofRequired(context.Context, string, string) (bool, error) { return true, nil }
 
 type noTx struct{}

@@ -227,8 +227,12 @@ func (c *Client) PubKey(ctx context.Context, addr string) (cryptotypes.PubKey, e
 	return pk, nil
 }
 
-// BlockHash returns the hash of the block at height h.
+// BlockHash returns the hash of the block at height h; height 0 (before
+// the first block, the seed of the first session) has the empty hash.
 func (c *Client) BlockHash(ctx context.Context, h int64) ([]byte, error) {
+	if h <= 0 {
+		return nil, nil
+	}
 	c.mu.Lock()
 	hash, ok := c.hashes[h]
 	c.mu.Unlock()

@@ -28,6 +28,7 @@ type Chain interface {
 	ParamsAt(ctx context.Context, height int64) (types.Params, error)
 	Session(ctx context.Context, app, service string, start int64) (types.Session, error)
 	PubKey(ctx context.Context, addr string) (cryptotypes.PubKey, error)
+	BlockHash(ctx context.Context, height int64) ([]byte, error)
 }
 
 // Miner records served relays.
@@ -169,20 +170,34 @@ func (s *Server) admit(w http.ResponseWriter, r *http.Request) (*types.RelayRequ
 
 // checkSession requires the header to be the chain's session, with the
 // supplier in it, and the chain to be inside the session or its grace period.
+// Everything that can be checked locally is checked before the chain is
+// asked, so a flood of forged headers costs no chain queries: the session's
+// heights must tile the chain and its id must be the one the protocol
+// derives from the (cached) seed block hash.
 func (s *Server) checkSession(ctx context.Context, hdr *types.SessionHeader, svc *Service) error {
 	cur := s.chain.LatestHeight()
-	p, err := s.chain.ParamsAt(ctx, hdr.SessionStartBlockHeight)
+	start := hdr.SessionStartBlockHeight
+	if start > cur {
+		return errorsmod.Wrapf(ErrWrongSession, "session %s starts at height %d, current height %d", hdr.SessionId, start, cur)
+	}
+	p, err := s.chain.ParamsAt(ctx, start)
 	if err != nil {
 		return errorsmod.Wrap(ErrChainUnavailable, err.Error())
 	}
-	w := protocol.SessionWindows(p, hdr.SessionEndBlockHeight)
-	switch {
-	case cur > w.GracePeriodEnd:
-		return errorsmod.Wrapf(ErrSessionExpired, "session %s ended at height %d (grace period to %d), current height %d", hdr.SessionId, hdr.SessionEndBlockHeight, w.GracePeriodEnd, cur)
-	case hdr.SessionStartBlockHeight > cur:
-		return errorsmod.Wrapf(ErrWrongSession, "session %s starts at height %d, current height %d", hdr.SessionId, hdr.SessionStartBlockHeight, cur)
+	if protocol.SessionStartHeight(p.NumBlocksPerSession, start) != start || protocol.SessionEndHeight(p.NumBlocksPerSession, start) != hdr.SessionEndBlockHeight {
+		return errorsmod.Wrapf(ErrWrongSession, "heights %d-%d are not a session", start, hdr.SessionEndBlockHeight)
 	}
-	session, err := s.chain.Session(ctx, hdr.ApplicationAddress, hdr.ServiceId, hdr.SessionStartBlockHeight)
+	if w := protocol.SessionWindows(p, hdr.SessionEndBlockHeight); cur > w.GracePeriodEnd {
+		return errorsmod.Wrapf(ErrSessionExpired, "session %s ended at height %d (grace period to %d), current height %d", hdr.SessionId, hdr.SessionEndBlockHeight, w.GracePeriodEnd, cur)
+	}
+	seed, err := s.chain.BlockHash(ctx, protocol.SessionSeedHeight(start))
+	if err != nil {
+		return errorsmod.Wrap(ErrChainUnavailable, err.Error())
+	}
+	if id := protocol.SessionID(seed, hdr.ServiceId, hdr.ApplicationAddress, start); id != hdr.SessionId {
+		return errorsmod.Wrapf(ErrWrongSession, "session id %s is not the chain's %s", hdr.SessionId, id)
+	}
+	session, err := s.chain.Session(ctx, hdr.ApplicationAddress, hdr.ServiceId, start)
 	if err != nil {
 		return errorsmod.Wrap(ErrWrongSession, err.Error())
 	}

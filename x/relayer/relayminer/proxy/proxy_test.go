@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -26,6 +27,8 @@ import (
 
 // fakeChain serves one session from memory, as the cached chain client would.
 type fakeChain struct {
+	sessionQueries atomic.Int64
+
 	mu      sync.Mutex
 	height  int64
 	params  types.Params
@@ -46,11 +49,18 @@ func (c *fakeChain) setHeight(h int64) {
 }
 func (c *fakeChain) ParamsAt(context.Context, int64) (types.Params, error) { return c.params, nil }
 func (c *fakeChain) Session(_ context.Context, app, service string, start int64) (types.Session, error) {
+	c.sessionQueries.Add(1)
 	h := c.session.Header
 	if app != h.ApplicationAddress || service != h.ServiceId || start != h.SessionStartBlockHeight {
 		return types.Session{}, fmt.Errorf("no session of %s for %s at %d", app, service, start)
 	}
 	return c.session, nil
+}
+func (*fakeChain) BlockHash(_ context.Context, h int64) ([]byte, error) {
+	if h <= 0 {
+		return nil, nil
+	}
+	return []byte{byte(h)}, nil
 }
 func (c *fakeChain) PubKey(_ context.Context, addr string) (cryptotypes.PubKey, error) {
 	if k, ok := c.keys[addr]; ok {
@@ -269,4 +279,34 @@ func TestSupplierNotInSessionIsRefused(t *testing.T) {
 	require.Equal(t, http.StatusForbidden, status)
 	require.Equal(t, proxy.ErrWrongSession.ABCICode(), res.Error.Code)
 	require.Zero(t, f.miner.count())
+}
+
+// Forged session headers are refused from local checks alone: a flood of
+// them costs the chain nothing.
+func TestForgedSessionsCostNoChainQuery(t *testing.T) {
+	f := newFixture(t, jsonRPCBackend(t), nil)
+	forged := []func(h *types.SessionHeader, i int){
+		func(h *types.SessionHeader, i int) { // random id
+			h.SessionId = protocol.SessionID([]byte{byte(i)}, "eth", h.ApplicationAddress, 1)
+		},
+		func(h *types.SessionHeader, i int) { // another application, its id recomputed
+			h.ApplicationAddress = relaytest.NewActor().Address
+		},
+		func(h *types.SessionHeader, i int) { h.SessionEndBlockHeight = 7 }, // not a session's range
+		func(h *types.SessionHeader, i int) { h.SessionStartBlockHeight, h.SessionEndBlockHeight = 9, 12 }, // future
+	}
+	for i := 0; i < 40; i++ {
+		h := f.header
+		forged[i%len(forged)](&h, i)
+		status, res := f.send(t, "POST", marshal(t, f.request(t, h, []byte(`{}`))))
+		require.Equal(t, http.StatusForbidden, status, res.Error.GetMessage())
+		require.Equal(t, proxy.ErrWrongSession.ABCICode(), res.Error.Code)
+	}
+	require.Zero(t, f.chain.sessionQueries.Load(), "no forged header reached the chain")
+	require.Zero(t, f.miner.count())
+
+	// The real session still works, with one query.
+	status, _ := f.send(t, "POST", marshal(t, f.request(t, f.header, []byte(`{}`))))
+	require.Equal(t, http.StatusOK, status)
+	require.EqualValues(t, 1, f.chain.sessionQueries.Load())
 }
