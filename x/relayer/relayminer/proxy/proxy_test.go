@@ -292,7 +292,7 @@ func TestForgedSessionsCostNoChainQuery(t *testing.T) {
 		func(h *types.SessionHeader, i int) { // another application, its id recomputed
 			h.ApplicationAddress = relaytest.NewActor().Address
 		},
-		func(h *types.SessionHeader, i int) { h.SessionEndBlockHeight = 7 }, // not a session's range
+		func(h *types.SessionHeader, i int) { h.SessionEndBlockHeight = 7 },                                // not a session's range
 		func(h *types.SessionHeader, i int) { h.SessionStartBlockHeight, h.SessionEndBlockHeight = 9, 12 }, // future
 	}
 	for i := 0; i < 40; i++ {
