@@ -29,6 +29,9 @@ type TxConfig struct {
 	GasAdjustment float64
 	// InclusionTimeout bounds the wait for a broadcast tx to land.
 	InclusionTimeout time.Duration
+	// FallbackGas is the gas limit of a tx whose simulation failed (default
+	// 2,000,000): see submitOnce.
+	FallbackGas uint64
 }
 
 // Submitter signs txs with keyring keys and submits them.
@@ -60,6 +63,9 @@ func NewSubmitter(c *Client, txCfg client.TxConfig, keys keyring.Keyring, cfg Tx
 	}
 	if cfg.InclusionTimeout <= 0 {
 		cfg.InclusionTimeout = time.Minute
+	}
+	if cfg.FallbackGas == 0 {
+		cfg.FallbackGas = 2_000_000
 	}
 	return &Submitter{client: c, txCfg: txCfg, keys: keys, cfg: cfg, logger: logger.With("module", "tx"), metrics: m, accounts: map[string]*account{}}
 }
@@ -143,7 +149,14 @@ func (s *Submitter) submitOnce(ctx context.Context, signer string, acc *account,
 	f := s.factory(acc, timeoutHeight)
 	gas, err := s.simulate(ctx, f, msgs)
 	if err != nil {
-		return err
+		// A failed simulation loses its error code (the SDK's Simulate
+		// service answers codes.Unknown with the text only), and the
+		// lifecycle must tell e.g. a stale sequence or an existing claim
+		// from other failures. So the tx is broadcast anyway: the chain
+		// then refuses it with a coded error, in CheckTx (sequence, fees,
+		// message checks) or in its block (message execution).
+		s.logger.Debug("simulation failed; broadcasting for a coded answer", "supplier", signer, "error", err)
+		gas = s.cfg.FallbackGas
 	}
 	txb, err := f.WithGas(gas).BuildUnsignedTx(msgs...)
 	if err != nil {
