@@ -162,6 +162,9 @@ func TestRelayMiner(t *testing.T) {
 		sup := n.Address("sup2")
 		c := newClient(t, n, "app2", "sup2", "http://"+listens["sup2"])
 		hdr := c.nextSession(t)
+		waitFor(t, n, 10*time.Second, "the relay miner to see the session", func() bool {
+			return healthHeight("http://"+cfg.Health.Listen) >= hdr.SessionStartBlockHeight
+		})
 		const answered = 10
 		for i := 0; i < answered; i++ {
 			c.relay(t, hdr, i)
