@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/textproto"
 	"slices"
 	"strconv"
 	"strings"
@@ -173,7 +172,7 @@ func (g *Gateway) handle(r *http.Request, service, path string) (*types.HTTPResp
 	if r.URL.RawQuery != "" {
 		path += "?" + r.URL.RawQuery
 	}
-	in := &types.HTTPRequest{Method: r.Method, Path: path, Headers: headersOut(r.Header), Body: body}
+	in := &types.HTTPRequest{Method: r.Method, Path: path, Headers: types.HeadersFromHTTP(r.Header), Body: body}
 	payload, err := in.Marshal()
 	if err != nil {
 		return nil, newError(CodeBadRequest, "encoding the request: "+err.Error())
@@ -389,58 +388,11 @@ func endpointOf(sup types.Supplier, service string) string {
 	return ""
 }
 
-// hopHeaders are not forwarded either way (RFC 9110 §7.6.1), nor are
-// Host and Content-Length, which the backend request gets its own.
-var hopHeaders = map[string]bool{
-	"Connection": true, "Keep-Alive": true, "Proxy-Connection": true, "Proxy-Authenticate": true,
-	"Proxy-Authorization": true, "Te": true, "Trailer": true, "Transfer-Encoding": true, "Upgrade": true,
-	"Content-Length": true, "Host": true,
-}
-
-// hopByHop reports whether header name must not be forwarded, including
-// the headers the Connection header names.
-func hopByHop(h http.Header, name string) bool {
-	if hopHeaders[name] {
-		return true
-	}
-	for _, v := range h.Values("Connection") {
-		for _, f := range strings.Split(v, ",") {
-			if textproto.CanonicalMIMEHeaderKey(strings.TrimSpace(f)) == name {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// headersOut are the client's end-to-end headers, sorted by name so that
-// equal requests make equal payloads.
-func headersOut(h http.Header) []types.Header {
-	names := make([]string, 0, len(h))
-	for name := range h {
-		if !hopByHop(h, name) {
-			names = append(names, name)
-		}
-	}
-	slices.Sort(names)
-	out := make([]types.Header, len(names))
-	for i, name := range names {
-		out[i] = types.Header{Name: name, Values: h[name]}
-	}
-	return out
-}
-
 // writeResponse answers with the backend's status, headers and body.
 func writeResponse(w http.ResponseWriter, res *types.HTTPResponse) {
-	in := http.Header{}
-	for _, h := range res.Headers {
-		in[textproto.CanonicalMIMEHeaderKey(h.Name)] = append(in[textproto.CanonicalMIMEHeaderKey(h.Name)], h.Values...)
-	}
 	out := w.Header()
-	for name, values := range in {
-		if !hopByHop(in, name) {
-			out[name] = values
-		}
+	for name, values := range types.HeadersToHTTP(res.Headers) {
+		out[name] = values
 	}
 	status := int(res.StatusCode)
 	if status != http.StatusNoContent && status != http.StatusNotModified {

@@ -245,12 +245,6 @@ func (s *Server) serve(ctx context.Context, req *types.RelayRequest, svc *Servic
 	return res, nil
 }
 
-// hopHeaders are not forwarded (RFC 9110 §7.6.1).
-var hopHeaders = map[string]bool{
-	"Connection": true, "Keep-Alive": true, "Proxy-Connection": true, "Te": true,
-	"Trailer": true, "Transfer-Encoding": true, "Upgrade": true, "Content-Length": true, "Host": true,
-}
-
 func (s *Server) forward(ctx context.Context, in *types.HTTPRequest, svc *Service) (*types.HTTPResponse, error) {
 	method := in.Method
 	if method == "" {
@@ -266,14 +260,7 @@ func (s *Server) forward(ctx context.Context, in *types.HTTPRequest, svc *Servic
 	if err != nil {
 		return nil, errorsmod.Wrapf(ErrBadRequest, "building backend request: %v", err)
 	}
-	for _, h := range in.Headers {
-		if hopHeaders[http.CanonicalHeaderKey(h.Name)] {
-			continue
-		}
-		for _, v := range h.Values {
-			r.Header.Add(h.Name, v)
-		}
-	}
+	r.Header = types.HeadersToHTTP(in.Headers)
 	for k, v := range svc.Headers {
 		r.Header.Set(k, v)
 	}
@@ -295,13 +282,7 @@ func (s *Server) forward(ctx context.Context, in *types.HTTPRequest, svc *Servic
 	if int64(len(body)) > svc.MaxBodyBytes {
 		return nil, errorsmod.Wrapf(ErrBodyTooLarge, "backend response over %d bytes", svc.MaxBodyBytes)
 	}
-	out := &types.HTTPResponse{StatusCode: uint32(resp.StatusCode), Body: body}
-	for name, values := range resp.Header {
-		if !hopHeaders[name] {
-			out.Headers = append(out.Headers, types.Header{Name: name, Values: values})
-		}
-	}
-	return out, nil
+	return &types.HTTPResponse{StatusCode: uint32(resp.StatusCode), Headers: types.HeadersFromHTTP(resp.Header), Body: body}, nil
 }
 
 func (s *Server) reply(w http.ResponseWriter, status int, res *types.RelayResponse) {

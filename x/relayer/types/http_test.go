@@ -1,0 +1,40 @@
+package types_test
+
+import (
+	"net/http"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/pokt-network/poktroll/x/relayer/types"
+)
+
+func TestPayloadHeadersCarryOnlyEndToEndHeaders(t *testing.T) {
+	h := http.Header{
+		"Content-Type":      {"application/json"},
+		"Authorization":     {"Bearer x"},
+		"Connection":        {"keep-alive, X-Hop"},
+		"X-Hop":             {"named by Connection"},
+		"Keep-Alive":        {"timeout=5"},
+		"Transfer-Encoding": {"chunked"},
+		"Content-Length":    {"12"},
+		"Accept":            {"a", "b"},
+	}
+	got := types.HeadersFromHTTP(h)
+	require.Equal(t, []types.Header{
+		{Name: "Accept", Values: []string{"a", "b"}},
+		{Name: "Authorization", Values: []string{"Bearer x"}},
+		{Name: "Content-Type", Values: []string{"application/json"}},
+	}, got, "sorted, hop-by-hop and Connection-named headers left out")
+
+	back := types.HeadersToHTTP(append(got,
+		types.Header{Name: "connection", Values: []string{"x-secret"}},
+		types.Header{Name: "x-secret", Values: []string{"1"}},
+		types.Header{Name: "host", Values: []string{"evil"}},
+		types.Header{Name: "accept", Values: []string{"c"}}))
+	require.Equal(t, http.Header{
+		"Accept":        {"a", "b", "c"},
+		"Authorization": {"Bearer x"},
+		"Content-Type":  {"application/json"},
+	}, back, "names canonicalised and merged; hop-by-hop left out")
+}
