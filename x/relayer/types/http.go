@@ -56,10 +56,16 @@ func HeadersToHTTP(hs []Header) http.Header {
 		name := textproto.CanonicalMIMEHeaderKey(x.Name)
 		h[name] = append(h[name], x.Values...)
 	}
+	// Decide on the whole header first: dropping Connection early would
+	// hide the headers it names.
+	var drop []string
 	for name := range h {
 		if hopByHop(h, name) {
-			delete(h, name)
+			drop = append(drop, name)
 		}
+	}
+	for _, name := range drop {
+		delete(h, name)
 	}
 	return h
 }
