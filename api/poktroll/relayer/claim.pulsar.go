@@ -627,11 +627,62 @@ func (x *fastReflection_Claim) ProtoMethods() *protoiface.Methods {
 	}
 }
 
+var _ protoreflect.List = (*_Proof_3_list)(nil)
+
+type _Proof_3_list struct {
+	list *[]*LeafProof
+}
+
+func (x *_Proof_3_list) Len() int {
+	if x.list == nil {
+		return 0
+	}
+	return len(*x.list)
+}
+
+func (x *_Proof_3_list) Get(i int) protoreflect.Value {
+	return protoreflect.ValueOfMessage((*x.list)[i].ProtoReflect())
+}
+
+func (x *_Proof_3_list) Set(i int, value protoreflect.Value) {
+	valueUnwrapped := value.Message()
+	concreteValue := valueUnwrapped.Interface().(*LeafProof)
+	(*x.list)[i] = concreteValue
+}
+
+func (x *_Proof_3_list) Append(value protoreflect.Value) {
+	valueUnwrapped := value.Message()
+	concreteValue := valueUnwrapped.Interface().(*LeafProof)
+	*x.list = append(*x.list, concreteValue)
+}
+
+func (x *_Proof_3_list) AppendMutable() protoreflect.Value {
+	v := new(LeafProof)
+	*x.list = append(*x.list, v)
+	return protoreflect.ValueOfMessage(v.ProtoReflect())
+}
+
+func (x *_Proof_3_list) Truncate(n int) {
+	for i := n; i < len(*x.list); i++ {
+		(*x.list)[i] = nil
+	}
+	*x.list = (*x.list)[:n]
+}
+
+func (x *_Proof_3_list) NewElement() protoreflect.Value {
+	v := new(LeafProof)
+	return protoreflect.ValueOfMessage(v.ProtoReflect())
+}
+
+func (x *_Proof_3_list) IsValid() bool {
+	return x.list != nil
+}
+
 var (
 	md_Proof                           protoreflect.MessageDescriptor
 	fd_Proof_supplier_operator_address protoreflect.FieldDescriptor
 	fd_Proof_session_header            protoreflect.FieldDescriptor
-	fd_Proof_closest_merkle_proof      protoreflect.FieldDescriptor
+	fd_Proof_leaf_proofs               protoreflect.FieldDescriptor
 )
 
 func init() {
@@ -639,7 +690,7 @@ func init() {
 	md_Proof = File_poktroll_relayer_claim_proto.Messages().ByName("Proof")
 	fd_Proof_supplier_operator_address = md_Proof.Fields().ByName("supplier_operator_address")
 	fd_Proof_session_header = md_Proof.Fields().ByName("session_header")
-	fd_Proof_closest_merkle_proof = md_Proof.Fields().ByName("closest_merkle_proof")
+	fd_Proof_leaf_proofs = md_Proof.Fields().ByName("leaf_proofs")
 }
 
 var _ protoreflect.Message = (*fastReflection_Proof)(nil)
@@ -719,9 +770,9 @@ func (x *fastReflection_Proof) Range(f func(protoreflect.FieldDescriptor, protor
 			return
 		}
 	}
-	if len(x.ClosestMerkleProof) != 0 {
-		value := protoreflect.ValueOfBytes(x.ClosestMerkleProof)
-		if !f(fd_Proof_closest_merkle_proof, value) {
+	if len(x.LeafProofs) != 0 {
+		value := protoreflect.ValueOfList(&_Proof_3_list{list: &x.LeafProofs})
+		if !f(fd_Proof_leaf_proofs, value) {
 			return
 		}
 	}
@@ -744,8 +795,8 @@ func (x *fastReflection_Proof) Has(fd protoreflect.FieldDescriptor) bool {
 		return x.SupplierOperatorAddress != ""
 	case "poktroll.relayer.Proof.session_header":
 		return x.SessionHeader != nil
-	case "poktroll.relayer.Proof.closest_merkle_proof":
-		return len(x.ClosestMerkleProof) != 0
+	case "poktroll.relayer.Proof.leaf_proofs":
+		return len(x.LeafProofs) != 0
 	default:
 		if fd.IsExtension() {
 			panic(fmt.Errorf("proto3 declared messages do not support extensions: poktroll.relayer.Proof"))
@@ -766,8 +817,8 @@ func (x *fastReflection_Proof) Clear(fd protoreflect.FieldDescriptor) {
 		x.SupplierOperatorAddress = ""
 	case "poktroll.relayer.Proof.session_header":
 		x.SessionHeader = nil
-	case "poktroll.relayer.Proof.closest_merkle_proof":
-		x.ClosestMerkleProof = nil
+	case "poktroll.relayer.Proof.leaf_proofs":
+		x.LeafProofs = nil
 	default:
 		if fd.IsExtension() {
 			panic(fmt.Errorf("proto3 declared messages do not support extensions: poktroll.relayer.Proof"))
@@ -790,9 +841,12 @@ func (x *fastReflection_Proof) Get(descriptor protoreflect.FieldDescriptor) prot
 	case "poktroll.relayer.Proof.session_header":
 		value := x.SessionHeader
 		return protoreflect.ValueOfMessage(value.ProtoReflect())
-	case "poktroll.relayer.Proof.closest_merkle_proof":
-		value := x.ClosestMerkleProof
-		return protoreflect.ValueOfBytes(value)
+	case "poktroll.relayer.Proof.leaf_proofs":
+		if len(x.LeafProofs) == 0 {
+			return protoreflect.ValueOfList(&_Proof_3_list{})
+		}
+		listValue := &_Proof_3_list{list: &x.LeafProofs}
+		return protoreflect.ValueOfList(listValue)
 	default:
 		if descriptor.IsExtension() {
 			panic(fmt.Errorf("proto3 declared messages do not support extensions: poktroll.relayer.Proof"))
@@ -817,8 +871,10 @@ func (x *fastReflection_Proof) Set(fd protoreflect.FieldDescriptor, value protor
 		x.SupplierOperatorAddress = value.Interface().(string)
 	case "poktroll.relayer.Proof.session_header":
 		x.SessionHeader = value.Message().Interface().(*SessionHeader)
-	case "poktroll.relayer.Proof.closest_merkle_proof":
-		x.ClosestMerkleProof = value.Bytes()
+	case "poktroll.relayer.Proof.leaf_proofs":
+		lv := value.List()
+		clv := lv.(*_Proof_3_list)
+		x.LeafProofs = *clv.list
 	default:
 		if fd.IsExtension() {
 			panic(fmt.Errorf("proto3 declared messages do not support extensions: poktroll.relayer.Proof"))
@@ -844,10 +900,14 @@ func (x *fastReflection_Proof) Mutable(fd protoreflect.FieldDescriptor) protoref
 			x.SessionHeader = new(SessionHeader)
 		}
 		return protoreflect.ValueOfMessage(x.SessionHeader.ProtoReflect())
+	case "poktroll.relayer.Proof.leaf_proofs":
+		if x.LeafProofs == nil {
+			x.LeafProofs = []*LeafProof{}
+		}
+		value := &_Proof_3_list{list: &x.LeafProofs}
+		return protoreflect.ValueOfList(value)
 	case "poktroll.relayer.Proof.supplier_operator_address":
 		panic(fmt.Errorf("field supplier_operator_address of message poktroll.relayer.Proof is not mutable"))
-	case "poktroll.relayer.Proof.closest_merkle_proof":
-		panic(fmt.Errorf("field closest_merkle_proof of message poktroll.relayer.Proof is not mutable"))
 	default:
 		if fd.IsExtension() {
 			panic(fmt.Errorf("proto3 declared messages do not support extensions: poktroll.relayer.Proof"))
@@ -866,8 +926,9 @@ func (x *fastReflection_Proof) NewField(fd protoreflect.FieldDescriptor) protore
 	case "poktroll.relayer.Proof.session_header":
 		m := new(SessionHeader)
 		return protoreflect.ValueOfMessage(m.ProtoReflect())
-	case "poktroll.relayer.Proof.closest_merkle_proof":
-		return protoreflect.ValueOfBytes(nil)
+	case "poktroll.relayer.Proof.leaf_proofs":
+		list := []*LeafProof{}
+		return protoreflect.ValueOfList(&_Proof_3_list{list: &list})
 	default:
 		if fd.IsExtension() {
 			panic(fmt.Errorf("proto3 declared messages do not support extensions: poktroll.relayer.Proof"))
@@ -945,9 +1006,11 @@ func (x *fastReflection_Proof) ProtoMethods() *protoiface.Methods {
 			l = options.Size(x.SessionHeader)
 			n += 1 + l + runtime.Sov(uint64(l))
 		}
-		l = len(x.ClosestMerkleProof)
-		if l > 0 {
-			n += 1 + l + runtime.Sov(uint64(l))
+		if len(x.LeafProofs) > 0 {
+			for _, e := range x.LeafProofs {
+				l = options.Size(e)
+				n += 1 + l + runtime.Sov(uint64(l))
+			}
 		}
 		if x.unknownFields != nil {
 			n += len(x.unknownFields)
@@ -978,12 +1041,21 @@ func (x *fastReflection_Proof) ProtoMethods() *protoiface.Methods {
 			i -= len(x.unknownFields)
 			copy(dAtA[i:], x.unknownFields)
 		}
-		if len(x.ClosestMerkleProof) > 0 {
-			i -= len(x.ClosestMerkleProof)
-			copy(dAtA[i:], x.ClosestMerkleProof)
-			i = runtime.EncodeVarint(dAtA, i, uint64(len(x.ClosestMerkleProof)))
-			i--
-			dAtA[i] = 0x1a
+		if len(x.LeafProofs) > 0 {
+			for iNdEx := len(x.LeafProofs) - 1; iNdEx >= 0; iNdEx-- {
+				encoded, err := options.Marshal(x.LeafProofs[iNdEx])
+				if err != nil {
+					return protoiface.MarshalOutput{
+						NoUnkeyedLiterals: input.NoUnkeyedLiterals,
+						Buf:               input.Buf,
+					}, err
+				}
+				i -= len(encoded)
+				copy(dAtA[i:], encoded)
+				i = runtime.EncodeVarint(dAtA, i, uint64(len(encoded)))
+				i--
+				dAtA[i] = 0x1a
+			}
 		}
 		if x.SessionHeader != nil {
 			encoded, err := options.Marshal(x.SessionHeader)
@@ -1125,7 +1197,521 @@ func (x *fastReflection_Proof) ProtoMethods() *protoiface.Methods {
 				iNdEx = postIndex
 			case 3:
 				if wireType != 2 {
-					return protoiface.UnmarshalOutput{NoUnkeyedLiterals: input.NoUnkeyedLiterals, Flags: input.Flags}, fmt.Errorf("proto: wrong wireType = %d for field ClosestMerkleProof", wireType)
+					return protoiface.UnmarshalOutput{NoUnkeyedLiterals: input.NoUnkeyedLiterals, Flags: input.Flags}, fmt.Errorf("proto: wrong wireType = %d for field LeafProofs", wireType)
+				}
+				var msglen int
+				for shift := uint(0); ; shift += 7 {
+					if shift >= 64 {
+						return protoiface.UnmarshalOutput{NoUnkeyedLiterals: input.NoUnkeyedLiterals, Flags: input.Flags}, runtime.ErrIntOverflow
+					}
+					if iNdEx >= l {
+						return protoiface.UnmarshalOutput{NoUnkeyedLiterals: input.NoUnkeyedLiterals, Flags: input.Flags}, io.ErrUnexpectedEOF
+					}
+					b := dAtA[iNdEx]
+					iNdEx++
+					msglen |= int(b&0x7F) << shift
+					if b < 0x80 {
+						break
+					}
+				}
+				if msglen < 0 {
+					return protoiface.UnmarshalOutput{NoUnkeyedLiterals: input.NoUnkeyedLiterals, Flags: input.Flags}, runtime.ErrInvalidLength
+				}
+				postIndex := iNdEx + msglen
+				if postIndex < 0 {
+					return protoiface.UnmarshalOutput{NoUnkeyedLiterals: input.NoUnkeyedLiterals, Flags: input.Flags}, runtime.ErrInvalidLength
+				}
+				if postIndex > l {
+					return protoiface.UnmarshalOutput{NoUnkeyedLiterals: input.NoUnkeyedLiterals, Flags: input.Flags}, io.ErrUnexpectedEOF
+				}
+				x.LeafProofs = append(x.LeafProofs, &LeafProof{})
+				if err := options.Unmarshal(dAtA[iNdEx:postIndex], x.LeafProofs[len(x.LeafProofs)-1]); err != nil {
+					return protoiface.UnmarshalOutput{NoUnkeyedLiterals: input.NoUnkeyedLiterals, Flags: input.Flags}, err
+				}
+				iNdEx = postIndex
+			default:
+				iNdEx = preIndex
+				skippy, err := runtime.Skip(dAtA[iNdEx:])
+				if err != nil {
+					return protoiface.UnmarshalOutput{NoUnkeyedLiterals: input.NoUnkeyedLiterals, Flags: input.Flags}, err
+				}
+				if (skippy < 0) || (iNdEx+skippy) < 0 {
+					return protoiface.UnmarshalOutput{NoUnkeyedLiterals: input.NoUnkeyedLiterals, Flags: input.Flags}, runtime.ErrInvalidLength
+				}
+				if (iNdEx + skippy) > l {
+					return protoiface.UnmarshalOutput{NoUnkeyedLiterals: input.NoUnkeyedLiterals, Flags: input.Flags}, io.ErrUnexpectedEOF
+				}
+				if !options.DiscardUnknown {
+					x.unknownFields = append(x.unknownFields, dAtA[iNdEx:iNdEx+skippy]...)
+				}
+				iNdEx += skippy
+			}
+		}
+
+		if iNdEx > l {
+			return protoiface.UnmarshalOutput{NoUnkeyedLiterals: input.NoUnkeyedLiterals, Flags: input.Flags}, io.ErrUnexpectedEOF
+		}
+		return protoiface.UnmarshalOutput{NoUnkeyedLiterals: input.NoUnkeyedLiterals, Flags: input.Flags}, nil
+	}
+	return &protoiface.Methods{
+		NoUnkeyedLiterals: struct{}{},
+		Flags:             protoiface.SupportMarshalDeterministic | protoiface.SupportUnmarshalDiscardUnknown,
+		Size:              size,
+		Marshal:           marshal,
+		Unmarshal:         unmarshal,
+		Merge:             nil,
+		CheckInitialized:  nil,
+	}
+}
+
+var _ protoreflect.List = (*_LeafProof_2_list)(nil)
+
+type _LeafProof_2_list struct {
+	list *[][]byte
+}
+
+func (x *_LeafProof_2_list) Len() int {
+	if x.list == nil {
+		return 0
+	}
+	return len(*x.list)
+}
+
+func (x *_LeafProof_2_list) Get(i int) protoreflect.Value {
+	return protoreflect.ValueOfBytes((*x.list)[i])
+}
+
+func (x *_LeafProof_2_list) Set(i int, value protoreflect.Value) {
+	valueUnwrapped := value.Bytes()
+	concreteValue := valueUnwrapped
+	(*x.list)[i] = concreteValue
+}
+
+func (x *_LeafProof_2_list) Append(value protoreflect.Value) {
+	valueUnwrapped := value.Bytes()
+	concreteValue := valueUnwrapped
+	*x.list = append(*x.list, concreteValue)
+}
+
+func (x *_LeafProof_2_list) AppendMutable() protoreflect.Value {
+	panic(fmt.Errorf("AppendMutable can not be called on message LeafProof at list field SideNodes as it is not of Message kind"))
+}
+
+func (x *_LeafProof_2_list) Truncate(n int) {
+	*x.list = (*x.list)[:n]
+}
+
+func (x *_LeafProof_2_list) NewElement() protoreflect.Value {
+	var v []byte
+	return protoreflect.ValueOfBytes(v)
+}
+
+func (x *_LeafProof_2_list) IsValid() bool {
+	return x.list != nil
+}
+
+var (
+	md_LeafProof            protoreflect.MessageDescriptor
+	fd_LeafProof_leaf       protoreflect.FieldDescriptor
+	fd_LeafProof_side_nodes protoreflect.FieldDescriptor
+)
+
+func init() {
+	file_poktroll_relayer_claim_proto_init()
+	md_LeafProof = File_poktroll_relayer_claim_proto.Messages().ByName("LeafProof")
+	fd_LeafProof_leaf = md_LeafProof.Fields().ByName("leaf")
+	fd_LeafProof_side_nodes = md_LeafProof.Fields().ByName("side_nodes")
+}
+
+var _ protoreflect.Message = (*fastReflection_LeafProof)(nil)
+
+type fastReflection_LeafProof LeafProof
+
+func (x *LeafProof) ProtoReflect() protoreflect.Message {
+	return (*fastReflection_LeafProof)(x)
+}
+
+func (x *LeafProof) slowProtoReflect() protoreflect.Message {
+	mi := &file_poktroll_relayer_claim_proto_msgTypes[2]
+	if protoimpl.UnsafeEnabled && x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+var _fastReflection_LeafProof_messageType fastReflection_LeafProof_messageType
+var _ protoreflect.MessageType = fastReflection_LeafProof_messageType{}
+
+type fastReflection_LeafProof_messageType struct{}
+
+func (x fastReflection_LeafProof_messageType) Zero() protoreflect.Message {
+	return (*fastReflection_LeafProof)(nil)
+}
+func (x fastReflection_LeafProof_messageType) New() protoreflect.Message {
+	return new(fastReflection_LeafProof)
+}
+func (x fastReflection_LeafProof_messageType) Descriptor() protoreflect.MessageDescriptor {
+	return md_LeafProof
+}
+
+// Descriptor returns message descriptor, which contains only the protobuf
+// type information for the message.
+func (x *fastReflection_LeafProof) Descriptor() protoreflect.MessageDescriptor {
+	return md_LeafProof
+}
+
+// Type returns the message type, which encapsulates both Go and protobuf
+// type information. If the Go type information is not needed,
+// it is recommended that the message descriptor be used instead.
+func (x *fastReflection_LeafProof) Type() protoreflect.MessageType {
+	return _fastReflection_LeafProof_messageType
+}
+
+// New returns a newly allocated and mutable empty message.
+func (x *fastReflection_LeafProof) New() protoreflect.Message {
+	return new(fastReflection_LeafProof)
+}
+
+// Interface unwraps the message reflection interface and
+// returns the underlying ProtoMessage interface.
+func (x *fastReflection_LeafProof) Interface() protoreflect.ProtoMessage {
+	return (*LeafProof)(x)
+}
+
+// Range iterates over every populated field in an undefined order,
+// calling f for each field descriptor and value encountered.
+// Range returns immediately if f returns false.
+// While iterating, mutating operations may only be performed
+// on the current field descriptor.
+func (x *fastReflection_LeafProof) Range(f func(protoreflect.FieldDescriptor, protoreflect.Value) bool) {
+	if len(x.Leaf) != 0 {
+		value := protoreflect.ValueOfBytes(x.Leaf)
+		if !f(fd_LeafProof_leaf, value) {
+			return
+		}
+	}
+	if len(x.SideNodes) != 0 {
+		value := protoreflect.ValueOfList(&_LeafProof_2_list{list: &x.SideNodes})
+		if !f(fd_LeafProof_side_nodes, value) {
+			return
+		}
+	}
+}
+
+// Has reports whether a field is populated.
+//
+// Some fields have the property of nullability where it is possible to
+// distinguish between the default value of a field and whether the field
+// was explicitly populated with the default value. Singular message fields,
+// member fields of a oneof, and proto2 scalar fields are nullable. Such
+// fields are populated only if explicitly set.
+//
+// In other cases (aside from the nullable cases above),
+// a proto3 scalar field is populated if it contains a non-zero value, and
+// a repeated field is populated if it is non-empty.
+func (x *fastReflection_LeafProof) Has(fd protoreflect.FieldDescriptor) bool {
+	switch fd.FullName() {
+	case "poktroll.relayer.LeafProof.leaf":
+		return len(x.Leaf) != 0
+	case "poktroll.relayer.LeafProof.side_nodes":
+		return len(x.SideNodes) != 0
+	default:
+		if fd.IsExtension() {
+			panic(fmt.Errorf("proto3 declared messages do not support extensions: poktroll.relayer.LeafProof"))
+		}
+		panic(fmt.Errorf("message poktroll.relayer.LeafProof does not contain field %s", fd.FullName()))
+	}
+}
+
+// Clear clears the field such that a subsequent Has call reports false.
+//
+// Clearing an extension field clears both the extension type and value
+// associated with the given field number.
+//
+// Clear is a mutating operation and unsafe for concurrent use.
+func (x *fastReflection_LeafProof) Clear(fd protoreflect.FieldDescriptor) {
+	switch fd.FullName() {
+	case "poktroll.relayer.LeafProof.leaf":
+		x.Leaf = nil
+	case "poktroll.relayer.LeafProof.side_nodes":
+		x.SideNodes = nil
+	default:
+		if fd.IsExtension() {
+			panic(fmt.Errorf("proto3 declared messages do not support extensions: poktroll.relayer.LeafProof"))
+		}
+		panic(fmt.Errorf("message poktroll.relayer.LeafProof does not contain field %s", fd.FullName()))
+	}
+}
+
+// Get retrieves the value for a field.
+//
+// For unpopulated scalars, it returns the default value, where
+// the default value of a bytes scalar is guaranteed to be a copy.
+// For unpopulated composite types, it returns an empty, read-only view
+// of the value; to obtain a mutable reference, use Mutable.
+func (x *fastReflection_LeafProof) Get(descriptor protoreflect.FieldDescriptor) protoreflect.Value {
+	switch descriptor.FullName() {
+	case "poktroll.relayer.LeafProof.leaf":
+		value := x.Leaf
+		return protoreflect.ValueOfBytes(value)
+	case "poktroll.relayer.LeafProof.side_nodes":
+		if len(x.SideNodes) == 0 {
+			return protoreflect.ValueOfList(&_LeafProof_2_list{})
+		}
+		listValue := &_LeafProof_2_list{list: &x.SideNodes}
+		return protoreflect.ValueOfList(listValue)
+	default:
+		if descriptor.IsExtension() {
+			panic(fmt.Errorf("proto3 declared messages do not support extensions: poktroll.relayer.LeafProof"))
+		}
+		panic(fmt.Errorf("message poktroll.relayer.LeafProof does not contain field %s", descriptor.FullName()))
+	}
+}
+
+// Set stores the value for a field.
+//
+// For a field belonging to a oneof, it implicitly clears any other field
+// that may be currently set within the same oneof.
+// For extension fields, it implicitly stores the provided ExtensionType.
+// When setting a composite type, it is unspecified whether the stored value
+// aliases the source's memory in any way. If the composite value is an
+// empty, read-only value, then it panics.
+//
+// Set is a mutating operation and unsafe for concurrent use.
+func (x *fastReflection_LeafProof) Set(fd protoreflect.FieldDescriptor, value protoreflect.Value) {
+	switch fd.FullName() {
+	case "poktroll.relayer.LeafProof.leaf":
+		x.Leaf = value.Bytes()
+	case "poktroll.relayer.LeafProof.side_nodes":
+		lv := value.List()
+		clv := lv.(*_LeafProof_2_list)
+		x.SideNodes = *clv.list
+	default:
+		if fd.IsExtension() {
+			panic(fmt.Errorf("proto3 declared messages do not support extensions: poktroll.relayer.LeafProof"))
+		}
+		panic(fmt.Errorf("message poktroll.relayer.LeafProof does not contain field %s", fd.FullName()))
+	}
+}
+
+// Mutable returns a mutable reference to a composite type.
+//
+// If the field is unpopulated, it may allocate a composite value.
+// For a field belonging to a oneof, it implicitly clears any other field
+// that may be currently set within the same oneof.
+// For extension fields, it implicitly stores the provided ExtensionType
+// if not already stored.
+// It panics if the field does not contain a composite type.
+//
+// Mutable is a mutating operation and unsafe for concurrent use.
+func (x *fastReflection_LeafProof) Mutable(fd protoreflect.FieldDescriptor) protoreflect.Value {
+	switch fd.FullName() {
+	case "poktroll.relayer.LeafProof.side_nodes":
+		if x.SideNodes == nil {
+			x.SideNodes = [][]byte{}
+		}
+		value := &_LeafProof_2_list{list: &x.SideNodes}
+		return protoreflect.ValueOfList(value)
+	case "poktroll.relayer.LeafProof.leaf":
+		panic(fmt.Errorf("field leaf of message poktroll.relayer.LeafProof is not mutable"))
+	default:
+		if fd.IsExtension() {
+			panic(fmt.Errorf("proto3 declared messages do not support extensions: poktroll.relayer.LeafProof"))
+		}
+		panic(fmt.Errorf("message poktroll.relayer.LeafProof does not contain field %s", fd.FullName()))
+	}
+}
+
+// NewField returns a new value that is assignable to the field
+// for the given descriptor. For scalars, this returns the default value.
+// For lists, maps, and messages, this returns a new, empty, mutable value.
+func (x *fastReflection_LeafProof) NewField(fd protoreflect.FieldDescriptor) protoreflect.Value {
+	switch fd.FullName() {
+	case "poktroll.relayer.LeafProof.leaf":
+		return protoreflect.ValueOfBytes(nil)
+	case "poktroll.relayer.LeafProof.side_nodes":
+		list := [][]byte{}
+		return protoreflect.ValueOfList(&_LeafProof_2_list{list: &list})
+	default:
+		if fd.IsExtension() {
+			panic(fmt.Errorf("proto3 declared messages do not support extensions: poktroll.relayer.LeafProof"))
+		}
+		panic(fmt.Errorf("message poktroll.relayer.LeafProof does not contain field %s", fd.FullName()))
+	}
+}
+
+// WhichOneof reports which field within the oneof is populated,
+// returning nil if none are populated.
+// It panics if the oneof descriptor does not belong to this message.
+func (x *fastReflection_LeafProof) WhichOneof(d protoreflect.OneofDescriptor) protoreflect.FieldDescriptor {
+	switch d.FullName() {
+	default:
+		panic(fmt.Errorf("%s is not a oneof field in poktroll.relayer.LeafProof", d.FullName()))
+	}
+	panic("unreachable")
+}
+
+// GetUnknown retrieves the entire list of unknown fields.
+// The caller may only mutate the contents of the RawFields
+// if the mutated bytes are stored back into the message with SetUnknown.
+func (x *fastReflection_LeafProof) GetUnknown() protoreflect.RawFields {
+	return x.unknownFields
+}
+
+// SetUnknown stores an entire list of unknown fields.
+// The raw fields must be syntactically valid according to the wire format.
+// An implementation may panic if this is not the case.
+// Once stored, the caller must not mutate the content of the RawFields.
+// An empty RawFields may be passed to clear the fields.
+//
+// SetUnknown is a mutating operation and unsafe for concurrent use.
+func (x *fastReflection_LeafProof) SetUnknown(fields protoreflect.RawFields) {
+	x.unknownFields = fields
+}
+
+// IsValid reports whether the message is valid.
+//
+// An invalid message is an empty, read-only value.
+//
+// An invalid message often corresponds to a nil pointer of the concrete
+// message type, but the details are implementation dependent.
+// Validity is not part of the protobuf data model, and may not
+// be preserved in marshaling or other operations.
+func (x *fastReflection_LeafProof) IsValid() bool {
+	return x != nil
+}
+
+// ProtoMethods returns optional fastReflectionFeature-path implementations of various operations.
+// This method may return nil.
+//
+// The returned methods type is identical to
+// "google.golang.org/protobuf/runtime/protoiface".Methods.
+// Consult the protoiface package documentation for details.
+func (x *fastReflection_LeafProof) ProtoMethods() *protoiface.Methods {
+	size := func(input protoiface.SizeInput) protoiface.SizeOutput {
+		x := input.Message.Interface().(*LeafProof)
+		if x == nil {
+			return protoiface.SizeOutput{
+				NoUnkeyedLiterals: input.NoUnkeyedLiterals,
+				Size:              0,
+			}
+		}
+		options := runtime.SizeInputToOptions(input)
+		_ = options
+		var n int
+		var l int
+		_ = l
+		l = len(x.Leaf)
+		if l > 0 {
+			n += 1 + l + runtime.Sov(uint64(l))
+		}
+		if len(x.SideNodes) > 0 {
+			for _, b := range x.SideNodes {
+				l = len(b)
+				n += 1 + l + runtime.Sov(uint64(l))
+			}
+		}
+		if x.unknownFields != nil {
+			n += len(x.unknownFields)
+		}
+		return protoiface.SizeOutput{
+			NoUnkeyedLiterals: input.NoUnkeyedLiterals,
+			Size:              n,
+		}
+	}
+
+	marshal := func(input protoiface.MarshalInput) (protoiface.MarshalOutput, error) {
+		x := input.Message.Interface().(*LeafProof)
+		if x == nil {
+			return protoiface.MarshalOutput{
+				NoUnkeyedLiterals: input.NoUnkeyedLiterals,
+				Buf:               input.Buf,
+			}, nil
+		}
+		options := runtime.MarshalInputToOptions(input)
+		_ = options
+		size := options.Size(x)
+		dAtA := make([]byte, size)
+		i := len(dAtA)
+		_ = i
+		var l int
+		_ = l
+		if x.unknownFields != nil {
+			i -= len(x.unknownFields)
+			copy(dAtA[i:], x.unknownFields)
+		}
+		if len(x.SideNodes) > 0 {
+			for iNdEx := len(x.SideNodes) - 1; iNdEx >= 0; iNdEx-- {
+				i -= len(x.SideNodes[iNdEx])
+				copy(dAtA[i:], x.SideNodes[iNdEx])
+				i = runtime.EncodeVarint(dAtA, i, uint64(len(x.SideNodes[iNdEx])))
+				i--
+				dAtA[i] = 0x12
+			}
+		}
+		if len(x.Leaf) > 0 {
+			i -= len(x.Leaf)
+			copy(dAtA[i:], x.Leaf)
+			i = runtime.EncodeVarint(dAtA, i, uint64(len(x.Leaf)))
+			i--
+			dAtA[i] = 0xa
+		}
+		if input.Buf != nil {
+			input.Buf = append(input.Buf, dAtA...)
+		} else {
+			input.Buf = dAtA
+		}
+		return protoiface.MarshalOutput{
+			NoUnkeyedLiterals: input.NoUnkeyedLiterals,
+			Buf:               input.Buf,
+		}, nil
+	}
+	unmarshal := func(input protoiface.UnmarshalInput) (protoiface.UnmarshalOutput, error) {
+		x := input.Message.Interface().(*LeafProof)
+		if x == nil {
+			return protoiface.UnmarshalOutput{
+				NoUnkeyedLiterals: input.NoUnkeyedLiterals,
+				Flags:             input.Flags,
+			}, nil
+		}
+		options := runtime.UnmarshalInputToOptions(input)
+		_ = options
+		dAtA := input.Buf
+		l := len(dAtA)
+		iNdEx := 0
+		for iNdEx < l {
+			preIndex := iNdEx
+			var wire uint64
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return protoiface.UnmarshalOutput{NoUnkeyedLiterals: input.NoUnkeyedLiterals, Flags: input.Flags}, runtime.ErrIntOverflow
+				}
+				if iNdEx >= l {
+					return protoiface.UnmarshalOutput{NoUnkeyedLiterals: input.NoUnkeyedLiterals, Flags: input.Flags}, io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				wire |= uint64(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+			fieldNum := int32(wire >> 3)
+			wireType := int(wire & 0x7)
+			if wireType == 4 {
+				return protoiface.UnmarshalOutput{NoUnkeyedLiterals: input.NoUnkeyedLiterals, Flags: input.Flags}, fmt.Errorf("proto: LeafProof: wiretype end group for non-group")
+			}
+			if fieldNum <= 0 {
+				return protoiface.UnmarshalOutput{NoUnkeyedLiterals: input.NoUnkeyedLiterals, Flags: input.Flags}, fmt.Errorf("proto: LeafProof: illegal tag %d (wire type %d)", fieldNum, wire)
+			}
+			switch fieldNum {
+			case 1:
+				if wireType != 2 {
+					return protoiface.UnmarshalOutput{NoUnkeyedLiterals: input.NoUnkeyedLiterals, Flags: input.Flags}, fmt.Errorf("proto: wrong wireType = %d for field Leaf", wireType)
 				}
 				var byteLen int
 				for shift := uint(0); ; shift += 7 {
@@ -1152,10 +1738,42 @@ func (x *fastReflection_Proof) ProtoMethods() *protoiface.Methods {
 				if postIndex > l {
 					return protoiface.UnmarshalOutput{NoUnkeyedLiterals: input.NoUnkeyedLiterals, Flags: input.Flags}, io.ErrUnexpectedEOF
 				}
-				x.ClosestMerkleProof = append(x.ClosestMerkleProof[:0], dAtA[iNdEx:postIndex]...)
-				if x.ClosestMerkleProof == nil {
-					x.ClosestMerkleProof = []byte{}
+				x.Leaf = append(x.Leaf[:0], dAtA[iNdEx:postIndex]...)
+				if x.Leaf == nil {
+					x.Leaf = []byte{}
 				}
+				iNdEx = postIndex
+			case 2:
+				if wireType != 2 {
+					return protoiface.UnmarshalOutput{NoUnkeyedLiterals: input.NoUnkeyedLiterals, Flags: input.Flags}, fmt.Errorf("proto: wrong wireType = %d for field SideNodes", wireType)
+				}
+				var byteLen int
+				for shift := uint(0); ; shift += 7 {
+					if shift >= 64 {
+						return protoiface.UnmarshalOutput{NoUnkeyedLiterals: input.NoUnkeyedLiterals, Flags: input.Flags}, runtime.ErrIntOverflow
+					}
+					if iNdEx >= l {
+						return protoiface.UnmarshalOutput{NoUnkeyedLiterals: input.NoUnkeyedLiterals, Flags: input.Flags}, io.ErrUnexpectedEOF
+					}
+					b := dAtA[iNdEx]
+					iNdEx++
+					byteLen |= int(b&0x7F) << shift
+					if b < 0x80 {
+						break
+					}
+				}
+				if byteLen < 0 {
+					return protoiface.UnmarshalOutput{NoUnkeyedLiterals: input.NoUnkeyedLiterals, Flags: input.Flags}, runtime.ErrInvalidLength
+				}
+				postIndex := iNdEx + byteLen
+				if postIndex < 0 {
+					return protoiface.UnmarshalOutput{NoUnkeyedLiterals: input.NoUnkeyedLiterals, Flags: input.Flags}, runtime.ErrInvalidLength
+				}
+				if postIndex > l {
+					return protoiface.UnmarshalOutput{NoUnkeyedLiterals: input.NoUnkeyedLiterals, Flags: input.Flags}, io.ErrUnexpectedEOF
+				}
+				x.SideNodes = append(x.SideNodes, make([]byte, postIndex-iNdEx))
+				copy(x.SideNodes[len(x.SideNodes)-1], dAtA[iNdEx:postIndex])
 				iNdEx = postIndex
 			default:
 				iNdEx = preIndex
@@ -1268,7 +1886,7 @@ func (x *Claim) GetProofWindowCloseHeight() int64 {
 	return 0
 }
 
-// Proof is a compact closest proof into a claimed SMST.
+// Proof is the accepted proof of a claim: one leaf proof per drawn point.
 type Proof struct {
 	state         protoimpl.MessageState
 	sizeCache     protoimpl.SizeCache
@@ -1276,7 +1894,7 @@ type Proof struct {
 
 	SupplierOperatorAddress string         `protobuf:"bytes,1,opt,name=supplier_operator_address,json=supplierOperatorAddress,proto3" json:"supplier_operator_address,omitempty"`
 	SessionHeader           *SessionHeader `protobuf:"bytes,2,opt,name=session_header,json=sessionHeader,proto3" json:"session_header,omitempty"`
-	ClosestMerkleProof      []byte         `protobuf:"bytes,3,opt,name=closest_merkle_proof,json=closestMerkleProof,proto3" json:"closest_merkle_proof,omitempty"`
+	LeafProofs              []*LeafProof   `protobuf:"bytes,3,rep,name=leaf_proofs,json=leafProofs,proto3" json:"leaf_proofs,omitempty"`
 }
 
 func (x *Proof) Reset() {
@@ -1313,9 +1931,60 @@ func (x *Proof) GetSessionHeader() *SessionHeader {
 	return nil
 }
 
-func (x *Proof) GetClosestMerkleProof() []byte {
+func (x *Proof) GetLeafProofs() []*LeafProof {
 	if x != nil {
-		return x.ClosestMerkleProof
+		return x.LeafProofs
+	}
+	return nil
+}
+
+// LeafProof proves one leaf of a claimed SMST: the relay whose interval of
+// the claim's cumulative weight (leaves in path order) holds a point drawn
+// from the proof seed (see protocol.ProofPoints and
+// protocol.VerifyLeafProof).
+type LeafProof struct {
+	state         protoimpl.MessageState
+	sizeCache     protoimpl.SizeCache
+	unknownFields protoimpl.UnknownFields
+
+	// leaf is the relay in its compact canonical encoding (protocol.LeafBytes).
+	Leaf []byte `protobuf:"bytes,1,opt,name=leaf,proto3" json:"leaf,omitempty"`
+	// side_nodes are the siblings on the leaf's path, from the root down:
+	// entry d is the sibling at depth d, 48 bytes (digest ‖ sum ‖ count), or
+	// empty for an empty subtree. The leaf sits at depth len(side_nodes).
+	SideNodes [][]byte `protobuf:"bytes,2,rep,name=side_nodes,json=sideNodes,proto3" json:"side_nodes,omitempty"`
+}
+
+func (x *LeafProof) Reset() {
+	*x = LeafProof{}
+	if protoimpl.UnsafeEnabled {
+		mi := &file_poktroll_relayer_claim_proto_msgTypes[2]
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		ms.StoreMessageInfo(mi)
+	}
+}
+
+func (x *LeafProof) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LeafProof) ProtoMessage() {}
+
+// Deprecated: Use LeafProof.ProtoReflect.Descriptor instead.
+func (*LeafProof) Descriptor() ([]byte, []int) {
+	return file_poktroll_relayer_claim_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *LeafProof) GetLeaf() []byte {
+	if x != nil {
+		return x.Leaf
+	}
+	return nil
+}
+
+func (x *LeafProof) GetSideNodes() [][]byte {
+	if x != nil {
+		return x.SideNodes
 	}
 	return nil
 }
@@ -1347,7 +2016,7 @@ var file_poktroll_relayer_claim_proto_rawDesc = []byte{
 	0x6f, 0x6f, 0x66, 0x5f, 0x77, 0x69, 0x6e, 0x64, 0x6f, 0x77, 0x5f, 0x63, 0x6c, 0x6f, 0x73, 0x65,
 	0x5f, 0x68, 0x65, 0x69, 0x67, 0x68, 0x74, 0x18, 0x04, 0x20, 0x01, 0x28, 0x03, 0x52, 0x16, 0x70,
 	0x72, 0x6f, 0x6f, 0x66, 0x57, 0x69, 0x6e, 0x64, 0x6f, 0x77, 0x43, 0x6c, 0x6f, 0x73, 0x65, 0x48,
-	0x65, 0x69, 0x67, 0x68, 0x74, 0x22, 0xdd, 0x01, 0x0a, 0x05, 0x50, 0x72, 0x6f, 0x6f, 0x66, 0x12,
+	0x65, 0x69, 0x67, 0x68, 0x74, 0x22, 0xef, 0x01, 0x0a, 0x05, 0x50, 0x72, 0x6f, 0x6f, 0x66, 0x12,
 	0x54, 0x0a, 0x19, 0x73, 0x75, 0x70, 0x70, 0x6c, 0x69, 0x65, 0x72, 0x5f, 0x6f, 0x70, 0x65, 0x72,
 	0x61, 0x74, 0x6f, 0x72, 0x5f, 0x61, 0x64, 0x64, 0x72, 0x65, 0x73, 0x73, 0x18, 0x01, 0x20, 0x01,
 	0x28, 0x09, 0x42, 0x18, 0xd2, 0xb4, 0x2d, 0x14, 0x63, 0x6f, 0x73, 0x6d, 0x6f, 0x73, 0x2e, 0x41,
@@ -1358,22 +2027,27 @@ var file_poktroll_relayer_claim_proto_rawDesc = []byte{
 	0x70, 0x6f, 0x6b, 0x74, 0x72, 0x6f, 0x6c, 0x6c, 0x2e, 0x72, 0x65, 0x6c, 0x61, 0x79, 0x65, 0x72,
 	0x2e, 0x53, 0x65, 0x73, 0x73, 0x69, 0x6f, 0x6e, 0x48, 0x65, 0x61, 0x64, 0x65, 0x72, 0x42, 0x04,
 	0xc8, 0xde, 0x1f, 0x00, 0x52, 0x0d, 0x73, 0x65, 0x73, 0x73, 0x69, 0x6f, 0x6e, 0x48, 0x65, 0x61,
-	0x64, 0x65, 0x72, 0x12, 0x30, 0x0a, 0x14, 0x63, 0x6c, 0x6f, 0x73, 0x65, 0x73, 0x74, 0x5f, 0x6d,
-	0x65, 0x72, 0x6b, 0x6c, 0x65, 0x5f, 0x70, 0x72, 0x6f, 0x6f, 0x66, 0x18, 0x03, 0x20, 0x01, 0x28,
-	0x0c, 0x52, 0x12, 0x63, 0x6c, 0x6f, 0x73, 0x65, 0x73, 0x74, 0x4d, 0x65, 0x72, 0x6b, 0x6c, 0x65,
-	0x50, 0x72, 0x6f, 0x6f, 0x66, 0x42, 0xbe, 0x01, 0xd8, 0xe2, 0x1e, 0x01, 0x0a, 0x14, 0x63, 0x6f,
-	0x6d, 0x2e, 0x70, 0x6f, 0x6b, 0x74, 0x72, 0x6f, 0x6c, 0x6c, 0x2e, 0x72, 0x65, 0x6c, 0x61, 0x79,
-	0x65, 0x72, 0x42, 0x0a, 0x43, 0x6c, 0x61, 0x69, 0x6d, 0x50, 0x72, 0x6f, 0x74, 0x6f, 0x50, 0x01,
-	0x5a, 0x35, 0x67, 0x69, 0x74, 0x68, 0x75, 0x62, 0x2e, 0x63, 0x6f, 0x6d, 0x2f, 0x70, 0x6f, 0x6b,
-	0x74, 0x2d, 0x6e, 0x65, 0x74, 0x77, 0x6f, 0x72, 0x6b, 0x2f, 0x70, 0x6f, 0x6b, 0x74, 0x72, 0x6f,
-	0x6c, 0x6c, 0x2f, 0x61, 0x70, 0x69, 0x2f, 0x70, 0x6f, 0x6b, 0x74, 0x72, 0x6f, 0x6c, 0x6c, 0x2f,
-	0x72, 0x65, 0x6c, 0x61, 0x79, 0x65, 0x72, 0xa2, 0x02, 0x03, 0x50, 0x52, 0x58, 0xaa, 0x02, 0x10,
-	0x50, 0x6f, 0x6b, 0x74, 0x72, 0x6f, 0x6c, 0x6c, 0x2e, 0x52, 0x65, 0x6c, 0x61, 0x79, 0x65, 0x72,
-	0xca, 0x02, 0x10, 0x50, 0x6f, 0x6b, 0x74, 0x72, 0x6f, 0x6c, 0x6c, 0x5c, 0x52, 0x65, 0x6c, 0x61,
-	0x79, 0x65, 0x72, 0xe2, 0x02, 0x1c, 0x50, 0x6f, 0x6b, 0x74, 0x72, 0x6f, 0x6c, 0x6c, 0x5c, 0x52,
-	0x65, 0x6c, 0x61, 0x79, 0x65, 0x72, 0x5c, 0x47, 0x50, 0x42, 0x4d, 0x65, 0x74, 0x61, 0x64, 0x61,
-	0x74, 0x61, 0xea, 0x02, 0x11, 0x50, 0x6f, 0x6b, 0x74, 0x72, 0x6f, 0x6c, 0x6c, 0x3a, 0x3a, 0x52,
-	0x65, 0x6c, 0x61, 0x79, 0x65, 0x72, 0x62, 0x06, 0x70, 0x72, 0x6f, 0x74, 0x6f, 0x33,
+	0x64, 0x65, 0x72, 0x12, 0x42, 0x0a, 0x0b, 0x6c, 0x65, 0x61, 0x66, 0x5f, 0x70, 0x72, 0x6f, 0x6f,
+	0x66, 0x73, 0x18, 0x03, 0x20, 0x03, 0x28, 0x0b, 0x32, 0x1b, 0x2e, 0x70, 0x6f, 0x6b, 0x74, 0x72,
+	0x6f, 0x6c, 0x6c, 0x2e, 0x72, 0x65, 0x6c, 0x61, 0x79, 0x65, 0x72, 0x2e, 0x4c, 0x65, 0x61, 0x66,
+	0x50, 0x72, 0x6f, 0x6f, 0x66, 0x42, 0x04, 0xc8, 0xde, 0x1f, 0x00, 0x52, 0x0a, 0x6c, 0x65, 0x61,
+	0x66, 0x50, 0x72, 0x6f, 0x6f, 0x66, 0x73, 0x22, 0x3e, 0x0a, 0x09, 0x4c, 0x65, 0x61, 0x66, 0x50,
+	0x72, 0x6f, 0x6f, 0x66, 0x12, 0x12, 0x0a, 0x04, 0x6c, 0x65, 0x61, 0x66, 0x18, 0x01, 0x20, 0x01,
+	0x28, 0x0c, 0x52, 0x04, 0x6c, 0x65, 0x61, 0x66, 0x12, 0x1d, 0x0a, 0x0a, 0x73, 0x69, 0x64, 0x65,
+	0x5f, 0x6e, 0x6f, 0x64, 0x65, 0x73, 0x18, 0x02, 0x20, 0x03, 0x28, 0x0c, 0x52, 0x09, 0x73, 0x69,
+	0x64, 0x65, 0x4e, 0x6f, 0x64, 0x65, 0x73, 0x42, 0xbe, 0x01, 0xd8, 0xe2, 0x1e, 0x01, 0x0a, 0x14,
+	0x63, 0x6f, 0x6d, 0x2e, 0x70, 0x6f, 0x6b, 0x74, 0x72, 0x6f, 0x6c, 0x6c, 0x2e, 0x72, 0x65, 0x6c,
+	0x61, 0x79, 0x65, 0x72, 0x42, 0x0a, 0x43, 0x6c, 0x61, 0x69, 0x6d, 0x50, 0x72, 0x6f, 0x74, 0x6f,
+	0x50, 0x01, 0x5a, 0x35, 0x67, 0x69, 0x74, 0x68, 0x75, 0x62, 0x2e, 0x63, 0x6f, 0x6d, 0x2f, 0x70,
+	0x6f, 0x6b, 0x74, 0x2d, 0x6e, 0x65, 0x74, 0x77, 0x6f, 0x72, 0x6b, 0x2f, 0x70, 0x6f, 0x6b, 0x74,
+	0x72, 0x6f, 0x6c, 0x6c, 0x2f, 0x61, 0x70, 0x69, 0x2f, 0x70, 0x6f, 0x6b, 0x74, 0x72, 0x6f, 0x6c,
+	0x6c, 0x2f, 0x72, 0x65, 0x6c, 0x61, 0x79, 0x65, 0x72, 0xa2, 0x02, 0x03, 0x50, 0x52, 0x58, 0xaa,
+	0x02, 0x10, 0x50, 0x6f, 0x6b, 0x74, 0x72, 0x6f, 0x6c, 0x6c, 0x2e, 0x52, 0x65, 0x6c, 0x61, 0x79,
+	0x65, 0x72, 0xca, 0x02, 0x10, 0x50, 0x6f, 0x6b, 0x74, 0x72, 0x6f, 0x6c, 0x6c, 0x5c, 0x52, 0x65,
+	0x6c, 0x61, 0x79, 0x65, 0x72, 0xe2, 0x02, 0x1c, 0x50, 0x6f, 0x6b, 0x74, 0x72, 0x6f, 0x6c, 0x6c,
+	0x5c, 0x52, 0x65, 0x6c, 0x61, 0x79, 0x65, 0x72, 0x5c, 0x47, 0x50, 0x42, 0x4d, 0x65, 0x74, 0x61,
+	0x64, 0x61, 0x74, 0x61, 0xea, 0x02, 0x11, 0x50, 0x6f, 0x6b, 0x74, 0x72, 0x6f, 0x6c, 0x6c, 0x3a,
+	0x3a, 0x52, 0x65, 0x6c, 0x61, 0x79, 0x65, 0x72, 0x62, 0x06, 0x70, 0x72, 0x6f, 0x74, 0x6f, 0x33,
 }
 
 var (
@@ -1388,20 +2062,22 @@ func file_poktroll_relayer_claim_proto_rawDescGZIP() []byte {
 	return file_poktroll_relayer_claim_proto_rawDescData
 }
 
-var file_poktroll_relayer_claim_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
+var file_poktroll_relayer_claim_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
 var file_poktroll_relayer_claim_proto_goTypes = []interface{}{
 	(*Claim)(nil),         // 0: poktroll.relayer.Claim
 	(*Proof)(nil),         // 1: poktroll.relayer.Proof
-	(*SessionHeader)(nil), // 2: poktroll.relayer.SessionHeader
+	(*LeafProof)(nil),     // 2: poktroll.relayer.LeafProof
+	(*SessionHeader)(nil), // 3: poktroll.relayer.SessionHeader
 }
 var file_poktroll_relayer_claim_proto_depIdxs = []int32{
-	2, // 0: poktroll.relayer.Claim.session_header:type_name -> poktroll.relayer.SessionHeader
-	2, // 1: poktroll.relayer.Proof.session_header:type_name -> poktroll.relayer.SessionHeader
-	2, // [2:2] is the sub-list for method output_type
-	2, // [2:2] is the sub-list for method input_type
-	2, // [2:2] is the sub-list for extension type_name
-	2, // [2:2] is the sub-list for extension extendee
-	0, // [0:2] is the sub-list for field type_name
+	3, // 0: poktroll.relayer.Claim.session_header:type_name -> poktroll.relayer.SessionHeader
+	3, // 1: poktroll.relayer.Proof.session_header:type_name -> poktroll.relayer.SessionHeader
+	2, // 2: poktroll.relayer.Proof.leaf_proofs:type_name -> poktroll.relayer.LeafProof
+	3, // [3:3] is the sub-list for method output_type
+	3, // [3:3] is the sub-list for method input_type
+	3, // [3:3] is the sub-list for extension type_name
+	3, // [3:3] is the sub-list for extension extendee
+	0, // [0:3] is the sub-list for field type_name
 }
 
 func init() { file_poktroll_relayer_claim_proto_init() }
@@ -1435,6 +2111,18 @@ func file_poktroll_relayer_claim_proto_init() {
 				return nil
 			}
 		}
+		file_poktroll_relayer_claim_proto_msgTypes[2].Exporter = func(v interface{}, i int) interface{} {
+			switch v := v.(*LeafProof); i {
+			case 0:
+				return &v.state
+			case 1:
+				return &v.sizeCache
+			case 2:
+				return &v.unknownFields
+			default:
+				return nil
+			}
+		}
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1442,7 +2130,7 @@ func file_poktroll_relayer_claim_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: file_poktroll_relayer_claim_proto_rawDesc,
 			NumEnums:      0,
-			NumMessages:   2,
+			NumMessages:   3,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -4617,6 +4617,8 @@ var (
 	fd_EventClaimSettled_num_claimed_compute_units protoreflect.FieldDescriptor
 	fd_EventClaimSettled_amount                    protoreflect.FieldDescriptor
 	fd_EventClaimSettled_capped                    protoreflect.FieldDescriptor
+	fd_EventClaimSettled_excess                    protoreflect.FieldDescriptor
+	fd_EventClaimSettled_share                     protoreflect.FieldDescriptor
 )
 
 func init() {
@@ -4627,6 +4629,8 @@ func init() {
 	fd_EventClaimSettled_num_claimed_compute_units = md_EventClaimSettled.Fields().ByName("num_claimed_compute_units")
 	fd_EventClaimSettled_amount = md_EventClaimSettled.Fields().ByName("amount")
 	fd_EventClaimSettled_capped = md_EventClaimSettled.Fields().ByName("capped")
+	fd_EventClaimSettled_excess = md_EventClaimSettled.Fields().ByName("excess")
+	fd_EventClaimSettled_share = md_EventClaimSettled.Fields().ByName("share")
 }
 
 var _ protoreflect.Message = (*fastReflection_EventClaimSettled)(nil)
@@ -4724,6 +4728,18 @@ func (x *fastReflection_EventClaimSettled) Range(f func(protoreflect.FieldDescri
 			return
 		}
 	}
+	if x.Excess != nil {
+		value := protoreflect.ValueOfMessage(x.Excess.ProtoReflect())
+		if !f(fd_EventClaimSettled_excess, value) {
+			return
+		}
+	}
+	if x.Share != nil {
+		value := protoreflect.ValueOfMessage(x.Share.ProtoReflect())
+		if !f(fd_EventClaimSettled_share, value) {
+			return
+		}
+	}
 }
 
 // Has reports whether a field is populated.
@@ -4749,6 +4765,10 @@ func (x *fastReflection_EventClaimSettled) Has(fd protoreflect.FieldDescriptor) 
 		return x.Amount != nil
 	case "poktroll.relayer.EventClaimSettled.capped":
 		return x.Capped != false
+	case "poktroll.relayer.EventClaimSettled.excess":
+		return x.Excess != nil
+	case "poktroll.relayer.EventClaimSettled.share":
+		return x.Share != nil
 	default:
 		if fd.IsExtension() {
 			panic(fmt.Errorf("proto3 declared messages do not support extensions: poktroll.relayer.EventClaimSettled"))
@@ -4775,6 +4795,10 @@ func (x *fastReflection_EventClaimSettled) Clear(fd protoreflect.FieldDescriptor
 		x.Amount = nil
 	case "poktroll.relayer.EventClaimSettled.capped":
 		x.Capped = false
+	case "poktroll.relayer.EventClaimSettled.excess":
+		x.Excess = nil
+	case "poktroll.relayer.EventClaimSettled.share":
+		x.Share = nil
 	default:
 		if fd.IsExtension() {
 			panic(fmt.Errorf("proto3 declared messages do not support extensions: poktroll.relayer.EventClaimSettled"))
@@ -4806,6 +4830,12 @@ func (x *fastReflection_EventClaimSettled) Get(descriptor protoreflect.FieldDesc
 	case "poktroll.relayer.EventClaimSettled.capped":
 		value := x.Capped
 		return protoreflect.ValueOfBool(value)
+	case "poktroll.relayer.EventClaimSettled.excess":
+		value := x.Excess
+		return protoreflect.ValueOfMessage(value.ProtoReflect())
+	case "poktroll.relayer.EventClaimSettled.share":
+		value := x.Share
+		return protoreflect.ValueOfMessage(value.ProtoReflect())
 	default:
 		if descriptor.IsExtension() {
 			panic(fmt.Errorf("proto3 declared messages do not support extensions: poktroll.relayer.EventClaimSettled"))
@@ -4836,6 +4866,10 @@ func (x *fastReflection_EventClaimSettled) Set(fd protoreflect.FieldDescriptor, 
 		x.Amount = value.Message().Interface().(*v1beta1.Coin)
 	case "poktroll.relayer.EventClaimSettled.capped":
 		x.Capped = value.Bool()
+	case "poktroll.relayer.EventClaimSettled.excess":
+		x.Excess = value.Message().Interface().(*v1beta1.Coin)
+	case "poktroll.relayer.EventClaimSettled.share":
+		x.Share = value.Message().Interface().(*v1beta1.Coin)
 	default:
 		if fd.IsExtension() {
 			panic(fmt.Errorf("proto3 declared messages do not support extensions: poktroll.relayer.EventClaimSettled"))
@@ -4866,6 +4900,16 @@ func (x *fastReflection_EventClaimSettled) Mutable(fd protoreflect.FieldDescript
 			x.Amount = new(v1beta1.Coin)
 		}
 		return protoreflect.ValueOfMessage(x.Amount.ProtoReflect())
+	case "poktroll.relayer.EventClaimSettled.excess":
+		if x.Excess == nil {
+			x.Excess = new(v1beta1.Coin)
+		}
+		return protoreflect.ValueOfMessage(x.Excess.ProtoReflect())
+	case "poktroll.relayer.EventClaimSettled.share":
+		if x.Share == nil {
+			x.Share = new(v1beta1.Coin)
+		}
+		return protoreflect.ValueOfMessage(x.Share.ProtoReflect())
 	case "poktroll.relayer.EventClaimSettled.proof_required":
 		panic(fmt.Errorf("field proof_required of message poktroll.relayer.EventClaimSettled is not mutable"))
 	case "poktroll.relayer.EventClaimSettled.num_claimed_compute_units":
@@ -4897,6 +4941,12 @@ func (x *fastReflection_EventClaimSettled) NewField(fd protoreflect.FieldDescrip
 		return protoreflect.ValueOfMessage(m.ProtoReflect())
 	case "poktroll.relayer.EventClaimSettled.capped":
 		return protoreflect.ValueOfBool(false)
+	case "poktroll.relayer.EventClaimSettled.excess":
+		m := new(v1beta1.Coin)
+		return protoreflect.ValueOfMessage(m.ProtoReflect())
+	case "poktroll.relayer.EventClaimSettled.share":
+		m := new(v1beta1.Coin)
+		return protoreflect.ValueOfMessage(m.ProtoReflect())
 	default:
 		if fd.IsExtension() {
 			panic(fmt.Errorf("proto3 declared messages do not support extensions: poktroll.relayer.EventClaimSettled"))
@@ -4983,6 +5033,14 @@ func (x *fastReflection_EventClaimSettled) ProtoMethods() *protoiface.Methods {
 		if x.Capped {
 			n += 2
 		}
+		if x.Excess != nil {
+			l = options.Size(x.Excess)
+			n += 1 + l + runtime.Sov(uint64(l))
+		}
+		if x.Share != nil {
+			l = options.Size(x.Share)
+			n += 1 + l + runtime.Sov(uint64(l))
+		}
 		if x.unknownFields != nil {
 			n += len(x.unknownFields)
 		}
@@ -5011,6 +5069,34 @@ func (x *fastReflection_EventClaimSettled) ProtoMethods() *protoiface.Methods {
 		if x.unknownFields != nil {
 			i -= len(x.unknownFields)
 			copy(dAtA[i:], x.unknownFields)
+		}
+		if x.Share != nil {
+			encoded, err := options.Marshal(x.Share)
+			if err != nil {
+				return protoiface.MarshalOutput{
+					NoUnkeyedLiterals: input.NoUnkeyedLiterals,
+					Buf:               input.Buf,
+				}, err
+			}
+			i -= len(encoded)
+			copy(dAtA[i:], encoded)
+			i = runtime.EncodeVarint(dAtA, i, uint64(len(encoded)))
+			i--
+			dAtA[i] = 0x3a
+		}
+		if x.Excess != nil {
+			encoded, err := options.Marshal(x.Excess)
+			if err != nil {
+				return protoiface.MarshalOutput{
+					NoUnkeyedLiterals: input.NoUnkeyedLiterals,
+					Buf:               input.Buf,
+				}, err
+			}
+			i -= len(encoded)
+			copy(dAtA[i:], encoded)
+			i = runtime.EncodeVarint(dAtA, i, uint64(len(encoded)))
+			i--
+			dAtA[i] = 0x32
 		}
 		if x.Capped {
 			i--
@@ -5245,6 +5331,78 @@ func (x *fastReflection_EventClaimSettled) ProtoMethods() *protoiface.Methods {
 					}
 				}
 				x.Capped = bool(v != 0)
+			case 6:
+				if wireType != 2 {
+					return protoiface.UnmarshalOutput{NoUnkeyedLiterals: input.NoUnkeyedLiterals, Flags: input.Flags}, fmt.Errorf("proto: wrong wireType = %d for field Excess", wireType)
+				}
+				var msglen int
+				for shift := uint(0); ; shift += 7 {
+					if shift >= 64 {
+						return protoiface.UnmarshalOutput{NoUnkeyedLiterals: input.NoUnkeyedLiterals, Flags: input.Flags}, runtime.ErrIntOverflow
+					}
+					if iNdEx >= l {
+						return protoiface.UnmarshalOutput{NoUnkeyedLiterals: input.NoUnkeyedLiterals, Flags: input.Flags}, io.ErrUnexpectedEOF
+					}
+					b := dAtA[iNdEx]
+					iNdEx++
+					msglen |= int(b&0x7F) << shift
+					if b < 0x80 {
+						break
+					}
+				}
+				if msglen < 0 {
+					return protoiface.UnmarshalOutput{NoUnkeyedLiterals: input.NoUnkeyedLiterals, Flags: input.Flags}, runtime.ErrInvalidLength
+				}
+				postIndex := iNdEx + msglen
+				if postIndex < 0 {
+					return protoiface.UnmarshalOutput{NoUnkeyedLiterals: input.NoUnkeyedLiterals, Flags: input.Flags}, runtime.ErrInvalidLength
+				}
+				if postIndex > l {
+					return protoiface.UnmarshalOutput{NoUnkeyedLiterals: input.NoUnkeyedLiterals, Flags: input.Flags}, io.ErrUnexpectedEOF
+				}
+				if x.Excess == nil {
+					x.Excess = &v1beta1.Coin{}
+				}
+				if err := options.Unmarshal(dAtA[iNdEx:postIndex], x.Excess); err != nil {
+					return protoiface.UnmarshalOutput{NoUnkeyedLiterals: input.NoUnkeyedLiterals, Flags: input.Flags}, err
+				}
+				iNdEx = postIndex
+			case 7:
+				if wireType != 2 {
+					return protoiface.UnmarshalOutput{NoUnkeyedLiterals: input.NoUnkeyedLiterals, Flags: input.Flags}, fmt.Errorf("proto: wrong wireType = %d for field Share", wireType)
+				}
+				var msglen int
+				for shift := uint(0); ; shift += 7 {
+					if shift >= 64 {
+						return protoiface.UnmarshalOutput{NoUnkeyedLiterals: input.NoUnkeyedLiterals, Flags: input.Flags}, runtime.ErrIntOverflow
+					}
+					if iNdEx >= l {
+						return protoiface.UnmarshalOutput{NoUnkeyedLiterals: input.NoUnkeyedLiterals, Flags: input.Flags}, io.ErrUnexpectedEOF
+					}
+					b := dAtA[iNdEx]
+					iNdEx++
+					msglen |= int(b&0x7F) << shift
+					if b < 0x80 {
+						break
+					}
+				}
+				if msglen < 0 {
+					return protoiface.UnmarshalOutput{NoUnkeyedLiterals: input.NoUnkeyedLiterals, Flags: input.Flags}, runtime.ErrInvalidLength
+				}
+				postIndex := iNdEx + msglen
+				if postIndex < 0 {
+					return protoiface.UnmarshalOutput{NoUnkeyedLiterals: input.NoUnkeyedLiterals, Flags: input.Flags}, runtime.ErrInvalidLength
+				}
+				if postIndex > l {
+					return protoiface.UnmarshalOutput{NoUnkeyedLiterals: input.NoUnkeyedLiterals, Flags: input.Flags}, io.ErrUnexpectedEOF
+				}
+				if x.Share == nil {
+					x.Share = &v1beta1.Coin{}
+				}
+				if err := options.Unmarshal(dAtA[iNdEx:postIndex], x.Share); err != nil {
+					return protoiface.UnmarshalOutput{NoUnkeyedLiterals: input.NoUnkeyedLiterals, Flags: input.Flags}, err
+				}
+				iNdEx = postIndex
 			default:
 				iNdEx = preIndex
 				skippy, err := runtime.Skip(dAtA[iNdEx:])
@@ -6755,9 +6913,15 @@ type EventClaimSettled struct {
 	NumClaimedComputeUnits uint64 `protobuf:"varint,3,opt,name=num_claimed_compute_units,json=numClaimedComputeUnits,proto3" json:"num_claimed_compute_units,omitempty"`
 	// amount paid to the supplier out of the application's stake.
 	Amount *v1beta1.Coin `protobuf:"bytes,4,opt,name=amount,proto3" json:"amount,omitempty"`
-	// capped is true when the application's stake could not cover the claim
-	// and amount is all that was left of it.
+	// capped is true when amount is less than the claim is worth: it was
+	// limited to the supplier's share of the application's stake for the
+	// session (the stake at the session's start divided among the session's
+	// suppliers), or to what was left of the stake.
 	Capped bool `protobuf:"varint,5,opt,name=capped,proto3" json:"capped,omitempty"`
+	// excess is what the claim was worth beyond amount (zero unless capped).
+	Excess *v1beta1.Coin `protobuf:"bytes,6,opt,name=excess,proto3" json:"excess,omitempty"`
+	// share is the supplier's share of the application's stake for the session.
+	Share *v1beta1.Coin `protobuf:"bytes,7,opt,name=share,proto3" json:"share,omitempty"`
 }
 
 func (x *EventClaimSettled) Reset() {
@@ -6813,6 +6977,20 @@ func (x *EventClaimSettled) GetCapped() bool {
 		return x.Capped
 	}
 	return false
+}
+
+func (x *EventClaimSettled) GetExcess() *v1beta1.Coin {
+	if x != nil {
+		return x.Excess
+	}
+	return nil
+}
+
+func (x *EventClaimSettled) GetShare() *v1beta1.Coin {
+	if x != nil {
+		return x.Share
+	}
+	return nil
 }
 
 type EventClaimExpired struct {
@@ -6993,7 +7171,7 @@ var file_poktroll_relayer_event_proto_rawDesc = []byte{
 	0x6c, 0x61, 0x69, 0x6d, 0x18, 0x01, 0x20, 0x01, 0x28, 0x0b, 0x32, 0x17, 0x2e, 0x70, 0x6f, 0x6b,
 	0x74, 0x72, 0x6f, 0x6c, 0x6c, 0x2e, 0x72, 0x65, 0x6c, 0x61, 0x79, 0x65, 0x72, 0x2e, 0x43, 0x6c,
 	0x61, 0x69, 0x6d, 0x42, 0x04, 0xc8, 0xde, 0x1f, 0x00, 0x52, 0x05, 0x63, 0x6c, 0x61, 0x69, 0x6d,
-	0x22, 0xfb, 0x01, 0x0a, 0x11, 0x45, 0x76, 0x65, 0x6e, 0x74, 0x43, 0x6c, 0x61, 0x69, 0x6d, 0x53,
+	0x22, 0xeb, 0x02, 0x0a, 0x11, 0x45, 0x76, 0x65, 0x6e, 0x74, 0x43, 0x6c, 0x61, 0x69, 0x6d, 0x53,
 	0x65, 0x74, 0x74, 0x6c, 0x65, 0x64, 0x12, 0x33, 0x0a, 0x05, 0x63, 0x6c, 0x61, 0x69, 0x6d, 0x18,
 	0x01, 0x20, 0x01, 0x28, 0x0b, 0x32, 0x17, 0x2e, 0x70, 0x6f, 0x6b, 0x74, 0x72, 0x6f, 0x6c, 0x6c,
 	0x2e, 0x72, 0x65, 0x6c, 0x61, 0x79, 0x65, 0x72, 0x2e, 0x43, 0x6c, 0x61, 0x69, 0x6d, 0x42, 0x04,
@@ -7008,7 +7186,14 @@ var file_poktroll_relayer_event_proto_rawDesc = []byte{
 	0x63, 0x6f, 0x73, 0x6d, 0x6f, 0x73, 0x2e, 0x62, 0x61, 0x73, 0x65, 0x2e, 0x76, 0x31, 0x62, 0x65,
 	0x74, 0x61, 0x31, 0x2e, 0x43, 0x6f, 0x69, 0x6e, 0x42, 0x04, 0xc8, 0xde, 0x1f, 0x00, 0x52, 0x06,
 	0x61, 0x6d, 0x6f, 0x75, 0x6e, 0x74, 0x12, 0x16, 0x0a, 0x06, 0x63, 0x61, 0x70, 0x70, 0x65, 0x64,
-	0x18, 0x05, 0x20, 0x01, 0x28, 0x08, 0x52, 0x06, 0x63, 0x61, 0x70, 0x70, 0x65, 0x64, 0x22, 0x60,
+	0x18, 0x05, 0x20, 0x01, 0x28, 0x08, 0x52, 0x06, 0x63, 0x61, 0x70, 0x70, 0x65, 0x64, 0x12, 0x37,
+	0x0a, 0x06, 0x65, 0x78, 0x63, 0x65, 0x73, 0x73, 0x18, 0x06, 0x20, 0x01, 0x28, 0x0b, 0x32, 0x19,
+	0x2e, 0x63, 0x6f, 0x73, 0x6d, 0x6f, 0x73, 0x2e, 0x62, 0x61, 0x73, 0x65, 0x2e, 0x76, 0x31, 0x62,
+	0x65, 0x74, 0x61, 0x31, 0x2e, 0x43, 0x6f, 0x69, 0x6e, 0x42, 0x04, 0xc8, 0xde, 0x1f, 0x00, 0x52,
+	0x06, 0x65, 0x78, 0x63, 0x65, 0x73, 0x73, 0x12, 0x35, 0x0a, 0x05, 0x73, 0x68, 0x61, 0x72, 0x65,
+	0x18, 0x07, 0x20, 0x01, 0x28, 0x0b, 0x32, 0x19, 0x2e, 0x63, 0x6f, 0x73, 0x6d, 0x6f, 0x73, 0x2e,
+	0x62, 0x61, 0x73, 0x65, 0x2e, 0x76, 0x31, 0x62, 0x65, 0x74, 0x61, 0x31, 0x2e, 0x43, 0x6f, 0x69,
+	0x6e, 0x42, 0x04, 0xc8, 0xde, 0x1f, 0x00, 0x52, 0x05, 0x73, 0x68, 0x61, 0x72, 0x65, 0x22, 0x60,
 	0x0a, 0x11, 0x45, 0x76, 0x65, 0x6e, 0x74, 0x43, 0x6c, 0x61, 0x69, 0x6d, 0x45, 0x78, 0x70, 0x69,
 	0x72, 0x65, 0x64, 0x12, 0x33, 0x0a, 0x05, 0x63, 0x6c, 0x61, 0x69, 0x6d, 0x18, 0x01, 0x20, 0x01,
 	0x28, 0x0b, 0x32, 0x17, 0x2e, 0x70, 0x6f, 0x6b, 0x74, 0x72, 0x6f, 0x6c, 0x6c, 0x2e, 0x72, 0x65,
@@ -7088,13 +7273,15 @@ var file_poktroll_relayer_event_proto_depIdxs = []int32{
 	17, // 9: poktroll.relayer.EventProofSubmitted.claim:type_name -> poktroll.relayer.Claim
 	17, // 10: poktroll.relayer.EventClaimSettled.claim:type_name -> poktroll.relayer.Claim
 	18, // 11: poktroll.relayer.EventClaimSettled.amount:type_name -> cosmos.base.v1beta1.Coin
-	17, // 12: poktroll.relayer.EventClaimExpired.claim:type_name -> poktroll.relayer.Claim
-	18, // 13: poktroll.relayer.EventSupplierSlashed.penalty:type_name -> cosmos.base.v1beta1.Coin
-	14, // [14:14] is the sub-list for method output_type
-	14, // [14:14] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	18, // 12: poktroll.relayer.EventClaimSettled.excess:type_name -> cosmos.base.v1beta1.Coin
+	18, // 13: poktroll.relayer.EventClaimSettled.share:type_name -> cosmos.base.v1beta1.Coin
+	17, // 14: poktroll.relayer.EventClaimExpired.claim:type_name -> poktroll.relayer.Claim
+	18, // 15: poktroll.relayer.EventSupplierSlashed.penalty:type_name -> cosmos.base.v1beta1.Coin
+	16, // [16:16] is the sub-list for method output_type
+	16, // [16:16] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_poktroll_relayer_event_proto_init() }

@@ -49,7 +49,8 @@ type MsgClient interface {
 	UnstakeSupplier(ctx context.Context, in *MsgUnstakeSupplier, opts ...grpc.CallOption) (*MsgUnstakeSupplierResponse, error)
 	// CreateClaim records the SMST root of a session's relays.
 	CreateClaim(ctx context.Context, in *MsgCreateClaim, opts ...grpc.CallOption) (*MsgCreateClaimResponse, error)
-	// SubmitProof proves a claim with a closest proof for the seeded path.
+	// SubmitProof proves a claim: one leaf proof per point drawn from the
+	// proof seed over the claim's weight.
 	SubmitProof(ctx context.Context, in *MsgSubmitProof, opts ...grpc.CallOption) (*MsgSubmitProofResponse, error)
 }
 
@@ -179,7 +180,8 @@ type MsgServer interface {
 	UnstakeSupplier(context.Context, *MsgUnstakeSupplier) (*MsgUnstakeSupplierResponse, error)
 	// CreateClaim records the SMST root of a session's relays.
 	CreateClaim(context.Context, *MsgCreateClaim) (*MsgCreateClaimResponse, error)
-	// SubmitProof proves a claim with a closest proof for the seeded path.
+	// SubmitProof proves a claim: one leaf proof per point drawn from the
+	// proof seed over the claim's weight.
 	SubmitProof(context.Context, *MsgSubmitProof) (*MsgSubmitProofResponse, error)
 	mustEmbedUnimplementedMsgServer()
 }

@@ -4385,8 +4385,11 @@ type Session struct {
 	Header              *SessionHeader `protobuf:"bytes,1,opt,name=header,proto3" json:"header,omitempty"`
 	SessionNumber       int64          `protobuf:"varint,2,opt,name=session_number,json=sessionNumber,proto3" json:"session_number,omitempty"`
 	NumBlocksPerSession int64          `protobuf:"varint,3,opt,name=num_blocks_per_session,json=numBlocksPerSession,proto3" json:"num_blocks_per_session,omitempty"`
-	Application         *Application   `protobuf:"bytes,4,opt,name=application,proto3" json:"application,omitempty"`
-	Suppliers           []*Supplier    `protobuf:"bytes,5,rep,name=suppliers,proto3" json:"suppliers,omitempty"`
+	// application is the application as staked now, except stake: its stake
+	// at the session's start, which bounds what the session can pay (each
+	// supplier at most stake / len(suppliers)).
+	Application *Application `protobuf:"bytes,4,opt,name=application,proto3" json:"application,omitempty"`
+	Suppliers   []*Supplier  `protobuf:"bytes,5,rep,name=suppliers,proto3" json:"suppliers,omitempty"`
 }
 
 func (x *Session) Reset() {

@@ -10,7 +10,8 @@ import (
 const (
 	tagSessionID    = "poktroll/relayer/session-id/v1"
 	tagSupplierRank = "poktroll/relayer/supplier-rank/v1"
-	tagProofPath    = "poktroll/relayer/proof-path/v1"
+	tagMinable      = "poktroll/relayer/minable/v1"
+	tagProofPoint   = "poktroll/relayer/proof-point/v1"
 	tagProofDraw    = "poktroll/relayer/proof-draw/v1"
 )
 

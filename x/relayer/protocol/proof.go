@@ -11,12 +11,6 @@ import (
 // ppmScale is one million parts per million.
 const ppmScale = 1_000_000
 
-// ProofPath is the 32-byte trie path a claim's proof must be closest to:
-// sha256 over the length-prefixed proof seed block hash and session id.
-func ProofPath(proofSeedBlockHash []byte, sessionID string) []byte {
-	return hashFields(tagProofPath, proofSeedBlockHash, []byte(sessionID))
-}
-
 // ProofRequired reports whether claim must be proven. A claim worth more
 // than p.ProofRequirementThreshold always must; any other is drawn with
 // probability p.ProofRequestProbabilityPpm / 10^6, using the first 8 bytes

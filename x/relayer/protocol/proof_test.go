@@ -12,14 +12,20 @@ import (
 	"github.com/pokt-network/poktroll/x/relayer/types"
 )
 
-func TestProofPath(t *testing.T) {
+func TestProofPoints(t *testing.T) {
 	seed := []byte("block-hash")
-	p := protocol.ProofPath(seed, "session")
-	require.Len(t, p, 32)
-	require.Equal(t, p, protocol.ProofPath([]byte("block-hash"), "session"))
-	require.NotEqual(t, p, protocol.ProofPath([]byte("block-hasi"), "session"))
-	require.NotEqual(t, p, protocol.ProofPath(seed, "session2"))
-	require.NotEqual(t, p, protocol.ProofPath([]byte("block-has"), "hsession"))
+	pts := protocol.ProofPoints(seed, "session", "sup", 1000, 5)
+	require.Len(t, pts, 5)
+	require.Equal(t, pts, protocol.ProofPoints([]byte("block-hash"), "session", "sup", 1000, 5), "deterministic")
+	for _, p := range pts {
+		require.Less(t, p, uint64(1000))
+	}
+	require.NotEqual(t, pts, protocol.ProofPoints([]byte("block-hasi"), "session", "sup", 1000, 5))
+	require.NotEqual(t, pts, protocol.ProofPoints(seed, "session2", "sup", 1000, 5))
+	require.NotEqual(t, pts, protocol.ProofPoints(seed, "session", "sup2", 1000, 5))
+	require.Equal(t, pts[:2], protocol.ProofPoints(seed, "session", "sup", 1000, 2), "point i does not depend on k")
+	require.Empty(t, protocol.ProofPoints(seed, "session", "sup", 0, 5))
+	require.Equal(t, []uint64{0, 0}, protocol.ProofPoints(seed, "session", "sup", 1, 2))
 }
 
 func claimN(i int) *types.Claim {

@@ -13,26 +13,161 @@ import (
 	"github.com/pokt-network/poktroll/x/relayer/types"
 )
 
-// RelayHashSize is the size of a relay hash and of a difficulty target.
-const RelayHashSize = sha256.Size
+// Relay rules. A relay has two forms:
+//   - the wire form, as sent and answered: payloads in full;
+//   - the compact form, held by a trie leaf: each payload replaced by its
+//     sha256 in payload_hash.
+//
+// Both signatures are over the compact form, so they verify on a leaf
+// without the payloads, and a leaf (hence a proof) is a few hundred bytes
+// whatever the relay's size. A relay's key, which places it in its
+// session's trie, is its request's signable bytes: the application alone
+// decides it, so one request has exactly one place in the trie whatever the
+// supplier answers.
 
-// BaseDifficultyTarget is the easiest target: every relay hash is at or
-// below it, so every relay is minable.
-var BaseDifficultyTarget = bytes.Repeat([]byte{0xff}, RelayHashSize)
+// HashSize is the size of a relay key, a payload hash and a difficulty
+// target.
+const HashSize = sha256.Size
 
-// RelayBytes is the canonical encoding of a relay: the trie leaf value and
-// the preimage of its hash.
-func RelayBytes(r *types.Relay) ([]byte, error) {
+// MaxNonceSize bounds RelayRequestMetadata.nonce.
+const MaxNonceSize = 32
+
+// BaseDifficultyTarget is the easiest target: every relay is minable.
+var BaseDifficultyTarget = bytes.Repeat([]byte{0xff}, HashSize)
+
+// Sentinel errors of DecodeLeaf; returned errors wrap one of them.
+var (
+	ErrLeafMalformed    = errors.New("malformed relay leaf")
+	ErrLeafNotCanonical = errors.New("relay leaf is not in canonical encoding")
+)
+
+// CompactRequest returns a copy of req in compact form. A request already in
+// compact form (no payload, a 32-byte payload hash) is returned as is; one
+// carrying both a payload and a payload hash is rejected, so a request has
+// one compact form.
+func CompactRequest(req *types.RelayRequest) (types.RelayRequest, error) {
+	if req == nil {
+		return types.RelayRequest{}, errors.New("relay request is nil")
+	}
+	c := *req
+	h, err := compactPayload(c.Payload, c.PayloadHash)
+	if err != nil {
+		return types.RelayRequest{}, fmt.Errorf("relay request: %w", err)
+	}
+	c.Payload, c.PayloadHash = nil, h
+	return c, nil
+}
+
+// CompactResponse is CompactRequest for a response.
+func CompactResponse(res *types.RelayResponse) (types.RelayResponse, error) {
+	if res == nil {
+		return types.RelayResponse{}, errors.New("relay response is nil")
+	}
+	c := *res
+	h, err := compactPayload(c.Payload, c.PayloadHash)
+	if err != nil {
+		return types.RelayResponse{}, fmt.Errorf("relay response: %w", err)
+	}
+	c.Payload, c.PayloadHash = nil, h
+	return c, nil
+}
+
+func compactPayload(payload, payloadHash []byte) ([]byte, error) {
+	switch {
+	case len(payload) > 0 && len(payloadHash) > 0:
+		return nil, errors.New("both payload and payload_hash are set")
+	case len(payloadHash) > 0 && len(payloadHash) != HashSize:
+		return nil, fmt.Errorf("payload_hash must be %d bytes, got %d", HashSize, len(payloadHash))
+	case len(payloadHash) > 0:
+		return payloadHash, nil
+	}
+	h := sha256.Sum256(payload)
+	return h[:], nil
+}
+
+// RequestSignableBytes is sha256 of the request's compact form marshalled
+// with Meta.Signature cleared. The caller's request is not modified. The
+// application signs these bytes with its key's Sign method; they are also
+// the relay's key (RelayKey).
+func RequestSignableBytes(req *types.RelayRequest) ([]byte, error) {
+	c, err := CompactRequest(req)
+	if err != nil {
+		return nil, err
+	}
+	c.Meta.Signature = nil
+	bz, err := c.Marshal()
+	if err != nil {
+		return nil, fmt.Errorf("marshal relay request: %w", err)
+	}
+	h := sha256.Sum256(bz)
+	return h[:], nil
+}
+
+// RelayKey is the key of req's leaf in its session's trie: its signable
+// bytes. It depends on the application-signed request only (nonce
+// included, signature excluded).
+func RelayKey(req *types.RelayRequest) ([]byte, error) { return RequestSignableBytes(req) }
+
+// ResponseSignableBytes is sha256 of the response's compact form marshalled
+// with Meta.SupplierSignature cleared. The caller's response is not
+// modified. The supplier operator signs these bytes with its key's Sign
+// method.
+func ResponseSignableBytes(res *types.RelayResponse) ([]byte, error) {
+	c, err := CompactResponse(res)
+	if err != nil {
+		return nil, err
+	}
+	c.Meta.SupplierSignature = nil
+	bz, err := c.Marshal()
+	if err != nil {
+		return nil, fmt.Errorf("marshal relay response: %w", err)
+	}
+	h := sha256.Sum256(bz)
+	return h[:], nil
+}
+
+// LeafBytes is the canonical encoding of a relay's compact form: the value
+// of its trie leaf.
+func LeafBytes(r *types.Relay) ([]byte, error) {
 	if r == nil {
 		return nil, errors.New("relay is nil")
 	}
-	return r.Marshal()
+	req, err := CompactRequest(r.Req)
+	if err != nil {
+		return nil, err
+	}
+	res, err := CompactResponse(r.Res)
+	if err != nil {
+		return nil, err
+	}
+	return (&types.Relay{Req: &req, Res: &res}).Marshal()
 }
 
-// RelayHash is sha256(relayBytes).
-func RelayHash(relayBytes []byte) []byte {
-	h := sha256.Sum256(relayBytes)
-	return h[:]
+// DecodeLeaf decodes a trie leaf. It accepts only the canonical encoding of
+// a compact relay: decoding and re-encoding must give the same bytes, so
+// unknown fields, non-minimal varints, reordered or default-valued fields
+// are all rejected (ErrLeafNotCanonical), and one relay has exactly one
+// leaf encoding.
+func DecodeLeaf(leaf []byte) (*types.Relay, error) {
+	var r types.Relay
+	if err := r.Unmarshal(leaf); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrLeafMalformed, err)
+	}
+	if r.Req == nil || r.Res == nil {
+		return nil, fmt.Errorf("%w: relay lacks its request or response", ErrLeafMalformed)
+	}
+	if len(r.Req.Payload) > 0 || len(r.Req.PayloadHash) != HashSize ||
+		len(r.Res.Payload) > 0 || len(r.Res.PayloadHash) != HashSize {
+		return nil, fmt.Errorf("%w: relay is not in compact form (payloads replaced by their %d-byte hashes)", ErrLeafMalformed, HashSize)
+	}
+	again, err := r.Marshal()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrLeafMalformed, err)
+	}
+	if !bytes.Equal(again, leaf) {
+		return nil, ErrLeafNotCanonical
+	}
+	return &r, nil
 }
 
 // DifficultyTarget is the service's target from p.RelayDifficultyTargets, or
@@ -46,17 +181,28 @@ func DifficultyTarget(p types.Params, serviceID string) []byte {
 	return BaseDifficultyTarget
 }
 
-// IsMinable reports whether relayHash is at or below target (big-endian).
-func IsMinable(relayHash, target []byte) bool {
-	return bytes.Compare(relayHash, target) <= 0
+// MinableHash is what the difficulty target is compared against:
+// sha256 over the length-prefixed claim seed block hash (see
+// Windows.ClaimSeed) and relay key. Neither side can grind it: the key is
+// fixed by the application's signature before the seed block exists, and
+// the seed block comes after the last height at which the session's relays
+// are served.
+func MinableHash(claimSeedBlockHash, relayKey []byte) []byte {
+	return hashFields(tagMinable, claimSeedBlockHash, relayKey)
+}
+
+// IsMinable reports whether the relay with relayKey counts in its session's
+// claim: MinableHash at or below target (big-endian).
+func IsMinable(claimSeedBlockHash, relayKey, target []byte) bool {
+	return bytes.Compare(MinableHash(claimSeedBlockHash, relayKey), target) <= 0
 }
 
 // ValidateDifficultyTarget requires exactly 32 bytes, not all zero.
 func ValidateDifficultyTarget(target []byte) error {
-	if len(target) != RelayHashSize {
-		return fmt.Errorf("difficulty target must be %d bytes, got %d", RelayHashSize, len(target))
+	if len(target) != HashSize {
+		return fmt.Errorf("difficulty target must be %d bytes, got %d", HashSize, len(target))
 	}
-	if bytes.Count(target, []byte{0}) == RelayHashSize {
+	if bytes.Count(target, []byte{0}) == HashSize {
 		return errors.New("difficulty target must not be all zero")
 	}
 	return nil
@@ -82,36 +228,14 @@ func ClaimedTokens(computeUnits, computeUnitsToTokensMultiplier uint64, target [
 	return math.NewIntFromBigInt(v)
 }
 
-// RequestSignableBytes is sha256 of the request marshalled with
-// Meta.Signature cleared. The caller's request is not modified. The
-// application signs these bytes with its key's Sign method.
-func RequestSignableBytes(req *types.RelayRequest) ([]byte, error) {
-	if req == nil {
-		return nil, errors.New("relay request is nil")
+// SupplierShare is the most one supplier of a session can be paid: the
+// application's stake at the session's start divided (rounding down) among
+// the session's suppliers. With no suppliers it is zero.
+func SupplierShare(stakeAtSessionStart math.Int, numSuppliers int) math.Int {
+	if numSuppliers <= 0 || stakeAtSessionStart.IsNil() || !stakeAtSessionStart.IsPositive() {
+		return math.ZeroInt()
 	}
-	unsigned := *req
-	unsigned.Meta.Signature = nil
-	bz, err := unsigned.Marshal()
-	if err != nil {
-		return nil, fmt.Errorf("marshal relay request: %w", err)
-	}
-	return RelayHash(bz), nil
-}
-
-// ResponseSignableBytes is sha256 of the response marshalled with
-// Meta.SupplierSignature cleared. The caller's response is not modified. The
-// supplier operator signs these bytes with its key's Sign method.
-func ResponseSignableBytes(res *types.RelayResponse) ([]byte, error) {
-	if res == nil {
-		return nil, errors.New("relay response is nil")
-	}
-	unsigned := *res
-	unsigned.Meta.SupplierSignature = nil
-	bz, err := unsigned.Marshal()
-	if err != nil {
-		return nil, fmt.Errorf("marshal relay response: %w", err)
-	}
-	return RelayHash(bz), nil
+	return stakeAtSessionStart.QuoRaw(int64(numSuppliers))
 }
 
 // VerifyRequestSignature checks the application's signature on req.
@@ -120,7 +244,7 @@ func VerifyRequestSignature(req *types.RelayRequest, pub cryptotypes.PubKey) err
 	if err != nil {
 		return err
 	}
-	return verify("relay request", bz, req.Meta.Signature, pub)
+	return VerifySignature("relay request", bz, req.Meta.Signature, pub)
 }
 
 // VerifyResponseSignature checks the supplier operator's signature on res.
@@ -129,10 +253,12 @@ func VerifyResponseSignature(res *types.RelayResponse, pub cryptotypes.PubKey) e
 	if err != nil {
 		return err
 	}
-	return verify("relay response", bz, res.Meta.SupplierSignature, pub)
+	return VerifySignature("relay response", bz, res.Meta.SupplierSignature, pub)
 }
 
-func verify(what string, signable, sig []byte, pub cryptotypes.PubKey) error {
+// VerifySignature checks sig over signable bytes already computed (what
+// the ...SignableBytes functions return); what names the message in errors.
+func VerifySignature(what string, signable, sig []byte, pub cryptotypes.PubKey) error {
 	switch {
 	case pub == nil:
 		return fmt.Errorf("%s: no public key to verify against", what)

@@ -54,18 +54,22 @@ func SessionEndHeight(numBlocksPerSession uint64, height int64) int64 {
 type Windows struct {
 	SessionEnd       int64 // last height of the session
 	GracePeriodEnd   int64 // last height at which the session's relays are served
+	ClaimSeed        int64 // height whose block hash decides which relays are minable
 	ClaimWindowOpen  int64 // first height a claim is accepted
 	ClaimWindowClose int64 // last height a claim is accepted
-	ProofSeed        int64 // height whose block hash seeds the proof path and draw
+	ProofSeed        int64 // height whose block hash draws the proof points and requirement
 	ProofWindowOpen  int64 // first height a proof is accepted
 	ProofWindowClose int64 // last height a proof is accepted; claims settle after it
 }
 
 // SessionWindows computes the windows of the session ending at
-// sessionEndHeight. p must pass ValidateSessionParams.
+// sessionEndHeight. p must pass Params.Validate: then the claim seed block
+// comes after the grace period and before the claim window opens, and the
+// proof seed block after the claim window closes.
 func SessionWindows(p types.Params, sessionEndHeight int64) Windows {
 	w := Windows{SessionEnd: sessionEndHeight}
 	w.GracePeriodEnd = w.SessionEnd + int64(p.GracePeriodEndOffsetBlocks)
+	w.ClaimSeed = w.GracePeriodEnd + 1
 	w.ClaimWindowOpen = w.GracePeriodEnd + int64(p.ClaimWindowOpenOffsetBlocks)
 	w.ClaimWindowClose = w.ClaimWindowOpen + int64(p.ClaimWindowCloseOffsetBlocks)
 	w.ProofWindowOpen = w.ClaimWindowClose + int64(p.ProofWindowOpenOffsetBlocks)

@@ -15,7 +15,7 @@ func validParams() types.Params {
 	return types.Params{
 		NumBlocksPerSession:          4,
 		GracePeriodEndOffsetBlocks:   1,
-		ClaimWindowOpenOffsetBlocks:  1,
+		ClaimWindowOpenOffsetBlocks:  2,
 		ClaimWindowCloseOffsetBlocks: 4,
 		ProofWindowOpenOffsetBlocks:  1,
 		ProofWindowCloseOffsetBlocks: 4,
@@ -51,13 +51,13 @@ func TestSessionHeights(t *testing.T) {
 func TestSessionWindowsExample(t *testing.T) {
 	w := protocol.SessionWindows(validParams(), 8)
 	require.Equal(t, protocol.Windows{
-		SessionEnd: 8, GracePeriodEnd: 9, ClaimWindowOpen: 10, ClaimWindowClose: 14,
-		ProofSeed: 14, ProofWindowOpen: 15, ProofWindowClose: 19,
+		SessionEnd: 8, GracePeriodEnd: 9, ClaimSeed: 10, ClaimWindowOpen: 11, ClaimWindowClose: 15,
+		ProofSeed: 15, ProofWindowOpen: 16, ProofWindowClose: 20,
 	}, w)
 	for h, want := range map[int64][3]bool{ // {in session or grace, in claim window, in proof window}
-		4: {false, false, false}, 5: {true, false, false}, 9: {true, false, false},
-		10: {false, true, false}, 14: {false, true, false}, 15: {false, false, true},
-		19: {false, false, true}, 20: {false, false, false},
+		4: {false, false, false}, 5: {true, false, false}, 9: {true, false, false}, 10: {false, false, false},
+		11: {false, true, false}, 15: {false, true, false}, 16: {false, false, true},
+		20: {false, false, true}, 21: {false, false, false},
 	} {
 		require.Equal(t, want, [3]bool{w.InSessionOrGrace(5, h), w.InClaimWindow(h), w.InProofWindow(h)}, "h=%d", h)
 	}
@@ -72,7 +72,7 @@ func TestSessionArithmeticProperties(t *testing.T) {
 		p := types.DefaultParams()
 		p.NumBlocksPerSession = uint64(1 + rng.Intn(100))
 		p.GracePeriodEndOffsetBlocks = offset(0)
-		p.ClaimWindowOpenOffsetBlocks = offset(1)
+		p.ClaimWindowOpenOffsetBlocks = offset(2)
 		p.ClaimWindowCloseOffsetBlocks = offset(1)
 		p.ProofWindowOpenOffsetBlocks = offset(1)
 		p.ProofWindowCloseOffsetBlocks = offset(1)
@@ -94,7 +94,8 @@ func TestSessionArithmeticProperties(t *testing.T) {
 		w := protocol.SessionWindows(p, end)
 		require.Equal(t, end, w.SessionEnd)
 		require.LessOrEqual(t, w.SessionEnd, w.GracePeriodEnd)
-		require.Less(t, w.GracePeriodEnd, w.ClaimWindowOpen)
+		require.Equal(t, w.GracePeriodEnd+1, w.ClaimSeed, "minability is seeded after the last relay is served")
+		require.Less(t, w.ClaimSeed, w.ClaimWindowOpen, "the seed block exists before a claim can land")
 		require.Less(t, w.ClaimWindowOpen, w.ClaimWindowClose)
 		require.Less(t, w.ClaimWindowClose, w.ProofWindowOpen)
 		require.Less(t, w.ProofWindowOpen, w.ProofWindowClose)

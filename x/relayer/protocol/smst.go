@@ -6,53 +6,56 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/big"
 
-	"github.com/pokt-network/smt"
-	"github.com/pokt-network/smt/kvstore"
+	"github.com/pokt-network/poktroll/x/relayer/types"
 )
 
-// SMST conventions. A claim's trie is an smt v0.14.1 sparse Merkle sum trie
-// with sha256 paths and no value hasher, so each leaf holds its raw relay
-// bytes and a closest proof reveals the relay itself. A relay is inserted
-// under key RelayHash(relayBytes) (see InsertRelay) with its compute units as
-// weight; VerifyClosestProof enforces that key, so a relay can be in a trie
-// at most once.
+// Claim tries. A session's claim is the root of a sparse Merkle sum trie
+// (SMST) over its minable relays, in the node format of
+// github.com/pokt-network/smt v0.14.1 with sha256 and no value hasher (the
+// tests check roots and proofs against smt itself):
+//   - a relay's leaf sits on path sha256(RelayKey) and holds LeafBytes, with
+//     the service's compute units per relay as weight and a count of 1;
+//   - a leaf node is sha256(0x00 ‖ path ‖ value ‖ weight ‖ count) ‖ weight ‖
+//     count, an inner node sha256(0x01 ‖ left ‖ right ‖ sum ‖ count) ‖ sum ‖
+//     count, with sum and count those of its children added, and an empty
+//     subtree 48 zero bytes;
+//   - a leaf sits at the shallowest depth where it is alone in its subtree.
+//
+// The root (digest ‖ sum ‖ count) is what a claim carries. A proof opens
+// the leaf whose interval of cumulative weight, leaves taken in path order,
+// holds a point drawn over [0, sum) (see ProofPoints). Weight the trie
+// claims but no provable leaf carries (a fabricated leaf or subtree, a
+// duplicate, an inner node whose sum is not its children's) is therefore
+// found with probability equal to its share of the sum, on every draw.
 
 const (
-	// RootSize is the size of an SMST root: digest ‖ sum ‖ count.
-	RootSize = sha256.Size + 8 + 8
-	// leafMetaSize is the weight ‖ count suffix smt appends to a leaf value.
-	leafMetaSize = 8 + 8
+	// NodeSize is the size of a node hash: digest ‖ sum ‖ count.
+	NodeSize = sha256.Size + 8 + 8
+	// RootSize is the size of an SMST root, the hash of its root node.
+	RootSize = NodeSize
+	// PathBits is the depth of the trie: one level per path bit.
+	PathBits = 8 * sha256.Size
 )
 
-// Sentinel errors of VerifyClosestProof; returned errors wrap one of them.
+// Stored node encodings (see TrieBuilder and ProveLeaf): an inner node is
+// kept as nodeInner ‖ left ‖ right, a leaf as nodeLeaf ‖ path, its value
+// being found by path.
+const (
+	nodeLeaf  byte = 0
+	nodeInner byte = 1
+)
+
+// Sentinel errors of VerifyLeafProof and ProveLeaf; returned errors wrap one
+// of them (or ErrLeafMalformed / ErrLeafNotCanonical of DecodeLeaf).
 var (
-	ErrProofUndecodable  = errors.New("undecodable closest proof")
-	ErrProofPathMismatch = errors.New("closest proof path mismatch")
-	ErrProofInvalid      = errors.New("closest proof does not verify")
+	ErrProofMalformed    = errors.New("malformed leaf proof")
+	ErrProofInvalid      = errors.New("leaf proof does not verify against the claimed root")
+	ErrProofPointOutside = errors.New("the proven leaf's weight interval does not hold the drawn point")
 )
 
-func trieOptions() []smt.TrieSpecOption {
-	return []smt.TrieSpecOption{smt.WithValueHasher(nil)}
-}
-
-// NewSMST returns an empty trie on nodes.
-func NewSMST(nodes kvstore.MapStore) smt.SparseMerkleSumTrie {
-	return smt.NewSparseMerkleSumTrie(nodes, sha256.New(), trieOptions()...)
-}
-
-// ImportSMST re-opens the trie with the given root from nodes. The trie must
-// have been committed (Commit) to nodes at that root, and nodes must not have
-// been pruned by later commits (Commit deletes orphaned nodes).
-func ImportSMST(nodes kvstore.MapStore, root []byte) smt.SparseMerkleSumTrie {
-	return smt.ImportSparseMerkleSumTrie(nodes, sha256.New(), root, trieOptions()...)
-}
-
-// InsertRelay adds relayBytes to trie under key RelayHash(relayBytes) with
-// the given weight (the relay's compute units).
-func InsertRelay(trie smt.SparseMerkleSumTrie, relayBytes []byte, weight uint64) error {
-	return trie.Update(RelayHash(relayBytes), relayBytes, weight)
-}
+var emptyNode = make([]byte, NodeSize)
 
 // Root is a parsed SMST root.
 type Root struct {
@@ -61,116 +64,351 @@ type Root struct {
 	Count  uint64 // number of leaves (relays)
 }
 
-// ParseRoot splits an SMST root, digest(32) ‖ sum(8 BE) ‖ count(8 BE), as laid
-// out by smt's MerkleSumRoot. Any other length is rejected.
+// ParseRoot splits an SMST root, digest(32) ‖ sum(8 BE) ‖ count(8 BE). Any
+// other length is rejected.
 func ParseRoot(root []byte) (Root, error) {
 	if len(root) != RootSize {
 		return Root{}, fmt.Errorf("smst root must be %d bytes, got %d", RootSize, len(root))
 	}
-	r := smt.MerkleSumRoot(root)
-	sum, err := r.Sum()
-	if err != nil {
-		return Root{}, err
-	}
-	count, err := r.Count()
-	if err != nil {
-		return Root{}, err
-	}
+	sum, count := sumCount(root)
 	return Root{Digest: bytes.Clone(root[:sha256.Size]), Sum: sum, Count: count}, nil
 }
 
-// ProveClosest proves the leaf of trie closest to path (32 bytes, see
-// ProofPath) and returns the compact proof in smt's own (gob) encoding. The
-// sibling data (only needed to update a proof, not to verify it) is dropped
-// to keep the proof small.
-func ProveClosest(trie smt.SparseMerkleSumTrie, path []byte) ([]byte, error) {
-	proof, err := trie.ProveClosest(path)
-	if err != nil {
-		return nil, fmt.Errorf("prove closest: %w", err)
-	}
-	proof.ClosestProof.SiblingData = nil
-	compact, err := smt.CompactClosestProof(proof, trie.Spec())
-	if err != nil {
-		return nil, fmt.Errorf("compact closest proof: %w", err)
-	}
-	return compact.Marshal()
+// LeafPath is the trie path of the relay with key relayKey.
+func LeafPath(relayKey []byte) []byte {
+	h := sha256.Sum256(relayKey)
+	return h[:]
 }
 
-// VerifyClosestProof checks that proofBytes (from ProveClosest) proves, for
-// path, the leaf closest to path in the trie with the given root, and
-// returns that leaf's raw value (relay bytes) and weight.
+// LeafNode is the hash of the leaf holding value on path, with weight and a
+// count of 1.
+func LeafNode(path, value []byte, weight uint64) []byte {
+	h := sha256.New()
+	var meta [16]byte
+	binary.BigEndian.PutUint64(meta[:8], weight)
+	binary.BigEndian.PutUint64(meta[8:], 1)
+	h.Write([]byte{nodeLeaf})
+	h.Write(path)
+	h.Write(value)
+	h.Write(meta[:])
+	return append(h.Sum(make([]byte, 0, NodeSize)), meta[:]...)
+}
+
+// InnerNode is the hash of the inner node over two node hashes (emptyNode
+// for an empty side). It fails if the sum or count overflows: no honest
+// trie comes near 2^64 compute units.
+func InnerNode(left, right []byte) ([]byte, error) {
+	ls, lc := sumCount(left)
+	rs, rc := sumCount(right)
+	sum, count := ls+rs, lc+rc
+	if sum < ls || count < lc {
+		return nil, errors.New("sum or count overflows")
+	}
+	var meta [16]byte
+	binary.BigEndian.PutUint64(meta[:8], sum)
+	binary.BigEndian.PutUint64(meta[8:], count)
+	h := sha256.New()
+	h.Write([]byte{nodeInner})
+	h.Write(left)
+	h.Write(right)
+	h.Write(meta[:])
+	return append(h.Sum(make([]byte, 0, NodeSize)), meta[:]...), nil
+}
+
+func sumCount(node []byte) (sum, count uint64) {
+	return binary.BigEndian.Uint64(node[sha256.Size:]), binary.BigEndian.Uint64(node[sha256.Size+8:])
+}
+
+// pathBit is bit d (0 = most significant of the first byte) of path.
+func pathBit(path []byte, d int) byte {
+	return (path[d/8] >> (7 - d%8)) & 1
+}
+
+// ProofPoints draws the k points a claim with weight sum is proven at: point
+// i is sha256 over the length-prefixed proof seed block hash, session id,
+// supplier operator address and i (8 bytes big-endian), taken as a 256-bit
+// number modulo sum (the bias is below sum/2^256). The seed block comes after
+// the claim window closes, so no point is known while the claim can change.
+// A zero sum has no points.
+func ProofPoints(proofSeedBlockHash []byte, sessionID, supplier string, sum, k uint64) []uint64 {
+	if sum == 0 {
+		return nil
+	}
+	points := make([]uint64, 0, k)
+	mod := new(big.Int).SetUint64(sum)
+	for i := uint64(0); i < k; i++ {
+		h := hashFields(tagProofPoint, proofSeedBlockHash, []byte(sessionID), []byte(supplier), int64Bytes(int64(i)))
+		points = append(points, new(big.Int).Mod(new(big.Int).SetBytes(h), mod).Uint64())
+	}
+	return points
+}
+
+// VerifyLeafProof checks that p opens, in the trie with the given root, the
+// leaf whose cumulative-weight interval holds point, with weight as that
+// leaf's weight, and returns the leaf's relay. It checks that:
+//   - the proof is well formed: at most PathBits side nodes, each empty or
+//     a non-empty node hash;
+//   - the leaf is the canonical encoding of a compact relay (DecodeLeaf);
+//   - the leaf sits on the path of its own request's key, so a request has
+//     one place in the trie whatever the supplier answered;
+//   - hashing up from the leaf through the side nodes gives root, with no
+//     sum or count overflowing;
+//   - the left side nodes' sums (the weight before the leaf) are at most
+//     point, and point is below that plus weight.
 //
-// Beyond smt's own verification it checks what smt v0.14.1 leaves out and
-// without which a prover could reveal any leaf it likes: the proof depth
-// equals the number of side nodes, every flipped path bit has an empty
-// sibling (the walk only turns away from an empty branch), the leaf is
-// stored under key RelayHash(value), and the leaf count is 1.
-func VerifyClosestProof(root, proofBytes, path []byte) (leafValue []byte, leafWeight uint64, err error) {
-	// Hostile proofs can make smt index out of range; treat that as invalid.
-	defer func() {
-		if r := recover(); r != nil {
-			leafValue, leafWeight = nil, 0
-			err = fmt.Errorf("%w: malformed proof: %v", ErrProofInvalid, r)
-		}
-	}()
+// It checks nothing about the relay's session, signatures or minability:
+// the caller does, with the chain's state.
+func VerifyLeafProof(root []byte, point, weight uint64, p *types.LeafProof) (*types.Relay, error) {
 	if _, err := ParseRoot(root); err != nil {
-		return nil, 0, fmt.Errorf("%w: %v", ErrProofInvalid, err)
+		return nil, fmt.Errorf("%w: %v", ErrProofInvalid, err)
 	}
-	spec := smt.NewTrieSpec(sha256.New(), true, trieOptions()...)
-
-	var compact smt.SparseCompactMerkleClosestProof
-	if err := compact.Unmarshal(proofBytes); err != nil {
-		return nil, 0, fmt.Errorf("%w: %v", ErrProofUndecodable, err)
+	if p == nil {
+		return nil, fmt.Errorf("%w: no proof", ErrProofMalformed)
 	}
-	if compact.ClosestProof == nil {
-		return nil, 0, fmt.Errorf("%w: missing inner proof", ErrProofUndecodable)
+	if len(p.SideNodes) > PathBits {
+		return nil, fmt.Errorf("%w: %d side nodes, at most %d", ErrProofMalformed, len(p.SideNodes), PathBits)
 	}
-	proof, err := smt.DecompactClosestProof(&compact, &spec)
+	for d, s := range p.SideNodes {
+		if len(s) != 0 && (len(s) != NodeSize || bytes.Equal(s, emptyNode)) {
+			return nil, fmt.Errorf("%w: side node %d must be empty or a %d-byte non-empty node", ErrProofMalformed, d, NodeSize)
+		}
+	}
+	relay, err := DecodeLeaf(p.Leaf)
 	if err != nil {
-		return nil, 0, fmt.Errorf("%w: %v", ErrProofUndecodable, err)
+		return nil, err
 	}
-	if !bytes.Equal(proof.Path, path) {
-		return nil, 0, fmt.Errorf("%w: proof is for path %x, want %x", ErrProofPathMismatch, proof.Path, path)
-	}
-
-	leaf := proof.ClosestValueHash
-	if len(leaf) < leafMetaSize {
-		return nil, 0, fmt.Errorf("%w: no leaf (empty trie?)", ErrProofInvalid)
-	}
-	value, weight := leaf[:len(leaf)-leafMetaSize], binary.BigEndian.Uint64(leaf[len(leaf)-leafMetaSize:])
-	if count := binary.BigEndian.Uint64(leaf[len(leaf)-8:]); count != 1 {
-		return nil, 0, fmt.Errorf("%w: leaf count %d, want 1", ErrProofInvalid, count)
-	}
-	if key := RelayHash(value); !bytes.Equal(proof.ClosestPath, RelayHash(key)) {
-		return nil, 0, fmt.Errorf("%w: leaf is not stored under the hash of its value", ErrProofInvalid)
-	}
-	if err := checkClosest(proof); err != nil {
-		return nil, 0, fmt.Errorf("%w: %v", ErrProofInvalid, err)
-	}
-	ok, err := smt.VerifyClosestProof(proof, root, &spec)
+	key, err := RelayKey(relay.Req)
 	if err != nil {
-		return nil, 0, fmt.Errorf("%w: %v", ErrProofInvalid, err)
+		return nil, fmt.Errorf("%w: %v", ErrLeafMalformed, err)
 	}
-	if !ok {
-		return nil, 0, fmt.Errorf("%w: root mismatch", ErrProofInvalid)
+	path := LeafPath(key)
+	node := LeafNode(path, p.Leaf, weight)
+	var before uint64
+	for d := len(p.SideNodes) - 1; d >= 0; d-- {
+		side := p.SideNodes[d]
+		if len(side) == 0 {
+			side = emptyNode
+		}
+		if pathBit(path, d) == 0 {
+			node, err = InnerNode(node, side)
+		} else {
+			node, err = InnerNode(side, node)
+			s, _ := sumCount(side)
+			before += s // cannot overflow: bounded by the checked sum of the root
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%w: at depth %d: %v", ErrProofInvalid, d, err)
+		}
 	}
-	return bytes.Clone(value), weight, nil
+	if !bytes.Equal(node, root) {
+		return nil, fmt.Errorf("%w: root mismatch", ErrProofInvalid)
+	}
+	if point < before || point-before >= weight {
+		return nil, fmt.Errorf("%w: point %d, leaf holds [%d, %d)", ErrProofPointOutside, point, before, before+weight)
+	}
+	return relay, nil
 }
 
-// emptySubtrie is the digest of an empty sum subtrie: zero hash, sum, count.
-var emptySubtrie = make([]byte, RootSize)
+// NodeWriter stores the nodes TrieBuilder makes, by digest (the first 32
+// bytes of the node hash).
+type NodeWriter interface {
+	PutNode(digest, encoded []byte) error
+}
 
-// checkClosest binds the proven leaf to the path: the side node at depth d
-// is SideNodes[len-1-d], and at every flipped depth it must be empty.
-func checkClosest(p *smt.SparseMerkleClosestProof) error {
-	sides := p.ClosestProof.SideNodes
-	if p.Depth != len(sides) {
-		return fmt.Errorf("depth %d but %d side nodes", p.Depth, len(sides))
+// NodeReader reads back what a NodeWriter stored, and leaf values by path.
+type NodeReader interface {
+	Node(digest []byte) ([]byte, error)
+	LeafValue(path []byte) ([]byte, error)
+}
+
+// TrieLeaf is one leaf handed to BuildTrie.
+type TrieLeaf struct {
+	Path   []byte // 32 bytes: LeafPath of the relay's key
+	Value  []byte // LeafBytes of the relay
+	Weight uint64
+}
+
+// LeafSource yields leaves in strictly increasing path order; ok is false
+// after the last one.
+type LeafSource interface {
+	Next() (leaf TrieLeaf, ok bool, err error)
+}
+
+// BuildTrie builds the trie over leaves in one pass, storing every node in
+// w, and returns its root. It holds at most two leaves and one node hash
+// per level in memory, whatever the number of leaves. Paths must be
+// strictly increasing.
+func BuildTrie(leaves LeafSource, w NodeWriter) ([]byte, error) {
+	b := &trieBuilder{src: leaves, w: w}
+	root, err := b.subtree(0, nil)
+	if err != nil {
+		return nil, err
 	}
-	for _, d := range p.FlippedBits {
-		if d < 0 || d >= len(sides) || !bytes.Equal(sides[len(sides)-1-d], emptySubtrie) {
-			return fmt.Errorf("path bit %d flipped away from a non-empty branch", d)
+	if b.n < 2 {
+		if err := b.fill(); err != nil {
+			return nil, err
 		}
+	}
+	if b.n > 0 {
+		return nil, fmt.Errorf("leaf paths not strictly increasing at %x", b.buf[0].Path)
+	}
+	return root, nil
+}
+
+type trieBuilder struct {
+	src  LeafSource
+	w    NodeWriter
+	buf  [2]TrieLeaf // lookahead
+	n    int         // leaves in buf
+	done bool        // src exhausted
+	last []byte      // path of the last leaf taken
+}
+
+// fill tops the lookahead up to two leaves.
+func (b *trieBuilder) fill() error {
+	for b.n < 2 && !b.done {
+		l, ok, err := b.src.Next()
+		if err != nil {
+			return err
+		}
+		if !ok {
+			b.done = true
+			break
+		}
+		if len(l.Path) != sha256.Size {
+			return fmt.Errorf("leaf path must be %d bytes, got %d", sha256.Size, len(l.Path))
+		}
+		b.buf[b.n] = l
+		b.n++
 	}
 	return nil
+}
+
+// under reports whether lookahead leaf i shares the first depth bits of
+// prefix.
+func (b *trieBuilder) under(i, depth int, prefix []byte) bool {
+	if i >= b.n {
+		return false
+	}
+	return samePrefix(b.buf[i].Path, prefix, depth)
+}
+
+func samePrefix(a, b []byte, bits int) bool {
+	full := bits / 8
+	if !bytes.Equal(a[:full], b[:full]) {
+		return false
+	}
+	if rem := bits % 8; rem > 0 {
+		mask := byte(0xff) << (8 - rem)
+		return a[full]&mask == b[full]&mask
+	}
+	return true
+}
+
+// subtree builds the subtree at depth whose leaves share the first depth
+// bits of prefix, consuming them, and returns its hash.
+func (b *trieBuilder) subtree(depth int, prefix []byte) ([]byte, error) {
+	if err := b.fill(); err != nil {
+		return nil, err
+	}
+	if !b.under(0, depth, prefix) {
+		return emptyNode, nil
+	}
+	if !b.under(1, depth, prefix) {
+		return b.takeLeaf()
+	}
+	if depth >= PathBits {
+		return nil, fmt.Errorf("duplicate leaf path %x", b.buf[0].Path)
+	}
+	// Two or more leaves: split on bit depth. Both children's prefixes are
+	// derived from the first leaf, which shares the first depth bits.
+	first := b.buf[0].Path
+	left := setBit(first, depth, 0)
+	right := setBit(first, depth, 1)
+	l, err := b.subtree(depth+1, left)
+	if err != nil {
+		return nil, err
+	}
+	r, err := b.subtree(depth+1, right)
+	if err != nil {
+		return nil, err
+	}
+	node, err := InnerNode(l, r)
+	if err != nil {
+		return nil, err
+	}
+	enc := make([]byte, 0, 1+2*NodeSize)
+	enc = append(append(append(enc, nodeInner), l...), r...)
+	return node, b.w.PutNode(node[:sha256.Size], enc)
+}
+
+func (b *trieBuilder) takeLeaf() ([]byte, error) {
+	l := b.buf[0]
+	if b.last != nil && bytes.Compare(l.Path, b.last) <= 0 {
+		return nil, fmt.Errorf("leaf paths not strictly increasing at %x", l.Path)
+	}
+	b.last = l.Path
+	b.buf[0], b.buf[1] = b.buf[1], TrieLeaf{}
+	b.n--
+	node := LeafNode(l.Path, l.Value, l.Weight)
+	return node, b.w.PutNode(node[:sha256.Size], append([]byte{nodeLeaf}, l.Path...))
+}
+
+func setBit(path []byte, d int, v byte) []byte {
+	p := bytes.Clone(path)
+	mask := byte(1) << (7 - d%8)
+	if v == 0 {
+		p[d/8] &^= mask
+	} else {
+		p[d/8] |= mask
+	}
+	return p
+}
+
+// ProveLeaf walks the trie with root, stored through a NodeWriter, down to
+// the leaf whose cumulative-weight interval holds point, and returns its
+// proof (what VerifyLeafProof checks).
+func ProveLeaf(r NodeReader, root []byte, point uint64) (types.LeafProof, error) {
+	parsed, err := ParseRoot(root)
+	if err != nil {
+		return types.LeafProof{}, err
+	}
+	if point >= parsed.Sum {
+		return types.LeafProof{}, fmt.Errorf("point %d is not below the trie's sum %d", point, parsed.Sum)
+	}
+	var sides [][]byte
+	digest := parsed.Digest
+	for depth := 0; depth <= PathBits; depth++ {
+		enc, err := r.Node(digest)
+		if err != nil {
+			return types.LeafProof{}, fmt.Errorf("trie node %x at depth %d: %w", digest, depth, err)
+		}
+		switch {
+		case len(enc) == 1+sha256.Size && enc[0] == nodeLeaf:
+			value, err := r.LeafValue(enc[1:])
+			if err != nil {
+				return types.LeafProof{}, fmt.Errorf("leaf value of path %x: %w", enc[1:], err)
+			}
+			return types.LeafProof{Leaf: value, SideNodes: sides}, nil
+		case len(enc) == 1+2*NodeSize && enc[0] == nodeInner:
+			left, right := enc[1:1+NodeSize], enc[1+NodeSize:]
+			if ls, _ := sumCount(left); point < ls {
+				sides, digest = append(sides, sideNode(right)), left[:sha256.Size]
+			} else {
+				point -= ls
+				sides, digest = append(sides, sideNode(left)), right[:sha256.Size]
+			}
+		default:
+			return types.LeafProof{}, fmt.Errorf("trie node %x at depth %d is corrupt", digest, depth)
+		}
+	}
+	return types.LeafProof{}, fmt.Errorf("trie deeper than %d levels", PathBits)
+}
+
+// sideNode is a node hash as a proof carries it: empty for an empty subtree.
+func sideNode(n []byte) []byte {
+	if bytes.Equal(n, emptyNode) {
+		return nil
+	}
+	return bytes.Clone(n)
 }

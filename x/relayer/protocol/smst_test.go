@@ -2,290 +2,380 @@ package protocol_test
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	gomath "math"
 	"math/rand"
 	"testing"
 
 	"github.com/pokt-network/smt"
-	"github.com/pokt-network/smt/kvstore"
 	"github.com/pokt-network/smt/kvstore/simplemap"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pokt-network/poktroll/testutil/relaytest"
 	"github.com/pokt-network/poktroll/x/relayer/protocol"
 	"github.com/pokt-network/poktroll/x/relayer/types"
 )
 
-const (
-	numRelays   = 300
-	relayWeight = 7
-)
+const relayWeight = 7
 
-// buildTrie inserts numRelays random relays and returns the trie, its store
-// and the inserted relay bytes.
-func buildTrie(t *testing.T, seed int64) (smt.SparseMerkleSumTrie, kvstore.MapStore, map[string]bool) {
-	rng := rand.New(rand.NewSource(seed))
-	store := simplemap.NewSimpleMap()
-	trie := protocol.NewSMST(store)
-	inserted := map[string]bool{}
-	for i := 0; i < numRelays; i++ {
-		bz, err := protocol.RelayBytes(newRelay(rng))
+// randomLeaves makes n honest leaves of distinct random relays.
+func randomLeaves(t testing.TB, rng *rand.Rand, n int) ([]protocol.TrieLeaf, [][]byte) {
+	leaves := make([]protocol.TrieLeaf, n)
+	keys := make([][]byte, n)
+	for i := range leaves {
+		r := newRelay(rng)
+		leaves[i] = relaytest.Leaf(t, r, relayWeight)
+		k, err := protocol.RelayKey(r.Req)
 		require.NoError(t, err)
-		require.NoError(t, protocol.InsertRelay(trie, bz, relayWeight))
-		inserted[string(bz)] = true
+		keys[i] = k
 	}
-	require.Len(t, inserted, numRelays)
-	return trie, store, inserted
-}
-
-func randPath(rng *rand.Rand) []byte {
-	p := make([]byte, 32)
-	rng.Read(p)
-	return p
+	return leaves, keys
 }
 
 func TestParseRoot(t *testing.T) {
-	trie, _, _ := buildTrie(t, 1)
-	root := trie.Root()
-	require.Len(t, root, protocol.RootSize)
+	root := append(bytes.Repeat([]byte{1}, 32), 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 5)
 	r, err := protocol.ParseRoot(root)
 	require.NoError(t, err)
-	require.Equal(t, uint64(numRelays*relayWeight), r.Sum)
-	require.Equal(t, uint64(numRelays), r.Count)
-	require.Equal(t, trie.MustSum(), r.Sum, "agrees with smt")
-	require.Equal(t, trie.MustCount(), r.Count, "agrees with smt")
-	require.Equal(t, []byte(root[:32]), r.Digest)
-
-	empty, err := protocol.ParseRoot(protocol.NewSMST(simplemap.NewSimpleMap()).Root())
-	require.NoError(t, err)
-	require.Equal(t, protocol.Root{Digest: make([]byte, 32)}, empty)
-
-	for _, n := range []int{0, 24, 47, 49, 64} {
+	require.Equal(t, protocol.Root{Digest: bytes.Repeat([]byte{1}, 32), Sum: 256, Count: 5}, r)
+	for _, n := range []int{0, 47, 49} {
 		_, err := protocol.ParseRoot(make([]byte, n))
-		require.Error(t, err, "length %d", n)
+		require.Error(t, err, n)
 	}
 }
 
-func TestClosestProof(t *testing.T) {
-	trie, _, inserted := buildTrie(t, 2)
-	root := trie.Root()
-	rng := rand.New(rand.NewSource(3))
-	seen := map[string]bool{}
-	for i := 0; i < 100; i++ {
-		path := randPath(rng)
-		proof, err := protocol.ProveClosest(trie, path)
-		require.NoError(t, err)
-		value, weight, err := protocol.VerifyClosestProof(root, proof, path)
-		require.NoError(t, err)
-		require.Equal(t, uint64(relayWeight), weight)
-		require.True(t, inserted[string(value)], "leaf is an inserted relay")
-		var relay types.Relay
-		require.NoError(t, relay.Unmarshal(value))
-		require.Equal(t, "svc", relay.Req.Meta.SessionHeader.ServiceId)
-		seen[string(value)] = true
-	}
-	require.Greater(t, len(seen), 50, "different paths reach different leaves")
-
-	_, err := protocol.ProveClosest(trie, []byte{1, 2, 3})
-	require.Error(t, err, "path must be 32 bytes")
-}
-
-func TestClosestProofRejects(t *testing.T) {
-	trie, _, _ := buildTrie(t, 4)
-	otherTrie, _, _ := buildTrie(t, 5)
-	root := trie.Root()
-	rng := rand.New(rand.NewSource(6))
-	path := randPath(rng)
-	proof, err := protocol.ProveClosest(trie, path)
-	require.NoError(t, err)
-
-	tests := []struct {
-		name        string
-		root, proof []byte
-		path        []byte
-		want        error
-	}{
-		{"wrong path", root, proof, randPath(rng), protocol.ErrProofPathMismatch},
-		{"other trie's root", otherTrie.Root(), proof, path, protocol.ErrProofInvalid},
-		{"malformed root", root[:47], proof, path, protocol.ErrProofInvalid},
-		{"empty proof", root, nil, path, protocol.ErrProofUndecodable},
-		{"garbage proof", root, []byte("not a proof"), path, protocol.ErrProofUndecodable},
-	}
-	for _, tt := range tests {
-		_, _, err := protocol.VerifyClosestProof(tt.root, tt.proof, tt.path)
-		require.ErrorIs(t, err, tt.want, tt.name)
-	}
-
-	// Every single-byte change of the encoded proof that changes the decoded
-	// proof is rejected. (gob is malleable: flips in its type descriptors may
-	// decode to the very same proof, which then rightly verifies.)
-	var orig smt.SparseCompactMerkleClosestProof
-	require.NoError(t, orig.Unmarshal(proof))
-	rejected := 0
-	for i := range proof {
-		tampered := bytes.Clone(proof)
-		tampered[i] ^= 0x01
-		_, _, err := protocol.VerifyClosestProof(root, tampered, path)
-		if err != nil {
-			rejected++
+// TestTrieMatchesSMT builds the same leaves with our one-pass builder and
+// with smt v0.14.1's SMST: same roots, and our proofs carry smt's own side
+// nodes.
+func TestTrieMatchesSMT(t *testing.T) {
+	rng := rand.New(rand.NewSource(7))
+	for _, n := range []int{0, 1, 2, 3, 17, 300} {
+		leaves, keys := randomLeaves(t, rng, n)
+		ref := smt.NewSparseMerkleSumTrie(simplemap.NewSimpleMap(), sha256.New(), smt.WithValueHasher(nil))
+		for i, l := range leaves {
+			require.NoError(t, ref.Update(keys[i], l.Value, l.Weight))
+		}
+		tr := relaytest.BuildTree(t, leaves...)
+		require.Equal(t, []byte(ref.Root()), tr.Root, "%d leaves", n)
+		if n == 0 {
 			continue
 		}
-		var got smt.SparseCompactMerkleClosestProof
-		require.NoError(t, got.Unmarshal(tampered))
-		require.Equal(t, orig, got, "byte %d changed the proof but it still verifies", i)
-	}
-	require.Greater(t, rejected, len(proof)*3/4)
-}
-
-// decode and encode let tests rewrite proofs the way a cheating supplier would.
-func decode(t *testing.T, bz []byte) *smt.SparseMerkleClosestProof {
-	var c smt.SparseCompactMerkleClosestProof
-	require.NoError(t, c.Unmarshal(bz))
-	spec := protocol.NewSMST(simplemap.NewSimpleMap()).Spec()
-	p, err := smt.DecompactClosestProof(&c, spec)
-	require.NoError(t, err)
-	return p
-}
-
-func encode(t *testing.T, p *smt.SparseMerkleClosestProof) []byte {
-	spec := protocol.NewSMST(simplemap.NewSimpleMap()).Spec()
-	c, err := smt.CompactClosestProof(p, spec)
-	require.NoError(t, err)
-	bz, err := c.Marshal()
-	require.NoError(t, err)
-	return bz
-}
-
-func bit(b []byte, i int) int { return int(b[i/8]>>(7-uint(i%8))) & 1 }
-
-// TestClosestProofBindsLeaf: smt v0.14.1 alone accepts a proof of any leaf
-// for any path if the prover rewrites the flipped bits (or the depth);
-// VerifyClosestProof must not.
-func TestClosestProofBindsLeaf(t *testing.T) {
-	trie, _, _ := buildTrie(t, 7)
-	root := trie.Root()
-	spec := trie.Spec()
-	rng := rand.New(rand.NewSource(8))
-	forged := 0
-	for i := 0; i < 50; i++ {
-		path, otherPath := randPath(rng), randPath(rng)
-		honestBz, err := protocol.ProveClosest(trie, path)
-		require.NoError(t, err)
-		honest := decode(t, honestBz)
-		p := decode(t, must(protocol.ProveClosest(trie, otherPath)))
-		if bytes.Equal(p.ClosestPath, honest.ClosestPath) {
-			continue
-		}
-		// Claim p's leaf is the one closest to path by flipping every differing bit.
-		p.Path, p.FlippedBits = path, nil
-		for d := 0; d < p.Depth; d++ {
-			if bit(path, d) != bit(p.ClosestPath, d) {
-				p.FlippedBits = append(p.FlippedBits, d)
+		for i, l := range tr.Leaves {
+			p := tr.Prove(t, uint64(i)*relayWeight+uint64(rng.Intn(relayWeight)))
+			require.Equal(t, l.Value, p.Leaf, "leaf %d is the %d-th in path order", i, i)
+			var key []byte
+			for j := range leaves {
+				if bytes.Equal(leaves[j].Path, l.Path) {
+					key = keys[j]
+				}
+			}
+			want, err := ref.Prove(key)
+			require.NoError(t, err)
+			require.Len(t, p.SideNodes, len(want.SideNodes))
+			for d := range p.SideNodes {
+				s := want.SideNodes[len(want.SideNodes)-1-d] // smt lists them bottom-up
+				if bytes.Equal(s, make([]byte, protocol.NodeSize)) {
+					s = nil
+				}
+				require.Equal(t, s, p.SideNodes[d], "leaf %d depth %d", i, d)
 			}
 		}
-		ok, err := smt.VerifyClosestProof(p, root, spec)
-		require.True(t, ok && err == nil, "smt alone accepts the forgery")
-		forged++
-		_, _, err = protocol.VerifyClosestProof(root, encode(t, p), path)
-		require.ErrorIs(t, err, protocol.ErrProofInvalid)
-
-		// Same with a zero depth: no prefix is checked at all.
-		p.FlippedBits, p.Depth = nil, 0
-		_, _, err = protocol.VerifyClosestProof(root, encode(t, p), path)
-		require.ErrorIs(t, err, protocol.ErrProofInvalid)
 	}
-	require.Greater(t, forged, 40)
 }
 
-func must(bz []byte, err error) []byte {
-	if err != nil {
-		panic(err)
-	}
-	return bz
-}
-
-func TestClosestProofLeafKey(t *testing.T) {
-	// A relay stored under any key but its hash (e.g. to count it twice) is
-	// rejected even though the proof itself is sound.
-	trie := protocol.NewSMST(simplemap.NewSimpleMap())
-	bz := must(protocol.RelayBytes(newRelay(rand.New(rand.NewSource(9)))))
-	require.NoError(t, trie.Update([]byte("not the relay hash"), bz, relayWeight))
-	path := randPath(rand.New(rand.NewSource(10)))
-	_, _, err := protocol.VerifyClosestProof(trie.Root(), must(protocol.ProveClosest(trie, path)), path)
-	require.ErrorIs(t, err, protocol.ErrProofInvalid)
-
-	require.NoError(t, trie.Delete([]byte("not the relay hash")))
-	require.NoError(t, protocol.InsertRelay(trie, bz, relayWeight))
-	value, weight, err := protocol.VerifyClosestProof(trie.Root(), must(protocol.ProveClosest(trie, path)), path)
-	require.NoError(t, err)
-	require.Equal(t, bz, value)
-	require.Equal(t, uint64(relayWeight), weight)
-}
-
-func TestClosestProofHostile(t *testing.T) {
-	trie, _, _ := buildTrie(t, 11)
-	root := trie.Root()
-	path := randPath(rand.New(rand.NewSource(12)))
-	proof := must(protocol.ProveClosest(trie, path))
-
-	var c smt.SparseCompactMerkleClosestProof
-	mutations := map[string]func(){
-		"short sibling data": func() { c.ClosestProof.SiblingData = []byte{1} },
-		"short leaf":         func() { c.ClosestValueHash = []byte{1, 2, 3} },
-		"no leaf":            func() { c.ClosestValueHash = nil },
-		"no inner proof":     func() { c.ClosestProof = nil },
-		"short side node":    func() { c.ClosestProof.SideNodes[0] = []byte{1} },
-		"huge side count":    func() { c.ClosestProof.NumSideNodes = 1 << 20 },
-	}
-	for name, mutate := range mutations {
-		c = smt.SparseCompactMerkleClosestProof{}
-		require.NoError(t, c.Unmarshal(proof))
-		mutate()
-		bz, err := c.Marshal()
+// TestHonestProofsAlwaysVerify draws tens of thousands of proof seeds over
+// random honest tries: every proof verifies.
+func TestHonestProofsAlwaysVerify(t *testing.T) {
+	rng := rand.New(rand.NewSource(11))
+	draws := 0
+	for _, n := range []int{1, 2, 5, 64, 1000} {
+		leaves, _ := randomLeaves(t, rng, n)
+		tr := relaytest.BuildTree(t, leaves...)
+		root, err := protocol.ParseRoot(tr.Root)
 		require.NoError(t, err)
-		require.NotPanics(t, func() {
-			_, _, err = protocol.VerifyClosestProof(root, bz, path)
-		}, name)
+		require.Equal(t, uint64(n), root.Count)
+		require.Equal(t, uint64(n*relayWeight), root.Sum)
+		seeds := 4000
+		if testing.Short() {
+			seeds = 400
+		}
+		for s := 0; s < seeds; s++ {
+			seed := make([]byte, 32)
+			rng.Read(seed)
+			for _, pt := range protocol.ProofPoints(seed, "session", "supplier", root.Sum, 2) {
+				p := tr.Prove(t, pt)
+				relay, err := protocol.VerifyLeafProof(tr.Root, pt, relayWeight, &p)
+				require.NoError(t, err, "n=%d point=%d", n, pt)
+				require.NotNil(t, relay.Req)
+				draws++
+			}
+		}
+	}
+	t.Logf("%d honest proofs verified", draws)
+}
+
+// fabricated is a trie with weight in it that no honest leaf carries.
+type fabricated struct {
+	name       string
+	tree       *relaytest.Tree
+	honest     uint64 // honest weight
+	fabricated uint64 // weight no valid proof can open
+}
+
+func fabricatedTries(t *testing.T, rng *rand.Rand) []fabricated {
+	const honestN = 50
+	var out []fabricated
+
+	// One leaf of an honest relay claims a huge weight.
+	leaves, _ := randomLeaves(t, rng, honestN)
+	heavy := leaves[17]
+	heavy.Weight = 150 * relayWeight
+	out = append(out, fabricated{"heavy leaf", relaytest.BuildTree(t, append(append([]protocol.TrieLeaf{}, leaves[:17]...), append([]protocol.TrieLeaf{heavy}, leaves[18:]...)...)...),
+		(honestN - 1) * relayWeight, heavy.Weight})
+
+	// One request answered ten times: the copies sit off their key's path.
+	leaves, _ = randomLeaves(t, rng, honestN)
+	r := newRelay(rng)
+	all := append([]protocol.TrieLeaf{}, leaves...)
+	all = append(all, relaytest.Leaf(t, r, relayWeight))
+	for i := 0; i < 9; i++ {
+		dup := *r
+		res := *r.Res
+		res.Payload = []byte(fmt.Sprintf("answer %d", i))
+		dup.Res = &res
+		l := relaytest.Leaf(t, &dup, relayWeight)
+		l.Path = protocol.LeafPath(l.Value) // any free path: the key's is taken
+		all = append(all, l)
+	}
+	out = append(out, fabricated{"one request, ten leaves", relaytest.BuildTree(t, all...), (honestN + 1) * relayWeight, 9 * relayWeight})
+
+	// A subtree with only a made-up hash and sum, where the honest trie has
+	// an empty one: honest leaves all on the left (path bit 0 is 0), the
+	// made-up node as the root's right child.
+	leaves = leaves[:0]
+	for len(leaves) < honestN {
+		l := relaytest.Leaf(t, newRelay(rng), relayWeight)
+		if l.Path[0]&0x80 == 0 {
+			leaves = append(leaves, l)
+		}
+	}
+	tr := relaytest.BuildTree(t, leaves...)
+	enc, err := tr.Node(tr.Root[:32])
+	require.NoError(t, err)
+	left := enc[1 : 1+protocol.NodeSize]
+	fake := make([]byte, protocol.NodeSize)
+	rng.Read(fake[:32])
+	binary.BigEndian.PutUint64(fake[32:], 250*relayWeight)
+	binary.BigEndian.PutUint64(fake[40:], 250)
+	root, err := protocol.InnerNode(left, fake)
+	require.NoError(t, err)
+	require.NoError(t, tr.PutNode(root[:32], append(append([]byte{1}, left...), fake...)))
+	tr.Root = root
+	out = append(out, fabricated{"made-up subtree", tr, honestN * relayWeight, 250 * relayWeight})
+	return out
+}
+
+// TestFabricatedWeightIsFoundAtItsShare draws many proof points over tries
+// with fabricated weight F among honest weight H: the share of draws no
+// valid proof exists for matches F/(H+F), so a claim's expected payout is at
+// most its honest work.
+func TestFabricatedWeightIsFoundAtItsShare(t *testing.T) {
+	rng := rand.New(rand.NewSource(13))
+	for _, f := range fabricatedTries(t, rng) {
+		t.Run(f.name, func(t *testing.T) {
+			root, err := protocol.ParseRoot(f.tree.Root)
+			require.NoError(t, err)
+			total := f.honest + f.fabricated
+			require.Equal(t, total, root.Sum)
+			const draws = 4000
+			caught := 0
+			for i := 0; i < draws; i++ {
+				seed := make([]byte, 32)
+				rng.Read(seed)
+				pt := protocol.ProofPoints(seed, "session", "supplier", root.Sum, 1)[0]
+				p, err := protocol.ProveLeaf(f.tree.Nodes, f.tree.Root, pt)
+				if err == nil {
+					_, err = protocol.VerifyLeafProof(f.tree.Root, pt, relayWeight, &p)
+				}
+				if err != nil {
+					caught++
+					// No other leaf's proof helps: intervals are disjoint.
+					q := uint64(rng.Int63n(int64(root.Sum)))
+					if op, err := protocol.ProveLeaf(f.tree.Nodes, f.tree.Root, q); err == nil {
+						if _, err := protocol.VerifyLeafProof(f.tree.Root, q, relayWeight, &op); err == nil {
+							_, err = protocol.VerifyLeafProof(f.tree.Root, pt, relayWeight, &op)
+							require.ErrorIs(t, err, protocol.ErrProofPointOutside)
+						}
+					}
+				}
+			}
+			share := float64(f.fabricated) / float64(total)
+			sd := gomath.Sqrt(draws * share * (1 - share))
+			require.InDelta(t, share*draws, caught, 4*sd, "caught %d of %d draws; F/T = %.3f", caught, draws, share)
+			// Expected payout over the draws is at most the honest work.
+			paidInExpectation := float64(total) * float64(draws-caught) / draws
+			require.LessOrEqual(t, paidInExpectation, float64(f.honest)+4*sd*float64(total)/draws)
+		})
+	}
+}
+
+func TestVerifyLeafProofRejects(t *testing.T) {
+	rng := rand.New(rand.NewSource(17))
+	leaves, _ := randomLeaves(t, rng, 40)
+	tr := relaytest.BuildTree(t, leaves...)
+	const point = 3*relayWeight + 2 // the 4th leaf
+	good := tr.Prove(t, point)
+	_, err := protocol.VerifyLeafProof(tr.Root, point, relayWeight, &good)
+	require.NoError(t, err)
+	require.Greater(t, len(good.SideNodes), 2)
+
+	clone := func() *types.LeafProof {
+		p := types.LeafProof{Leaf: bytes.Clone(good.Leaf)}
+		for _, s := range good.SideNodes {
+			p.SideNodes = append(p.SideNodes, bytes.Clone(s))
+		}
+		return &p
+	}
+	firstNonEmpty := func(p *types.LeafProof) int {
+		for d, s := range p.SideNodes {
+			if len(s) > 0 {
+				return d
+			}
+		}
+		t.Fatal("no non-empty side node")
+		return 0
+	}
+	other := tr.Prove(t, 20*relayWeight)
+	tests := []struct {
+		name   string
+		root   []byte
+		point  uint64
+		weight uint64
+		proof  func() *types.LeafProof
+		want   error
+	}{
+		{"side node tampered", tr.Root, point, relayWeight, func() *types.LeafProof {
+			p := clone()
+			p.SideNodes[firstNonEmpty(p)][0] ^= 1
+			return p
+		}, protocol.ErrProofInvalid},
+		{"side node sum raised", tr.Root, point, relayWeight, func() *types.LeafProof {
+			p := clone()
+			p.SideNodes[firstNonEmpty(p)][39] ^= 1
+			return p
+		}, protocol.ErrProofInvalid},
+		{"side node dropped", tr.Root, point, relayWeight, func() *types.LeafProof {
+			p := clone()
+			p.SideNodes = p.SideNodes[:len(p.SideNodes)-1]
+			return p
+		}, protocol.ErrProofInvalid},
+		{"side node added", tr.Root, point, relayWeight, func() *types.LeafProof {
+			p := clone()
+			p.SideNodes = append(p.SideNodes, nil)
+			return p
+		}, protocol.ErrProofInvalid},
+		{"empty side node spelled as zeros", tr.Root, point, relayWeight, func() *types.LeafProof {
+			p := clone()
+			p.SideNodes = append(p.SideNodes, make([]byte, protocol.NodeSize))
+			return p
+		}, protocol.ErrProofMalformed},
+		{"side node of the wrong size", tr.Root, point, relayWeight, func() *types.LeafProof {
+			p := clone()
+			p.SideNodes[0] = []byte{1, 2, 3}
+			return p
+		}, protocol.ErrProofMalformed},
+		{"too many side nodes", tr.Root, point, relayWeight, func() *types.LeafProof {
+			p := clone()
+			p.SideNodes = make([][]byte, protocol.PathBits+1)
+			return p
+		}, protocol.ErrProofMalformed},
+		{"leaf of another point", tr.Root, point, relayWeight, func() *types.LeafProof {
+			return &other
+		}, protocol.ErrProofPointOutside},
+		{"point past the leaf", tr.Root, point + relayWeight, relayWeight, clone, protocol.ErrProofPointOutside},
+		{"point before the leaf", tr.Root, point - relayWeight, relayWeight, clone, protocol.ErrProofPointOutside},
+		{"another weight", tr.Root, point, relayWeight + 1, clone, protocol.ErrProofInvalid},
+		{"another root", append([]byte{0}, tr.Root[1:]...), point, relayWeight, clone, protocol.ErrProofInvalid},
+		{"short root", tr.Root[:47], point, relayWeight, clone, protocol.ErrProofInvalid},
+		{"leaf not canonical", tr.Root, point, relayWeight, func() *types.LeafProof {
+			p := clone()
+			p.Leaf = append(p.Leaf, 0x78, 0x01)
+			return p
+		}, protocol.ErrLeafNotCanonical},
+		{"leaf garbage", tr.Root, point, relayWeight, func() *types.LeafProof {
+			p := clone()
+			p.Leaf = []byte{0xff}
+			return p
+		}, protocol.ErrLeafMalformed},
+		{"nil proof", tr.Root, point, relayWeight, func() *types.LeafProof { return nil }, protocol.ErrProofMalformed},
+	}
+	for _, tt := range tests {
+		_, err := protocol.VerifyLeafProof(tt.root, tt.point, tt.weight, tt.proof())
+		require.ErrorIs(t, err, tt.want, tt.name)
+	}
+}
+
+// TestVerifyLeafProofRejectsOverflow: sums that wrap around 2^64 cannot
+// make a small claim out of huge subtrees.
+func TestVerifyLeafProofRejectsOverflow(t *testing.T) {
+	rng := rand.New(rand.NewSource(19))
+	leaves, _ := randomLeaves(t, rng, 1)
+	leaf := leaves[0]
+	huge := make([]byte, protocol.NodeSize)
+	rng.Read(huge[:32])
+	binary.BigEndian.PutUint64(huge[32:], gomath.MaxUint64-2)
+	binary.BigEndian.PutUint64(huge[40:], 1)
+	node := protocol.LeafNode(leaf.Path, leaf.Value, relayWeight)
+	_, err := protocol.InnerNode(node, huge)
+	require.Error(t, err)
+	// A root computed with wrapping arithmetic (as a dishonest prover would).
+	var meta [16]byte
+	binary.BigEndian.PutUint64(meta[:8], uint64(relayWeight)-3) // 7 + (2^64-3) mod 2^64
+	binary.BigEndian.PutUint64(meta[8:], 2)
+	h := sha256.New()
+	left, right := node, huge
+	if leaf.Path[0]&0x80 != 0 {
+		left, right = huge, node
+	}
+	h.Write([]byte{1})
+	h.Write(left)
+	h.Write(right)
+	h.Write(meta[:])
+	root := append(h.Sum(nil), meta[:]...)
+	p := &types.LeafProof{Leaf: leaf.Value, SideNodes: [][]byte{huge}}
+	_, err = protocol.VerifyLeafProof(root, 0, relayWeight, p)
+	require.ErrorIs(t, err, protocol.ErrProofInvalid)
+}
+
+func TestBuildTrieRejectsUnsortedOrDuplicatePaths(t *testing.T) {
+	rng := rand.New(rand.NewSource(23))
+	leaves, _ := randomLeaves(t, rng, 5)
+	tr := relaytest.BuildTree(t, leaves...)
+	sorted := tr.Leaves
+	for name, ls := range map[string][]protocol.TrieLeaf{
+		"unsorted":  {sorted[1], sorted[0], sorted[2]},
+		"duplicate": {sorted[0], sorted[1], sorted[1], sorted[2]},
+		"reversed":  {sorted[4], sorted[3], sorted[2], sorted[1], sorted[0]},
+	} {
+		_, err := protocol.BuildTrie(&relaytest.SliceLeaves{Leaves: ls}, relaytest.NewNodes())
 		require.Error(t, err, name)
 	}
-
-	// An empty trie has no leaf to prove.
-	empty := protocol.NewSMST(simplemap.NewSimpleMap())
-	bz, err := protocol.ProveClosest(empty, path)
+	_, err := protocol.BuildTrie(&relaytest.SliceLeaves{Leaves: []protocol.TrieLeaf{{Path: []byte{1}}}}, relaytest.NewNodes())
+	require.Error(t, err, "short path")
+	root, err := protocol.BuildTrie(&relaytest.SliceLeaves{}, relaytest.NewNodes())
 	require.NoError(t, err)
-	_, _, err = protocol.VerifyClosestProof(empty.Root(), bz, path)
-	require.ErrorIs(t, err, protocol.ErrProofInvalid)
+	require.Equal(t, make([]byte, protocol.RootSize), root, "the empty trie")
 }
 
-func TestImportSMST(t *testing.T) {
-	trie, store, _ := buildTrie(t, 13)
-	require.NoError(t, trie.Commit())
-	root := trie.Root()
-
-	imported := protocol.ImportSMST(store, root)
-	require.Equal(t, root, imported.Root())
-	rng := rand.New(rand.NewSource(14))
-	for i := 0; i < 20; i++ {
-		path := randPath(rng)
-		want := must(protocol.ProveClosest(trie, path))
-		got := must(protocol.ProveClosest(imported, path))
-		require.Equal(t, want, got)
-		_, _, err := protocol.VerifyClosestProof(root, got, path)
-		require.NoError(t, err)
+// BenchmarkBuildTrie100k builds the trie of 100,000 relays in memory.
+func BenchmarkBuildTrie100k(b *testing.B) {
+	rng := rand.New(rand.NewSource(29))
+	leaves, _ := randomLeaves(b, rng, 100_000)
+	tr := relaytest.BuildTree(b, leaves...)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		_, err := protocol.BuildTrie(&relaytest.SliceLeaves{Leaves: tr.Leaves}, relaytest.NewNodes())
+		require.NoError(b, err)
 	}
-
-	// The imported trie can keep growing in step with the original.
-	bz := must(protocol.RelayBytes(newRelay(rng)))
-	require.NoError(t, protocol.InsertRelay(trie, bz, relayWeight))
-	require.NoError(t, protocol.InsertRelay(imported, bz, relayWeight))
-	require.Equal(t, trie.Root(), imported.Root())
-	r, err := protocol.ParseRoot(imported.Root())
-	require.NoError(t, err)
-	require.Equal(t, uint64(numRelays+1), r.Count)
-
-	// Importing an empty (committed) trie works too.
-	emptyStore := simplemap.NewSimpleMap()
-	empty := protocol.NewSMST(emptyStore)
-	require.NoError(t, empty.Commit())
-	reopened := protocol.ImportSMST(emptyStore, empty.Root())
-	require.NoError(t, protocol.InsertRelay(reopened, bz, relayWeight))
-	require.Equal(t, uint64(1), reopened.MustCount())
 }

@@ -94,10 +94,17 @@ func (m *MsgUnstakeSupplier) ValidateBasic() error {
 	return validateAddress("operator_address", m.OperatorAddress)
 }
 
-// MaxRootHashLength and MaxProofLength bound what a claim or proof may store.
+// Sizes of what a claim or proof may carry.
 const (
 	RootHashLength = 32 + 8 + 8
-	MaxProofLength = 1 << 20
+	// MaxProofsPerClaim bounds num_proofs_per_claim, hence a proof's leaves.
+	MaxProofsPerClaim = 16
+	// MaxLeafLength bounds a proven leaf: a compact relay (payloads replaced
+	// by their hashes) is a few hundred bytes.
+	MaxLeafLength = 4096
+	// MaxSideNodes is the trie's depth; a side node is empty or 48 bytes.
+	MaxSideNodes  = 256
+	sideNodeBytes = 48
 )
 
 // ValidateBasic runs the checks that need no state.
@@ -122,8 +129,21 @@ func (m *MsgSubmitProof) ValidateBasic() error {
 	if err := m.SessionHeader.ValidateBasic(); err != nil {
 		return err
 	}
-	if len(m.Proof) == 0 || len(m.Proof) > MaxProofLength {
-		return errorsmod.Wrapf(ErrInvalidProof, "proof must be 1 to %d bytes, got %d", MaxProofLength, len(m.Proof))
+	if len(m.Proofs) == 0 || len(m.Proofs) > MaxProofsPerClaim {
+		return errorsmod.Wrapf(ErrWrongProofCount, "a proof opens 1 to %d leaves, got %d", MaxProofsPerClaim, len(m.Proofs))
+	}
+	for i, p := range m.Proofs {
+		if len(p.Leaf) == 0 || len(p.Leaf) > MaxLeafLength {
+			return errorsmod.Wrapf(ErrInvalidProof, "proofs[%d].leaf must be 1 to %d bytes, got %d", i, MaxLeafLength, len(p.Leaf))
+		}
+		if len(p.SideNodes) > MaxSideNodes {
+			return errorsmod.Wrapf(ErrInvalidProof, "proofs[%d] has %d side nodes, at most %d", i, len(p.SideNodes), MaxSideNodes)
+		}
+		for j, n := range p.SideNodes {
+			if len(n) != 0 && len(n) != sideNodeBytes {
+				return errorsmod.Wrapf(ErrInvalidProof, "proofs[%d].side_nodes[%d] must be empty or %d bytes, got %d", i, j, sideNodeBytes, len(n))
+			}
+		}
 	}
 	return nil
 }

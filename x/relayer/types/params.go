@@ -13,12 +13,18 @@ import (
 // claim must be proven".
 const ProofRequestProbabilityAlways = 1_000_000
 
+// DefaultNumProofsPerClaim is how many leaves a proof opens by default. One
+// already makes fabricated weight unprofitable in expectation (it is found
+// with probability F/T); three find a claim that is half fabricated 7 times
+// in 8, and keep a proof tx near 6 KB.
+const DefaultNumProofsPerClaim = 3
+
 // DefaultParams are the parameters of a new chain.
 func DefaultParams() Params {
 	return Params{
 		NumBlocksPerSession:            4,
 		GracePeriodEndOffsetBlocks:     1,
-		ClaimWindowOpenOffsetBlocks:    1,
+		ClaimWindowOpenOffsetBlocks:    2,
 		ClaimWindowCloseOffsetBlocks:   4,
 		ProofWindowOpenOffsetBlocks:    1,
 		ProofWindowCloseOffsetBlocks:   4,
@@ -29,6 +35,7 @@ func DefaultParams() Params {
 		ProofRequestProbabilityPpm:     ProofRequestProbabilityAlways,
 		ProofRequirementThreshold:      sdk.NewCoin(DefaultDenom, sdkmath.NewInt(20_000_000)),
 		ProofMissingPenalty:            sdk.NewCoin(DefaultDenom, sdkmath.NewInt(100_000)),
+		NumProofsPerClaim:              DefaultNumProofsPerClaim,
 	}
 }
 
@@ -40,18 +47,23 @@ func (p Params) Validate() error {
 	if p.NumBlocksPerSession < 1 {
 		return invalid("num_blocks_per_session", "must be at least 1, got %d", p.NumBlocksPerSession)
 	}
-	// Claims only after the grace period (no relay can join a claimed tree),
-	// and the proof seed block only after the claim window closed (no claim
-	// can be shaped to its proof path): both offsets must be at least 1.
+	// The claim seed block (the one after the grace period, which decides
+	// minability) must exist before a claim can be built, so the claim
+	// window opens at least 2 blocks after the grace period; the proof seed
+	// block comes only after the claim window closed (no claim can be shaped
+	// to its proof points).
+	if p.ClaimWindowOpenOffsetBlocks < 2 {
+		return invalid("claim_window_open_offset_blocks", "must be at least 2 (the block after the grace period seeds minability), got %d", p.ClaimWindowOpenOffsetBlocks)
+	}
 	for _, f := range []struct {
 		name string
 		v    uint64
 	}{
-		{"claim_window_open_offset_blocks", p.ClaimWindowOpenOffsetBlocks},
 		{"claim_window_close_offset_blocks", p.ClaimWindowCloseOffsetBlocks},
 		{"proof_window_open_offset_blocks", p.ProofWindowOpenOffsetBlocks},
 		{"proof_window_close_offset_blocks", p.ProofWindowCloseOffsetBlocks},
 		{"num_suppliers_per_session", p.NumSuppliersPerSession},
+		{"num_proofs_per_claim", p.NumProofsPerClaim},
 		{"compute_units_to_tokens_multiplier", p.ComputeUnitsToTokensMultiplier},
 	} {
 		if f.v < 1 {
@@ -77,6 +89,9 @@ func (p Params) Validate() error {
 	if p.ProofRequestProbabilityPpm > ProofRequestProbabilityAlways {
 		return invalid("proof_request_probability_ppm", "must be at most %d, got %d", ProofRequestProbabilityAlways, p.ProofRequestProbabilityPpm)
 	}
+	if p.NumProofsPerClaim > MaxProofsPerClaim {
+		return invalid("num_proofs_per_claim", "must be at most %d, got %d", MaxProofsPerClaim, p.NumProofsPerClaim)
+	}
 	denom := p.MinApplicationStake.Denom
 	for _, f := range []struct {
 		name string
@@ -93,6 +108,9 @@ func (p Params) Validate() error {
 		if f.c.Denom != denom {
 			return invalid(f.name, "denom %q differs from min_application_stake's %q", f.c.Denom, denom)
 		}
+	}
+	if err := p.validatePenalty(); err != nil {
+		return err
 	}
 	seen := map[string]bool{}
 	for i, t := range p.RelayDifficultyTargets {
@@ -116,3 +134,26 @@ func (p Params) Validate() error {
 
 // StakeDenom is the denom stakes and payments are made in.
 func (p Params) StakeDenom() string { return p.MinApplicationStake.Denom }
+
+// validatePenalty requires, when claims at or below the threshold are
+// proven only with probability p < 1, a missing-proof penalty of at least
+// threshold × (1−p)/p: a false claim worth at most the threshold then loses
+// p × penalty in expectation, at least the (1−p) × threshold it gains when
+// no proof is asked. With p = 0 only a zero threshold passes (every claim
+// is then above it and always proven).
+func (p Params) validatePenalty() error {
+	ppm := p.ProofRequestProbabilityPpm
+	if ppm >= ProofRequestProbabilityAlways {
+		return nil
+	}
+	threshold, penalty := p.ProofRequirementThreshold.Amount, p.ProofMissingPenalty.Amount
+	if threshold.IsNil() || penalty.IsNil() {
+		return nil // reported by the coin checks
+	}
+	need := threshold.MulRaw(int64(ProofRequestProbabilityAlways - ppm))
+	if penalty.MulRaw(int64(ppm)).LT(need) {
+		return errorsmod.Wrapf(ErrInvalidParams, "proof_missing_penalty: %s is below proof_requirement_threshold × (1−p)/p = %s × %d/%d: "+
+			"a false claim would pay in expectation", p.ProofMissingPenalty, p.ProofRequirementThreshold, ProofRequestProbabilityAlways-ppm, ppm)
+	}
+	return nil
+}
