@@ -1,6 +1,7 @@
 package keeper
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -136,41 +137,49 @@ func (k Keeper) submitProof(ctx context.Context, msg *types.MsgSubmitProof) erro
 	} else if has {
 		return errorsmod.Wrapf(types.ErrProofExists, "supplier %s already proved session %s", msg.SupplierOperatorAddress, hdr.SessionId)
 	}
-	seed, err := k.blockHash(ctx, w.ProofSeed)
+	if want := rules.params.NumProofsPerClaim; uint64(len(msg.Proofs)) != want {
+		return errorsmod.Wrapf(types.ErrWrongProofCount, "session %s needs %d leaf proofs, got %d", hdr.SessionId, want, len(msg.Proofs))
+	}
+	proofSeed, err := k.blockHash(ctx, w.ProofSeed)
 	if err != nil {
 		return err
 	}
-	if err := k.verifyProof(ctx, claim, rules, protocol.ProofPath(seed, hdr.SessionId), msg.Proof); err != nil {
+	claimSeed, err := k.blockHash(ctx, w.ClaimSeed)
+	if err != nil {
 		return err
 	}
-	if err := k.Proofs.Set(ctx, key, types.Proof{SupplierOperatorAddress: msg.SupplierOperatorAddress, SessionHeader: hdr, ClosestMerkleProof: msg.Proof}); err != nil {
+	root, err := protocol.ParseRoot(claim.RootHash)
+	if err != nil {
+		return errorsmod.Wrap(types.ErrInvalidRootHash, err.Error())
+	}
+	points := protocol.ProofPoints(proofSeed, hdr.SessionId, claim.SupplierOperatorAddress, root.Sum, uint64(len(msg.Proofs)))
+	for i := range msg.Proofs {
+		if err := k.verifyLeafProof(ctx, claim, rules, claimSeed, points[i], &msg.Proofs[i]); err != nil {
+			return errorsmod.Wrapf(err, "proofs[%d] (point %d of %d)", i, points[i], root.Sum)
+		}
+	}
+	if err := k.Proofs.Set(ctx, key, types.Proof{SupplierOperatorAddress: msg.SupplierOperatorAddress, SessionHeader: hdr, LeafProofs: msg.Proofs}); err != nil {
 		return err
 	}
 	return emit(ctx, &types.EventProofSubmitted{Claim: claim})
 }
 
-// verifyProof checks a closest proof against a claim: it verifies in the
-// claimed trie for the seeded path, and its leaf is a relay of that session
-// and supplier, keyed by its own hash, signed by both sides and minable.
-func (k Keeper) verifyProof(ctx context.Context, claim types.Claim, rules sessionRules, path, proof []byte) error {
-	// VerifyClosestProof also checks the leaf is stored under its relay's hash.
-	leafValue, leafWeight, err := protocol.VerifyClosestProof(claim.RootHash, proof, path)
+// verifyLeafProof checks one leaf proof of a claim: it opens, in the claimed
+// trie, the leaf holding the drawn point; that leaf is the canonical compact
+// encoding of a relay of the claim's session and supplier, on its request's
+// key, signed by both sides, answered (no relay error) by a response bound to
+// that request, and minable under the claim seed.
+func (k Keeper) verifyLeafProof(ctx context.Context, claim types.Claim, rules sessionRules, claimSeed []byte, point uint64, proof *types.LeafProof) error {
+	relay, err := protocol.VerifyLeafProof(claim.RootHash, point, rules.service.ComputeUnitsPerRelay, proof)
 	switch {
-	case errors.Is(err, protocol.ErrProofPathMismatch):
-		return errorsmod.Wrap(types.ErrProofPathMismatch, err.Error())
+	case errors.Is(err, protocol.ErrLeafNotCanonical):
+		return errorsmod.Wrap(types.ErrRelayNotCanonical, err.Error())
+	case errors.Is(err, protocol.ErrLeafMalformed):
+		return errorsmod.Wrap(types.ErrInvalidRelay, err.Error())
+	case errors.Is(err, protocol.ErrProofPointOutside):
+		return errorsmod.Wrap(types.ErrProofPointMismatch, err.Error())
 	case err != nil:
 		return errorsmod.Wrap(types.ErrInvalidProof, err.Error())
-	}
-	if leafWeight != rules.service.ComputeUnitsPerRelay {
-		return errorsmod.Wrapf(types.ErrInvalidProof, "leaf weight %d, service %q has %d compute units per relay", leafWeight, rules.service.Id, rules.service.ComputeUnitsPerRelay)
-	}
-	relayHash := protocol.RelayHash(leafValue)
-	var relay types.Relay
-	if err := relay.Unmarshal(leafValue); err != nil {
-		return errorsmod.Wrapf(types.ErrInvalidRelay, "leaf does not decode as a relay: %v", err)
-	}
-	if relay.Req == nil || relay.Res == nil {
-		return errorsmod.Wrap(types.ErrInvalidRelay, "relay lacks its request or response")
 	}
 	hdr := claim.SessionHeader
 	reqHdr, resHdr := relay.Req.Meta.SessionHeader, relay.Res.Meta.SessionHeader
@@ -180,11 +189,24 @@ func (k Keeper) verifyProof(ctx context.Context, claim types.Claim, rules sessio
 	if relay.Req.Meta.SupplierOperatorAddress != claim.SupplierOperatorAddress {
 		return errorsmod.Wrapf(types.ErrRelaySessionMismatch, "relay was addressed to supplier %q, not %s", relay.Req.Meta.SupplierOperatorAddress, claim.SupplierOperatorAddress)
 	}
+	if n := len(relay.Req.Meta.Nonce); n > protocol.MaxNonceSize {
+		return errorsmod.Wrapf(types.ErrInvalidRelay, "nonce of %d bytes, at most %d", n, protocol.MaxNonceSize)
+	}
+	if relay.Res.Error != nil {
+		return errorsmod.Wrapf(types.ErrRelayRefused, "response carries %s error %d", relay.Res.Error.Codespace, relay.Res.Error.Code)
+	}
+	relayKey, err := protocol.RelayKey(relay.Req)
+	if err != nil {
+		return errorsmod.Wrap(types.ErrInvalidRelay, err.Error())
+	}
+	if !bytes.Equal(relay.Res.Meta.RelayKey, relayKey) {
+		return errorsmod.Wrapf(types.ErrRelayResponseMismatch, "response answers request %x, leaf holds request %x", relay.Res.Meta.RelayKey, relayKey)
+	}
 	appKey, err := k.pubKey(ctx, hdr.ApplicationAddress)
 	if err != nil {
 		return errorsmod.Wrap(types.ErrInvalidAppSignature, err.Error())
 	}
-	if err := protocol.VerifyRequestSignature(relay.Req, appKey); err != nil {
+	if err := protocol.VerifySignature("relay request", relayKey, relay.Req.Meta.Signature, appKey); err != nil {
 		return errorsmod.Wrapf(types.ErrInvalidAppSignature, "application %s: %v", hdr.ApplicationAddress, err)
 	}
 	supKey, err := k.pubKey(ctx, claim.SupplierOperatorAddress)
@@ -195,8 +217,8 @@ func (k Keeper) verifyProof(ctx context.Context, claim types.Claim, rules sessio
 		return errorsmod.Wrapf(types.ErrInvalidSupplierSignature, "supplier %s: %v", claim.SupplierOperatorAddress, err)
 	}
 	target := protocol.DifficultyTarget(rules.params, hdr.ServiceId)
-	if !protocol.IsMinable(relayHash, target) {
-		return errorsmod.Wrapf(types.ErrRelayAboveDifficulty, "relay hash %x is above the target %x of service %q", relayHash, target, hdr.ServiceId)
+	if !protocol.IsMinable(claimSeed, relayKey, target) {
+		return errorsmod.Wrapf(types.ErrRelayAboveDifficulty, "relay %x is not minable under target %x of service %q", relayKey, target, hdr.ServiceId)
 	}
 	return nil
 }
@@ -297,7 +319,7 @@ func (k Keeper) settleClaim(ctx context.Context, claim types.Claim) error {
 		if err := emit(ctx, &types.EventClaimExpired{Claim: claim, Reason: "required proof missing"}); err != nil {
 			return err
 		}
-		return k.slashSupplier(ctx, claim)
+		return k.slashSupplier(ctx, claim, rules.params)
 	}
 	app, err := k.Applications.Get(ctx, claim.SessionHeader.ApplicationAddress)
 	if errors.Is(err, collections.ErrNotFound) {
@@ -306,30 +328,39 @@ func (k Keeper) settleClaim(ctx context.Context, claim types.Claim) error {
 	} else if err != nil {
 		return err
 	}
-	owed := claimedTokens(rules, root)
-	amount := sdkmath.MinInt(owed, app.Stake.Amount)
-	capped := amount.LT(owed)
-	app.Stake.Amount = app.Stake.Amount.Sub(amount)
-	if err := k.Applications.Set(ctx, app.Address, app); err != nil {
+	hdr := claim.SessionHeader
+	session, err := k.GetSession(ctx, hdr.ApplicationAddress, hdr.ServiceId, hdr.SessionStartBlockHeight)
+	if err != nil {
 		return err
 	}
-	paid := sdk.NewCoin(app.Stake.Denom, amount)
+	// A supplier is paid at most its share of the stake the application
+	// had at the session's start, and never more than is left of it.
+	share := protocol.SupplierShare(session.Application.Stake.Amount, len(session.Suppliers))
+	owed := claimedTokens(rules, root)
+	amount := sdkmath.MinInt(sdkmath.MinInt(owed, share), app.Stake.Amount)
+	capped := amount.LT(owed)
+	app.Stake.Amount = app.Stake.Amount.Sub(amount)
+	if err := k.setApplication(ctx, app); err != nil {
+		return err
+	}
+	denom := app.Stake.Denom
+	paid := sdk.NewCoin(denom, amount)
 	if err := k.release(ctx, claim.SupplierOperatorAddress, paid); err != nil {
 		return err
 	}
-	logger.Info("claim settled", "amount", paid.String(), "capped", capped, "proof_required", required)
-	return emit(ctx, &types.EventClaimSettled{Claim: claim, ProofRequired: required, NumClaimedComputeUnits: root.Sum, Amount: paid, Capped: capped})
+	excess := sdk.NewCoin(denom, owed.Sub(amount))
+	logger.Info("claim settled", "amount", paid.String(), "capped", capped, "excess", excess.String(), "proof_required", required)
+	return emit(ctx, &types.EventClaimSettled{Claim: claim, ProofRequired: required, NumClaimedComputeUnits: root.Sum,
+		Amount: paid, Capped: capped, Excess: excess, Share: sdk.NewCoin(denom, share)})
 }
 
-func (k Keeper) slashSupplier(ctx context.Context, claim types.Claim) error {
+// slashSupplier burns the missing-proof penalty of the claim's session
+// params from the supplier's stake.
+func (k Keeper) slashSupplier(ctx context.Context, claim types.Claim, p types.Params) error {
 	s, err := k.Suppliers.Get(ctx, claim.SupplierOperatorAddress)
 	if errors.Is(err, collections.ErrNotFound) {
 		return nil
 	} else if err != nil {
-		return err
-	}
-	p, err := k.GetParams(ctx)
-	if err != nil {
 		return err
 	}
 	penalty := sdk.NewCoin(s.Stake.Denom, sdkmath.MinInt(p.ProofMissingPenalty.Amount, s.Stake.Amount))

@@ -21,7 +21,7 @@ func (k Keeper) InitGenesis(ctx context.Context, gs types.GenesisState) error {
 		}
 	}
 	for _, a := range gs.Applications {
-		if err := k.Applications.Set(ctx, a.Address, a); err != nil {
+		if err := k.setApplication(ctx, a); err != nil {
 			return err
 		}
 	}

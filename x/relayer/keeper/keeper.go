@@ -7,6 +7,7 @@ import (
 	"cosmossdk.io/collections"
 	"cosmossdk.io/core/store"
 	"cosmossdk.io/log"
+	sdkmath "cosmossdk.io/math"
 	"github.com/cosmos/cosmos-sdk/codec"
 	sdk "github.com/cosmos/cosmos-sdk/types"
 
@@ -38,6 +39,10 @@ type Keeper struct {
 	ClaimsBySupplier   collections.KeySet[collections.Pair[string, string]]                          // (supplier, session id)
 	ClaimsByProofClose collections.KeySet[collections.Pair[int64, collections.Pair[string, string]]] // (proof close height, (session id, supplier))
 	Proofs             collections.Map[collections.Pair[string, string], types.Proof]
+	// AppStakeHistory records an application's stake amount after every
+	// change, by the height of the change, so a session is bounded by the
+	// stake at its start (see appStakeAt).
+	AppStakeHistory collections.Map[collections.Pair[string, int64], sdkmath.Int]
 }
 
 // NewKeeper builds the keeper. authority must be a valid account address.
@@ -68,6 +73,7 @@ func NewKeeper(cdc codec.BinaryCodec, storeService store.KVStoreService, account
 		ClaimsBySupplier:   collections.NewKeySet(sb, types.ClaimsBySupplierKey, "claims_by_supplier", pairSS),
 		ClaimsByProofClose: collections.NewKeySet(sb, types.ClaimsByProofCloseKey, "claims_by_proof_close", collections.PairKeyCodec(collections.Int64Key, pairSS)),
 		Proofs:             collections.NewMap(sb, types.ProofsKey, "proofs", pairSS, codec.CollValue[types.Proof](cdc)),
+		AppStakeHistory:    collections.NewMap(sb, types.AppStakeHistoryKey, "app_stake_history", collections.PairKeyCodec(collections.StringKey, collections.Int64Key), sdk.IntValue),
 	}
 	schema, err := sb.Build()
 	if err != nil {

@@ -60,6 +60,9 @@ func (k Keeper) GetSession(ctx context.Context, appAddr, serviceID string, h int
 	if _, err := k.ServiceAt(ctx, serviceID, start); err != nil {
 		return types.Session{}, err
 	}
+	if app.Stake.Amount, err = k.appStakeAt(ctx, app, start); err != nil {
+		return types.Session{}, err
+	}
 	sessionID := protocol.SessionID(seed, serviceID, appAddr, start)
 	candidates, err := k.suppliersForService(ctx, serviceID, start)
 	if err != nil {
@@ -131,12 +134,17 @@ func (k Keeper) recordBlockHash(ctx context.Context) error {
 	// The oldest hash still needed seeds a session whose proof window is
 	// open: at most one session plus every offset back. Keep twice that, so
 	// a later increase of the offsets still finds its hashes.
-	span := int64(p.NumBlocksPerSession + p.GracePeriodEndOffsetBlocks + p.ClaimWindowOpenOffsetBlocks +
-		p.ClaimWindowCloseOffsetBlocks + p.ProofWindowOpenOffsetBlocks + p.ProofWindowCloseOffsetBlocks)
-	if keepFrom := h - 2*span - 1; keepFrom > 0 {
+	if keepFrom := h - 2*lifecycleSpan(p) - 1; keepFrom > 0 {
 		return k.BlockHashes.Clear(ctx, new(collections.Range[int64]).EndExclusive(keepFrom))
 	}
 	return nil
+}
+
+// lifecycleSpan is one session plus every offset after it: how far back a
+// session that can still be settled started.
+func lifecycleSpan(p types.Params) int64 {
+	return int64(p.NumBlocksPerSession + p.GracePeriodEndOffsetBlocks + p.ClaimWindowOpenOffsetBlocks +
+		p.ClaimWindowCloseOffsetBlocks + p.ProofWindowOpenOffsetBlocks + p.ProofWindowCloseOffsetBlocks)
 }
 
 func containsString(list []string, s string) bool {

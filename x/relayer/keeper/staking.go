@@ -107,7 +107,7 @@ func (k Keeper) stakeApplication(ctx context.Context, msg *types.MsgStakeApplica
 		ServiceIds:       msg.ServiceIds,
 		ActivationHeight: nextSessionStart(p, height(ctx)),
 	}
-	return app, k.Applications.Set(ctx, app.Address, app)
+	return app, k.setApplication(ctx, app)
 }
 
 func (k Keeper) addApplicationStake(ctx context.Context, msg *types.MsgAddApplicationStake) (types.Application, error) {
@@ -125,7 +125,7 @@ func (k Keeper) addApplicationStake(ctx context.Context, msg *types.MsgAddApplic
 		return app, err
 	}
 	app.Stake = app.Stake.Add(msg.Amount)
-	return app, k.Applications.Set(ctx, app.Address, app)
+	return app, k.setApplication(ctx, app)
 }
 
 func (k Keeper) unstakeApplication(ctx context.Context, addr string) (types.Application, int64, error) {
@@ -249,7 +249,7 @@ func (k Keeper) completeUnbonding(ctx context.Context) error {
 		if err := k.release(ctx, app.Address, app.Stake); err != nil {
 			return err
 		}
-		if err := k.Applications.Remove(ctx, app.Address); err != nil {
+		if err := k.removeApplication(ctx, app.Address); err != nil {
 			return err
 		}
 		if err := k.AppUnbonding.Remove(ctx, key); err != nil {

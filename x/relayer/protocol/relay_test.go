@@ -91,10 +91,10 @@ func TestDecodeLeafRejectsNonCanonicalEncodings(t *testing.T) {
 		return append(append([]byte{byte(num<<3 | 2)}, protowire(len(body))...), body...)
 	}
 	tests := map[string][]byte{
-		"unknown field appended": append(bytes.Clone(leaf), 0x78, 0x01), // field 15, varint 1
-		"fields reordered":       append(field(2, resBz), field(1, reqBz)...),
-		"non-minimal length":     append(append([]byte{0x0a}, nonMinimal(len(reqBz))...), append(reqBz, field(2, resBz)...)...),
-		"field repeated":         append(field(1, reqBz), append(field(1, reqBz), field(2, resBz)...)...),
+		"unknown field appended":   append(bytes.Clone(leaf), 0x78, 0x01), // field 15, varint 1
+		"fields reordered":         append(field(2, resBz), field(1, reqBz)...),
+		"non-minimal length":       append(append([]byte{0x0a}, nonMinimal(len(reqBz))...), append(reqBz, field(2, resBz)...)...),
+		"field repeated":           append(field(1, reqBz), append(field(1, reqBz), field(2, resBz)...)...),
 		"unknown field in request": append(field(1, append(bytes.Clone(reqBz), 0x78, 0x01)), field(2, resBz)...),
 	}
 	for name, bz := range tests {

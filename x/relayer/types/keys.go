@@ -26,4 +26,5 @@ var (
 	ClaimsBySupplierKey     = collections.NewPrefix(10)
 	ClaimsByProofCloseKey   = collections.NewPrefix(11)
 	ProofsKey               = collections.NewPrefix(12)
+	AppStakeHistoryKey      = collections.NewPrefix(13)
 )
