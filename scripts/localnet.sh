@@ -275,7 +275,7 @@ init_chain() {
 	pokt genesis collect-gentxs >>"$LOGS/init.log" 2>&1
 
 	# Short sessions and windows: session (4 blocks), grace (1), claim window
-	# (opens 1 later, 4 blocks), proof window (opens 1 later, 4 blocks); at
+	# (opens 2 later, 4 blocks), proof window (opens 1 later, 4 blocks); at
 	# one block a second a session is settled ~15s after it ends.
 	py - "$NODE_HOME/config/genesis.json" <<'EOF'
 import json, sys
@@ -285,7 +285,7 @@ p = g["app_state"]["relayer"]["params"]
 p.update({
     "num_blocks_per_session": "4",
     "grace_period_end_offset_blocks": "1",
-    "claim_window_open_offset_blocks": "1",
+    "claim_window_open_offset_blocks": "2",
     "claim_window_close_offset_blocks": "4",
     "proof_window_open_offset_blocks": "1",
     "proof_window_close_offset_blocks": "4",

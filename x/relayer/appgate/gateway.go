@@ -3,6 +3,7 @@ package appgate
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"fmt"
 	"io"
 	"net/http"
@@ -310,10 +311,14 @@ func (g *Gateway) attempt(ctx context.Context, sess *session, sup types.Supplier
 		defer cancel()
 	}
 
-	req := &types.RelayRequest{Meta: types.RelayRequestMetadata{SessionHeader: &hdr, SupplierOperatorAddress: addr}, Payload: payload}
-	signable, err := protocol.RequestSignableBytes(req)
+	// A fresh nonce makes every call its own relay (two identical calls are
+	// two relays, each paid once) and every attempt its own request.
+	nonce := make([]byte, 16)
+	_, _ = rand.Read(nonce)
+	req := &types.RelayRequest{Meta: types.RelayRequestMetadata{SessionHeader: &hdr, SupplierOperatorAddress: addr, Nonce: nonce}, Payload: payload}
+	relayKey, err := protocol.RelayKey(req)
 	if err == nil {
-		req.Meta.Signature, err = g.app.Key.Sign(signable)
+		req.Meta.Signature, err = g.app.Key.Sign(relayKey)
 	}
 	var raw []byte
 	if err == nil {
@@ -360,6 +365,9 @@ func (g *Gateway) attempt(ctx context.Context, sess *session, sup types.Supplier
 	}
 	if got := res.Meta.SessionHeader; got == nil || *got != hdr {
 		return nil, fail("wrong_session_header", "response is for session %v, the request for %v", got, &hdr)
+	}
+	if !bytes.Equal(res.Meta.RelayKey, relayKey) {
+		return nil, fail("bad_response", "response answers request %x, not %x", res.Meta.RelayKey, relayKey)
 	}
 	pub, err := g.chain.PubKey(ctx, addr)
 	if err != nil {

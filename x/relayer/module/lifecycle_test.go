@@ -66,7 +66,7 @@ func TestLifecycle(t *testing.T) {
 	params := types.DefaultParams()
 	params.NumBlocksPerSession = 4
 	params.GracePeriodEndOffsetBlocks = 1
-	params.ClaimWindowOpenOffsetBlocks = 1
+	params.ClaimWindowOpenOffsetBlocks = 2
 	params.ClaimWindowCloseOffsetBlocks = 4
 	params.ProofWindowOpenOffsetBlocks = 1
 	params.ProofWindowCloseOffsetBlocks = 4
@@ -194,14 +194,14 @@ func testBuildTree(t *testing.T, lc *lifecycle) {
 	require.Equal(t, relays[0].Res.Meta.SupplierSignature, sig)
 
 	lc.tree = relaytest.NewTree(t, computeUnitsPerRelay, relays...)
-	root, err := protocol.ParseRoot(lc.tree.Root())
+	root, err := protocol.ParseRoot(lc.tree.Root)
 	require.NoError(t, err)
 	require.EqualValues(t, numRelays, root.Count)
 	require.EqualValues(t, claimedUpokt, root.Sum)
 }
 
 func (lc *lifecycle) claimMsg() *types.MsgCreateClaim {
-	return &types.MsgCreateClaim{SupplierOperatorAddress: lc.sup1, SessionHeader: lc.session.Header, RootHash: lc.tree.Root()}
+	return &types.MsgCreateClaim{SupplierOperatorAddress: lc.sup1, SessionHeader: lc.session.Header, RootHash: lc.tree.Root}
 }
 
 // testEarlyClaim sends the real claim while the session is still running:
@@ -231,7 +231,7 @@ func testClaim(t *testing.T, lc *lifecycle) {
 	want := types.Claim{
 		SupplierOperatorAddress: lc.sup1,
 		SessionHeader:           lc.session.Header,
-		RootHash:                lc.tree.Root(),
+		RootHash:                lc.tree.Root,
 		ProofWindowCloseHeight:  w.ProofWindowClose,
 	}
 
@@ -256,7 +256,7 @@ func testClaim(t *testing.T, lc *lifecycle) {
 	var cliOne types.QueryClaimResponse
 	require.NoError(t, n.Codec().UnmarshalJSON([]byte(out), &cliOne), out)
 	require.Equal(t, want, cliOne.Claim)
-	require.Equal(t, lc.tree.Root(), cliOne.Claim.RootHash)
+	require.Equal(t, lc.tree.Root, cliOne.Claim.RootHash)
 
 	// A second claim for the session is refused.
 	res = n.SendTx(t, "sup1", lc.claimMsg())
@@ -301,22 +301,30 @@ func testProof(t *testing.T, lc *lifecycle) {
 	// proof cost nothing either.
 	require.Equal(t, sdk.NewCoin(app.BondDenom, network.DefaultAccountBalance).Sub(lc.params.MinSupplierStake), lc.supBalance)
 
-	proof := lc.tree.Prove(t, protocol.ProofPath(seed, hdr.SessionId))
-	res := n.MustSendTx(t, "sup1", &types.MsgSubmitProof{SupplierOperatorAddress: lc.sup1, SessionHeader: hdr, Proof: proof})
+	proofs := lc.tree.ProveClaim(t, seed, hdr.SessionId, lc.sup1, lc.params.NumProofsPerClaim)
+	res := n.MustSendTx(t, "sup1", &types.MsgSubmitProof{SupplierOperatorAddress: lc.sup1, SessionHeader: hdr, Proofs: proofs})
 	require.True(t, w.InProofWindow(res.Height), "proof in block %d, window %d-%d", res.Height, w.ProofWindowOpen, w.ProofWindowClose)
 	lc.proofHeight = res.Height
 	require.Less(t, res.Height, w.ProofWindowClose, "the proof landed in the settlement block, which removes it before it can be queried")
 
-	want := types.Proof{SupplierOperatorAddress: lc.sup1, SessionHeader: hdr, ClosestMerkleProof: proof}
+	// Compared encoded: an empty side node decodes as an empty, not nil, slice.
+	want := types.Proof{SupplierOperatorAddress: lc.sup1, SessionHeader: hdr, LeafProofs: proofs}
+	wantBz, err := want.Marshal()
+	require.NoError(t, err)
 	grpcRes, err := n.RelayerQuery().Proof(ctx, &types.QueryProofRequest{SessionId: hdr.SessionId, SupplierOperatorAddress: lc.sup1})
 	require.NoError(t, err)
-	require.Equal(t, want, grpcRes.Proof)
+	require.Len(t, grpcRes.Proof.LeafProofs, int(lc.params.NumProofsPerClaim))
+	gotBz, err := grpcRes.Proof.Marshal()
+	require.NoError(t, err)
+	require.Equal(t, wantBz, gotBz)
 
 	out, err := n.ExecCLI(cmd.NewRootCmd(), append([]string{"q", "relayer", "proof", hdr.SessionId, lc.sup1}, n.QueryFlags()...)...)
 	require.NoError(t, err)
 	var cliRes types.QueryProofResponse
 	require.NoError(t, n.Codec().UnmarshalJSON([]byte(out), &cliRes), out)
-	require.Equal(t, want, cliRes.Proof)
+	gotBz, err = cliRes.Proof.Marshal()
+	require.NoError(t, err)
+	require.Equal(t, wantBz, gotBz)
 }
 
 func testSettlement(t *testing.T, lc *lifecycle) {
@@ -351,7 +359,7 @@ func testSettlement(t *testing.T, lc *lifecycle) {
 			}
 		}
 	}
-	claim := types.Claim{SupplierOperatorAddress: lc.sup1, SessionHeader: hdr, RootHash: lc.tree.Root(), ProofWindowCloseHeight: w.ProofWindowClose}
+	claim := types.Claim{SupplierOperatorAddress: lc.sup1, SessionHeader: hdr, RootHash: lc.tree.Root, ProofWindowCloseHeight: w.ProofWindowClose}
 	require.Empty(t, other, "no expiry, slash or other relayer event")
 	require.Equal(t, []*types.EventClaimCreated{{Claim: claim, NumRelays: numRelays, NumClaimedComputeUnits: claimedUpokt}}, created)
 	require.Equal(t, []*types.EventProofSubmitted{{Claim: claim}}, proven)

@@ -160,11 +160,7 @@ func (rm *RelayMiner) Start(ctx context.Context) (err error) {
 	}
 	followCtx, cancel := context.WithCancel(context.Background())
 	rm.cancel = cancel
-	rm.wg.Add(2)
-	go func() {
-		defer rm.wg.Done()
-		rm.Sessions.Run(followCtx)
-	}()
+	rm.wg.Add(1)
 	go func() {
 		defer rm.wg.Done()
 		_ = rm.Chain.FollowBlocks(followCtx, rm.deps.PollInterval, func(ctx context.Context, h int64) {

@@ -40,7 +40,7 @@ func params() types.Params {
 	p := types.DefaultParams()
 	p.NumBlocksPerSession = 8
 	p.GracePeriodEndOffsetBlocks = 2
-	p.ClaimWindowOpenOffsetBlocks = 1
+	p.ClaimWindowOpenOffsetBlocks = 2
 	p.ClaimWindowCloseOffsetBlocks = 10
 	p.ProofWindowOpenOffsetBlocks = 1
 	p.ProofWindowCloseOffsetBlocks = 6

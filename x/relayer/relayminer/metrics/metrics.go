@@ -15,7 +15,8 @@ type Metrics struct {
 	RelaysServed *prometheus.CounterVec
 	// RelaysFailed counts refused or failed relays, by service and reason.
 	RelaysFailed *prometheus.CounterVec
-	// RelaysMined counts relays added to a session tree, by service.
+	// RelaysMined counts relays recorded in a session's relay log (the
+	// minable ones among them are claimed), by service.
 	RelaysMined *prometheus.CounterVec
 	// RelayDuration is the time from request to response, by service.
 	RelayDuration *prometheus.HistogramVec
@@ -41,7 +42,7 @@ func New() *Metrics {
 			Namespace: "relayminer", Name: "relays_failed_total", Help: "Relays refused or failed, by reason.",
 		}, []string{"service", "reason"}),
 		RelaysMined: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "relayminer", Name: "relays_mined_total", Help: "Relays added to a session tree.",
+			Namespace: "relayminer", Name: "relays_mined_total", Help: "Relays recorded in a session's relay log (the minable ones are claimed).",
 		}, []string{"service"}),
 		RelayDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: "relayminer", Name: "relay_duration_seconds", Help: "Time from relay request to response.",

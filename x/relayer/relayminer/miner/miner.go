@@ -2,25 +2,31 @@ package miner
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/pokt-network/poktroll/x/relayer/protocol"
 	"github.com/pokt-network/poktroll/x/relayer/relayminer/metrics"
+	"github.com/pokt-network/poktroll/x/relayer/relayminer/session"
 	"github.com/pokt-network/poktroll/x/relayer/types"
 )
 
+// ErrSessionSealed is returned for a relay of a session whose claim trie was
+// already built: it can no longer be counted.
+var ErrSessionSealed = session.ErrSessionClaimed
+
 // Chain is what the miner reads from the chain (cached by the caller).
 type Chain interface {
-	ParamsAt(ctx context.Context, height int64) (types.Params, error)
 	ServiceAt(ctx context.Context, id string, height int64) (types.Service, error)
 }
 
 // Sessions stores mined relays.
 type Sessions interface {
-	AddRelay(hdr types.SessionHeader, supplier string, computeUnitsPerRelay uint64, relayHash, relay []byte) error
+	Logged(hdr types.SessionHeader, supplier string, path []byte) (bool, error)
+	AddRelay(hdr types.SessionHeader, supplier string, computeUnitsPerRelay uint64, path, relayKey, leaf []byte) error
 }
 
-// Miner filters served relays by difficulty and records the minable ones.
+// Miner records served relays as trie leaves.
 type Miner struct {
 	chain    Chain
 	sessions Sessions
@@ -32,33 +38,30 @@ func New(chain Chain, sessions Sessions, m *metrics.Metrics) *Miner {
 	return &Miner{chain: chain, sessions: sessions, metrics: m}
 }
 
-// Mine hashes a served relay and, if it is minable, records it; it returns
-// whether it was recorded. It returns once the relay is durable.
-func (m *Miner) Mine(ctx context.Context, relay *types.Relay) (bool, error) {
-	hdr := relay.Req.Meta.SessionHeader
+// Seen reports whether the request with relayKey was already served to
+// supplier in session hdr: a replay, which would not be paid again.
+func (m *Miner) Seen(hdr types.SessionHeader, supplier string, relayKey []byte) (bool, error) {
+	return m.sessions.Logged(hdr, supplier, protocol.LeafPath(relayKey))
+}
+
+// Mine records a served relay: req and res in compact form and signed,
+// relayKey the request's key. It returns once the relay is durable.
+func (m *Miner) Mine(ctx context.Context, req *types.RelayRequest, res *types.RelayResponse, relayKey []byte) error {
+	hdr := req.Meta.SessionHeader
 	if hdr == nil {
-		return false, fmt.Errorf("relay has no session header")
+		return errors.New("relay has no session header")
 	}
-	start := hdr.SessionStartBlockHeight
-	p, err := m.chain.ParamsAt(ctx, start)
+	svc, err := m.chain.ServiceAt(ctx, hdr.ServiceId, hdr.SessionStartBlockHeight)
 	if err != nil {
-		return false, fmt.Errorf("params at session start %d: %w", start, err)
+		return fmt.Errorf("service %q at session start %d: %w", hdr.ServiceId, hdr.SessionStartBlockHeight, err)
 	}
-	svc, err := m.chain.ServiceAt(ctx, hdr.ServiceId, start)
+	leaf, err := (&types.Relay{Req: req, Res: res}).Marshal()
 	if err != nil {
-		return false, fmt.Errorf("service %q at session start %d: %w", hdr.ServiceId, start, err)
+		return err
 	}
-	raw, err := protocol.RelayBytes(relay)
-	if err != nil {
-		return false, err
-	}
-	hash := protocol.RelayHash(raw)
-	if !protocol.IsMinable(hash, protocol.DifficultyTarget(p, hdr.ServiceId)) {
-		return false, nil
-	}
-	if err := m.sessions.AddRelay(*hdr, relay.Req.Meta.SupplierOperatorAddress, svc.ComputeUnitsPerRelay, hash, raw); err != nil {
-		return false, err
+	if err := m.sessions.AddRelay(*hdr, req.Meta.SupplierOperatorAddress, svc.ComputeUnitsPerRelay, protocol.LeafPath(relayKey), relayKey, leaf); err != nil {
+		return err
 	}
 	m.metrics.RelaysMined.WithLabelValues(hdr.ServiceId).Inc()
-	return true, nil
+	return nil
 }

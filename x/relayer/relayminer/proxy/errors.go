@@ -22,6 +22,7 @@ var (
 	ErrInternal         = errorsmod.Register(Codespace, 10, "relay could not be recorded")
 	ErrMethodNotAllowed = errorsmod.Register(Codespace, 11, "relays are POSTed")
 	ErrChainUnavailable = errorsmod.Register(Codespace, 12, "chain state unavailable")
+	ErrDuplicateRelay   = errorsmod.Register(Codespace, 13, "relay request already served")
 )
 
 var statusOf = map[*errorsmod.Error]int{
@@ -36,6 +37,7 @@ var statusOf = map[*errorsmod.Error]int{
 	ErrInternal:         http.StatusInternalServerError,
 	ErrMethodNotAllowed: http.StatusMethodNotAllowed,
 	ErrChainUnavailable: http.StatusServiceUnavailable,
+	ErrDuplicateRelay:   http.StatusConflict,
 }
 
 // reasons are the metric labels of the errors.
@@ -51,4 +53,5 @@ var reasonOf = map[*errorsmod.Error]string{
 	ErrInternal:         "internal",
 	ErrMethodNotAllowed: "method",
 	ErrChainUnavailable: "chain_unavailable",
+	ErrDuplicateRelay:   "duplicate",
 }

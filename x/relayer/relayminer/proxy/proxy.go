@@ -18,7 +18,7 @@ import (
 
 	"github.com/pokt-network/poktroll/x/relayer/protocol"
 	"github.com/pokt-network/poktroll/x/relayer/relayminer/metrics"
-	"github.com/pokt-network/poktroll/x/relayer/relayminer/session"
+	"github.com/pokt-network/poktroll/x/relayer/relayminer/miner"
 	"github.com/pokt-network/poktroll/x/relayer/types"
 )
 
@@ -33,7 +33,19 @@ type Chain interface {
 
 // Miner records served relays.
 type Miner interface {
-	Mine(ctx context.Context, relay *types.Relay) (bool, error)
+	// Seen reports whether the request with relayKey was already served.
+	Seen(hdr types.SessionHeader, supplier string, relayKey []byte) (bool, error)
+	// Mine records a served relay (both halves compact and signed) and
+	// returns once it is durable.
+	Mine(ctx context.Context, req *types.RelayRequest, res *types.RelayResponse, relayKey []byte) error
+}
+
+// admitted is a relay request that passed every check.
+type admitted struct {
+	req     *types.RelayRequest // as received
+	compact types.RelayRequest  // its compact form, as its trie leaf holds it
+	key     []byte              // its key: the signable bytes the application signed
+	svc     *Service
 }
 
 // Service is one supplier's service behind this server.
@@ -112,60 +124,83 @@ func (s *Server) Stop(ctx context.Context) error { return s.srv.Shutdown(ctx) }
 // ServeHTTP handles one relay, from the request bytes to the recorded relay.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	req, svc, err := s.admit(w, r)
+	a, err := s.admit(w, r)
 	if err == nil {
 		var res *types.RelayResponse
-		if res, err = s.serve(r.Context(), req, svc); err == nil {
+		if res, err = s.serve(r.Context(), a); err == nil {
 			s.reply(w, http.StatusOK, res)
-			s.metrics.RelaysServed.WithLabelValues(svc.ServiceID).Inc()
-			s.metrics.RelayDuration.WithLabelValues(svc.ServiceID).Observe(time.Since(start).Seconds())
+			s.metrics.RelaysServed.WithLabelValues(a.svc.ServiceID).Inc()
+			s.metrics.RelayDuration.WithLabelValues(a.svc.ServiceID).Observe(time.Since(start).Seconds())
 			return
 		}
 	}
-	s.fail(w, req, err)
+	s.fail(w, a.req, err)
 }
 
 // admit decodes the relay request and checks it may be served: known
-// service, current session the supplier belongs to, valid signature.
-func (s *Server) admit(w http.ResponseWriter, r *http.Request) (*types.RelayRequest, *Service, error) {
+// service, current session the supplier belongs to, valid signature, not
+// served before. The returned request is set whenever it decoded.
+func (s *Server) admit(w http.ResponseWriter, r *http.Request) (admitted, error) {
+	var a admitted
 	if r.Method != http.MethodPost {
-		return nil, nil, errorsmod.Wrapf(ErrMethodNotAllowed, "got %s", r.Method)
+		return a, errorsmod.Wrapf(ErrMethodNotAllowed, "got %s", r.Method)
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.maxBody+64<<10))
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			return nil, nil, errorsmod.Wrapf(ErrBodyTooLarge, "relay request over %d bytes", tooLarge.Limit)
+			return a, errorsmod.Wrapf(ErrBodyTooLarge, "relay request over %d bytes", tooLarge.Limit)
 		}
-		return nil, nil, errorsmod.Wrap(ErrBadRequest, err.Error())
+		return a, errorsmod.Wrap(ErrBadRequest, err.Error())
 	}
 	req := &types.RelayRequest{}
 	if err := req.Unmarshal(body); err != nil {
-		return nil, nil, errorsmod.Wrapf(ErrBadRequest, "not a RelayRequest: %v", err)
+		return a, errorsmod.Wrapf(ErrBadRequest, "not a RelayRequest: %v", err)
 	}
+	a.req = req
 	hdr := req.Meta.SessionHeader
 	if err := hdr.ValidateBasic(); err != nil {
-		return req, nil, errorsmod.Wrap(ErrBadRequest, err.Error())
+		return a, errorsmod.Wrap(ErrBadRequest, err.Error())
+	}
+	if len(req.PayloadHash) > 0 {
+		return a, errorsmod.Wrap(ErrBadRequest, "payload_hash is only for trie leaves: send the payload")
+	}
+	if n := len(req.Meta.Nonce); n > protocol.MaxNonceSize {
+		return a, errorsmod.Wrapf(ErrBadRequest, "nonce of %d bytes, at most %d", n, protocol.MaxNonceSize)
 	}
 	svc, ok := s.services[req.Meta.SupplierOperatorAddress+"/"+hdr.ServiceId]
 	if !ok {
-		return req, nil, errorsmod.Wrapf(ErrUnknownService, "supplier %q does not serve service %q here", req.Meta.SupplierOperatorAddress, hdr.ServiceId)
+		return a, errorsmod.Wrapf(ErrUnknownService, "supplier %q does not serve service %q here", req.Meta.SupplierOperatorAddress, hdr.ServiceId)
 	}
+	a.svc = svc
 	if int64(len(req.Payload)) > svc.MaxBodyBytes {
-		return req, svc, errorsmod.Wrapf(ErrBodyTooLarge, "payload of %d bytes, limit %d", len(req.Payload), svc.MaxBodyBytes)
+		return a, errorsmod.Wrapf(ErrBodyTooLarge, "payload of %d bytes, limit %d", len(req.Payload), svc.MaxBodyBytes)
 	}
 	ctx := r.Context()
 	if err := s.checkSession(ctx, hdr, svc); err != nil {
-		return req, svc, err
+		return a, err
 	}
 	pub, err := s.chain.PubKey(ctx, hdr.ApplicationAddress)
 	if err != nil {
-		return req, svc, errorsmod.Wrap(ErrInvalidSignature, err.Error())
+		return a, errorsmod.Wrap(ErrInvalidSignature, err.Error())
 	}
-	if err := protocol.VerifyRequestSignature(req, pub); err != nil {
-		return req, svc, errorsmod.Wrapf(ErrInvalidSignature, "application %s: %v", hdr.ApplicationAddress, err)
+	// One payload hash and one request hash: the key is what was signed.
+	if a.compact, err = protocol.CompactRequest(req); err != nil {
+		return a, errorsmod.Wrap(ErrBadRequest, err.Error())
 	}
-	return req, svc, nil
+	if a.key, err = protocol.RequestSignableBytes(&a.compact); err != nil {
+		return a, errorsmod.Wrap(ErrBadRequest, err.Error())
+	}
+	if err := protocol.VerifySignature("relay request", a.key, req.Meta.Signature, pub); err != nil {
+		return a, errorsmod.Wrapf(ErrInvalidSignature, "application %s: %v", hdr.ApplicationAddress, err)
+	}
+	switch seen, err := s.miner.Seen(*hdr, svc.Supplier, a.key); {
+	case err != nil:
+		return a, errorsmod.Wrap(ErrInternal, err.Error())
+	case seen:
+		return a, errorsmod.Wrapf(ErrDuplicateRelay, "request %x was already served in session %s (it is paid once)", a.key, hdr.SessionId)
+	}
+	return a, nil
 }
 
 // checkSession requires the header to be the chain's session, with the
@@ -213,12 +248,12 @@ func (s *Server) checkSession(ctx context.Context, hdr *types.SessionHeader, svc
 }
 
 // serve forwards the payload, signs the response and has it mined.
-func (s *Server) serve(ctx context.Context, req *types.RelayRequest, svc *Service) (*types.RelayResponse, error) {
+func (s *Server) serve(ctx context.Context, a admitted) (*types.RelayResponse, error) {
 	var in types.HTTPRequest
-	if err := in.Unmarshal(req.Payload); err != nil {
+	if err := in.Unmarshal(a.req.Payload); err != nil {
 		return nil, errorsmod.Wrapf(ErrBadRequest, "payload is not an HTTPRequest: %v", err)
 	}
-	out, err := s.forward(ctx, &in, svc)
+	out, err := s.forward(ctx, &in, a.svc)
 	if err != nil {
 		return nil, err
 	}
@@ -226,19 +261,25 @@ func (s *Server) serve(ctx context.Context, req *types.RelayRequest, svc *Servic
 	if err != nil {
 		return nil, errorsmod.Wrap(ErrInternal, err.Error())
 	}
-	res := &types.RelayResponse{Meta: types.RelayResponseMetadata{SessionHeader: req.Meta.SessionHeader}, Payload: payload}
-	signable, err := protocol.ResponseSignableBytes(res)
+	hdr := a.req.Meta.SessionHeader
+	res := &types.RelayResponse{Meta: types.RelayResponseMetadata{SessionHeader: hdr, RelayKey: a.key}, Payload: payload}
+	compact, err := protocol.CompactResponse(res)
 	if err != nil {
 		return nil, errorsmod.Wrap(ErrInternal, err.Error())
 	}
-	if res.Meta.SupplierSignature, err = svc.Key.Sign(signable); err != nil {
+	signable, err := protocol.ResponseSignableBytes(&compact)
+	if err != nil {
+		return nil, errorsmod.Wrap(ErrInternal, err.Error())
+	}
+	if res.Meta.SupplierSignature, err = a.svc.Key.Sign(signable); err != nil {
 		return nil, errorsmod.Wrapf(ErrInternal, "signing response: %v", err)
 	}
+	compact.Meta.SupplierSignature = res.Meta.SupplierSignature
 	// The relay is durable before the application sees the response.
-	if _, err := s.miner.Mine(ctx, &types.Relay{Req: req, Res: res}); err != nil {
-		if errors.Is(err, session.ErrSessionClaimed) {
-			// The claim window opened while the backend answered.
-			return nil, errorsmod.Wrapf(ErrSessionExpired, "session %s was claimed while the relay was served", req.Meta.SessionHeader.SessionId)
+	if err := s.miner.Mine(ctx, &a.compact, &compact, a.key); err != nil {
+		if errors.Is(err, miner.ErrSessionSealed) {
+			// The claim trie was built while the backend answered.
+			return nil, errorsmod.Wrapf(ErrSessionExpired, "session %s was sealed for its claim while the relay was served", hdr.SessionId)
 		}
 		return nil, errorsmod.Wrap(ErrInternal, err.Error())
 	}

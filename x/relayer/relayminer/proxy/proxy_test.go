@@ -3,6 +3,7 @@ package proxy_test
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"fmt"
 	"io"
 	"net/http"
@@ -72,13 +73,24 @@ func (c *fakeChain) PubKey(_ context.Context, addr string) (cryptotypes.PubKey, 
 type fakeMiner struct {
 	mu     sync.Mutex
 	relays []*types.Relay
+	keys   map[string]bool
 }
 
-func (m *fakeMiner) Mine(_ context.Context, r *types.Relay) (bool, error) {
+func (m *fakeMiner) Seen(_ types.SessionHeader, _ string, key []byte) (bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.relays = append(m.relays, r)
-	return true, nil
+	return m.keys[string(key)], nil
+}
+
+func (m *fakeMiner) Mine(_ context.Context, req *types.RelayRequest, res *types.RelayResponse, key []byte) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.relays = append(m.relays, &types.Relay{Req: req, Res: res})
+	if m.keys == nil {
+		m.keys = map[string]bool{}
+	}
+	m.keys[string(key)] = true
+	return nil
 }
 
 func (m *fakeMiner) count() int {
@@ -131,7 +143,9 @@ func (f *fixture) request(t testing.TB, hdr types.SessionHeader, body []byte) *t
 	payload, err := (&types.HTTPRequest{Method: "POST", Path: "/", Body: body,
 		Headers: []types.Header{{Name: "Content-Type", Values: []string{"application/json"}}}}).Marshal()
 	require.NoError(t, err)
-	req := &types.RelayRequest{Meta: types.RelayRequestMetadata{SessionHeader: &hdr, SupplierOperatorAddress: f.sup.Address}, Payload: payload}
+	nonce := make([]byte, 8)
+	_, _ = rand.Read(nonce)
+	req := &types.RelayRequest{Meta: types.RelayRequestMetadata{SessionHeader: &hdr, SupplierOperatorAddress: f.sup.Address, Nonce: nonce}, Payload: payload}
 	relaytest.SignRequest(t, req, f.app.Key)
 	return req
 }
@@ -185,6 +199,36 @@ func TestValidRelayIsServedSignedAndMined(t *testing.T) {
 	}
 	require.Equal(t, "secret", seen, "configured backend headers are sent")
 	require.Equal(t, 1, f.miner.count())
+
+	key, err := protocol.RelayKey(req)
+	require.NoError(t, err)
+	require.Equal(t, key, res.Meta.RelayKey, "the response names the request it answers")
+	// What is mined is the relay's leaf: compact, canonical, both signatures
+	// verifying without the payloads.
+	leaf, err := protocol.LeafBytes(f.miner.relays[0])
+	require.NoError(t, err)
+	mined, err := protocol.DecodeLeaf(leaf)
+	require.NoError(t, err)
+	require.Empty(t, mined.Res.Payload)
+	require.NoError(t, protocol.VerifyResponseSignature(mined.Res, f.sup.Key.PubKey()))
+	require.NoError(t, protocol.VerifyRequestSignature(mined.Req, f.app.Key.PubKey()))
+}
+
+// TestReplayedRequestIsRefusedAndMinedOnce: the same signed request sent
+// twice is served once; the replay gets the typed duplicate error.
+func TestReplayedRequestIsRefusedAndMinedOnce(t *testing.T) {
+	f := newFixture(t, jsonRPCBackend(t), nil)
+	raw := marshal(t, f.request(t, f.header, []byte(`{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber"}`)))
+	status, _ := f.send(t, http.MethodPost, raw)
+	require.Equal(t, http.StatusOK, status)
+	status, res := f.send(t, http.MethodPost, raw)
+	require.Equal(t, http.StatusConflict, status)
+	require.Equal(t, proxy.ErrDuplicateRelay.ABCICode(), res.Error.Code)
+	require.Equal(t, 1, f.miner.count())
+	// The same call with a fresh nonce is a new relay.
+	status, _ = f.send(t, http.MethodPost, marshal(t, f.request(t, f.header, []byte(`{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber"}`))))
+	require.Equal(t, http.StatusOK, status)
+	require.Equal(t, 2, f.miner.count())
 }
 
 func TestRefusedRelaysGetTypedErrorsAndAreNotMined(t *testing.T) {
@@ -235,6 +279,18 @@ func TestRefusedRelaysGetTypedErrorsAndAreNotMined(t *testing.T) {
 		}, "POST", 2, http.StatusNotFound, proxy.ErrUnknownService},
 		{"session over", func() []byte { return marshal(t, f.request(t, f.header, []byte(`{}`))) }, "POST", 100, http.StatusGone, proxy.ErrSessionExpired},
 		{"payload too large", func() []byte { return marshal(t, f.request(t, f.header, make([]byte, 1<<17))) }, "POST", 2, http.StatusRequestEntityTooLarge, proxy.ErrBodyTooLarge},
+		{"compact form on the wire", func() []byte {
+			req := f.request(t, f.header, []byte(`{}`))
+			c, err := protocol.CompactRequest(req)
+			require.NoError(t, err)
+			return marshal(t, &c)
+		}, "POST", 2, http.StatusBadRequest, proxy.ErrBadRequest},
+		{"nonce too long", func() []byte {
+			req := f.request(t, f.header, []byte(`{}`))
+			req.Meta.Nonce = make([]byte, protocol.MaxNonceSize+1)
+			relaytest.SignRequest(t, req, f.app.Key)
+			return marshal(t, req)
+		}, "POST", 2, http.StatusBadRequest, proxy.ErrBadRequest},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

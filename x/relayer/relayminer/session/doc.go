@@ -1,13 +1,17 @@
-// Package session is the RelayMiner's SessionManager: one sparse Merkle sum
-// trie per (supplier, session) holding the relays mined in that session, and
-// the claim/proof lifecycle that turns each trie into a claim, then a proof,
-// then nothing.
+// Package session is the RelayMiner's SessionManager: per (supplier,
+// session), a relay log and then a claim trie (a sparse Merkle sum trie,
+// see x/relayer/protocol), and the claim/proof lifecycle that turns each into
+// a claim, then a proof, then nothing.
 //
-// Durability: every mined relay is written to a relay log in the store before
-// AddRelay returns (and so before the application gets its response); trie
-// nodes are committed to the store in batches. On restart the trie of each
-// open session is re-imported from its last committed root and the relay log
-// is replayed into it, so no relay whose response was returned is lost.
+// Durability: every relay is written to its session's relay log in the
+// store before AddRelay returns (and so before the application gets its
+// response). The log holds each relay once, keyed by the trie path of its
+// request's key, so iterating it yields the trie's leaves in order. When the
+// block after the session's grace period exists (the claim seed, which
+// decides minability), the tree is sealed: the claim trie is built in one
+// pass from the log's minable relays, its nodes written to the store, and
+// then claimed. Nothing per relay is held in memory, and a restart replays
+// nothing: no relay whose response was returned is lost.
 //
 // It must never serve HTTP or decide whether a relay is valid: the proxy and
 // the miner do that before a relay reaches it.

@@ -51,43 +51,21 @@ func NewManager(db *store.DB, chain Chain, tx Submitter, logger log.Logger, m *m
 	return &Manager{db: db, chain: chain, tx: tx, logger: logger.With("module", "session"), metrics: m, trees: map[string]*Tree{}}
 }
 
-// Load reopens every tree persisted in the store, replaying relay logs.
+// Load reopens every tree persisted in the store. Nothing is replayed: an
+// open tree is its relay log.
 func (m *Manager) Load() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.db.Iterate([]byte("m/"), func(_, raw []byte) error {
-		t, replayed, err := loadTree(m.db, raw)
+		t, err := loadTree(m.db, raw)
 		if err != nil {
 			return err
 		}
 		m.trees[string(t.key)] = t
-		m.treeLogger(t).Info("session tree restored", "state", t.meta.State, "relays_replayed", replayed)
+		m.treeLogger(t).Info("session tree restored", "state", t.meta.State)
 		m.metrics.SessionTrees.Set(float64(len(m.trees)))
 		return nil
 	})
-}
-
-// applyInterval is how often queued relays are inserted into their tries.
-const applyInterval = 50 * time.Millisecond
-
-// Run inserts logged relays into their tries in the background, off the
-// relay path, until ctx ends. Without it relays are still counted: sealing
-// a tree for its claim inserts whatever is queued.
-func (m *Manager) Run(ctx context.Context) {
-	tick := time.NewTicker(applyInterval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-			for _, t := range m.Trees() {
-				if err := t.apply(); err != nil {
-					m.treeLogger(t).Error("inserting relays into the session tree", "error", err)
-				}
-			}
-		}
-	}
 }
 
 // Wait blocks until the lifecycle txs in flight are done.
@@ -98,9 +76,22 @@ func (m *Manager) treeLogger(t *Tree) log.Logger {
 	return m.logger.With("session_id", h.SessionId, "supplier", t.meta.Supplier, "service", h.ServiceId)
 }
 
-// AddRelay records a mined relay in its session's tree, creating the tree on
-// the session's first relay. It returns once the relay is durable.
-func (m *Manager) AddRelay(hdr types.SessionHeader, supplier string, computeUnitsPerRelay uint64, relayHash, relay []byte) error {
+// Logged reports whether the relay on path (the trie path of its request's
+// key) is already in its session's log: a replayed request.
+func (m *Manager) Logged(hdr types.SessionHeader, supplier string, path []byte) (bool, error) {
+	m.mu.Lock()
+	t, ok := m.trees[string(treeKey(supplier, hdr.SessionId))]
+	m.mu.Unlock()
+	if !ok {
+		return false, nil
+	}
+	return t.has(path)
+}
+
+// AddRelay records a served relay in its session's log, creating the tree on
+// the session's first relay: path is the trie path of the request's key,
+// leaf the relay's leaf bytes. It returns once the relay is durable.
+func (m *Manager) AddRelay(hdr types.SessionHeader, supplier string, computeUnitsPerRelay uint64, path, relayKey, leaf []byte) error {
 	key := string(treeKey(supplier, hdr.SessionId))
 	m.mu.Lock()
 	t, ok := m.trees[key]
@@ -115,7 +106,7 @@ func (m *Manager) AddRelay(hdr types.SessionHeader, supplier string, computeUnit
 		m.treeLogger(t).Info("session tree opened")
 	}
 	m.mu.Unlock()
-	return t.add(relayHash, relay)
+	return t.add(path, relayKey, leaf)
 }
 
 // Trees lists the trees held, for status and tests.
@@ -146,23 +137,23 @@ func (m *Manager) OnBlock(ctx context.Context, h int64) {
 	claims := map[string][]*Tree{}
 	proofs := map[string][]*Tree{}
 	for _, t := range m.Trees() {
-		state, busy := t.state()
+		tm, busy := t.snapshot()
 		if busy {
 			continue
 		}
-		hdr := t.Header()
+		hdr := tm.Header
 		p, err := m.chain.ParamsAt(ctx, hdr.SessionStartBlockHeight)
 		if err != nil {
 			m.treeLogger(t).Error("reading params at session start", "error", err)
 			continue
 		}
 		w := protocol.SessionWindows(p, hdr.SessionEndBlockHeight)
-		switch {
-		case state == StateOpen && h > w.ClaimWindowClose:
+		switch state := tm.State; {
+		case state != StateClaimed && h > w.ClaimWindowClose:
 			m.treeLogger(t).Error("claim window closed before the session was claimed: its relays are lost", "claim_window_close", w.ClaimWindowClose, "height", h)
 			m.metrics.Claims.WithLabelValues("missed").Inc()
 			m.remove(t, "claim window missed")
-		case state == StateOpen && w.InClaimWindow(h):
+		case state != StateClaimed && w.InClaimWindow(h):
 			claims[t.Supplier()] = append(claims[t.Supplier()], t)
 		case state == StateClaimed && h > w.ProofWindowClose:
 			m.treeLogger(t).Error("proof window closed before a proof landed", "proof_window_close", w.ProofWindowClose, "height", h)
@@ -231,47 +222,58 @@ func (m *Manager) submit(ctx context.Context, supplier, what string, items []ite
 	}
 }
 
-// claim seals the trees and claims them; trees with no relays are dropped.
+// claim seals the trees (building each claim trie from the relays minable
+// under the claim seed) and claims them; trees with nothing minable are
+// dropped.
 func (m *Manager) claim(ctx context.Context, supplier string, trees []*Tree) {
 	var items []item
-	roots := map[*Tree][]byte{}
+	roots := map[*Tree]protocol.Root{}
 	for _, t := range trees {
 		hdr := t.Header()
-		w, err := m.windows(ctx, hdr)
+		lg := m.treeLogger(t)
+		p, err := m.chain.ParamsAt(ctx, hdr.SessionStartBlockHeight)
 		if err != nil {
-			m.treeLogger(t).Error("reading session windows", "error", err)
+			lg.Error("reading params at session start", "error", err)
 			continue
 		}
-		root, raw, err := t.seal()
+		w := protocol.SessionWindows(p, hdr.SessionEndBlockHeight)
+		seed, err := m.chain.BlockHash(ctx, w.ClaimSeed)
 		if err != nil {
-			m.treeLogger(t).Error("sealing session tree", "error", err)
+			lg.Error("reading the claim seed block", "height", w.ClaimSeed, "error", err)
 			continue
 		}
+		start := time.Now()
+		root, err := t.seal(seed, protocol.DifficultyTarget(p, hdr.ServiceId))
+		if err != nil {
+			lg.Error("sealing session tree", "error", err)
+			continue
+		}
+		tm, _ := t.snapshot()
+		lg.Info("session tree sealed", "relays", tm.Logged, "minable", tm.Minable, "compute_units", root.Sum, "took", time.Since(start))
 		if root.Count == 0 {
-			m.remove(t, "no relays to claim")
+			m.remove(t, "no minable relays to claim")
 			continue
 		}
-		roots[t] = raw
+		roots[t] = root
 		items = append(items, item{tree: t, timeout: w.ClaimWindowClose,
-			msg: &types.MsgCreateClaim{SupplierOperatorAddress: supplier, SessionHeader: hdr, RootHash: raw}})
+			msg: &types.MsgCreateClaim{SupplierOperatorAddress: supplier, SessionHeader: hdr, RootHash: tm.Root}})
 	}
 	m.submit(ctx, supplier, "claim", items, func(it item, err error) { m.claimed(it.tree, roots[it.tree], err) })
 }
 
 // claimed records the outcome of a claim. A duplicate-claim rejection means
 // an earlier tx landed (e.g. before a crash): the session is claimed.
-func (m *Manager) claimed(t *Tree, root []byte, err error) {
+func (m *Manager) claimed(t *Tree, root protocol.Root, err error) {
 	if err != nil && !errors.Is(err, types.ErrClaimExists) {
 		m.treeLogger(t).Error("claim failed; retrying next block while the window is open", "error", err)
 		m.metrics.Claims.WithLabelValues("failed").Inc()
 		return
 	}
-	if err := t.markClaimed(root); err != nil {
+	if err := t.markClaimed(); err != nil {
 		m.treeLogger(t).Error("recording claim", "error", err)
 		return
 	}
-	parsed, _ := protocol.ParseRoot(root)
-	m.treeLogger(t).Info("session claimed", "relays", parsed.Count, "compute_units", parsed.Sum)
+	m.treeLogger(t).Info("session claimed", "relays", root.Count, "compute_units", root.Sum)
 	m.metrics.Claims.WithLabelValues("ok").Inc()
 }
 
@@ -310,13 +312,24 @@ func (m *Manager) prove(ctx context.Context, supplier string, trees []*Tree) {
 			lg.Error("reading the proof seed block", "height", w.ProofSeed, "error", err)
 			continue
 		}
-		proof, err := t.prove(protocol.ProofPath(seed, hdr.SessionId))
+		p, err := m.chain.ParamsAt(ctx, hdr.SessionStartBlockHeight)
+		if err != nil {
+			lg.Error("reading params at session start", "error", err)
+			continue
+		}
+		tm, _ := t.snapshot()
+		root, err := protocol.ParseRoot(tm.Root)
+		if err != nil {
+			lg.Error("reading the claimed root", "error", err)
+			continue
+		}
+		leaves, err := t.prove(protocol.ProofPoints(seed, hdr.SessionId, supplier, root.Sum, p.NumProofsPerClaim))
 		if err != nil {
 			lg.Error("building proof", "error", err)
 			continue
 		}
 		items = append(items, item{tree: t, timeout: w.ProofWindowClose,
-			msg: &types.MsgSubmitProof{SupplierOperatorAddress: supplier, SessionHeader: hdr, Proof: proof}})
+			msg: &types.MsgSubmitProof{SupplierOperatorAddress: supplier, SessionHeader: hdr, Proofs: leaves}})
 	}
 	m.submit(ctx, supplier, "proof", items, func(it item, err error) { m.proved(it.tree, err) })
 }

@@ -1,6 +1,7 @@
 package session_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
@@ -77,14 +78,7 @@ func (f *fixture) open(t *testing.T) {
 	f.db = db
 	f.manager = session.NewManager(db, f.chain, f.tx, log.NewNopLogger(), metrics.New())
 	require.NoError(t, f.manager.Load())
-	// The applier runs beside the relays, as in the RelayMiner; cancelled
-	// before the store closes.
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	mgr := f.manager
-	go func() { mgr.Run(ctx); close(done) }()
 	t.Cleanup(func() { _ = db.Close() })
-	t.Cleanup(func() { cancel(); <-done })
 }
 
 func (f *fixture) header(start int64) types.SessionHeader {
@@ -93,10 +87,17 @@ func (f *fixture) header(start int64) types.SessionHeader {
 	return types.SessionHeader{ApplicationAddress: f.app.Address, ServiceId: "eth", SessionId: id, SessionStartBlockHeight: start, SessionEndBlockHeight: start + n - 1}
 }
 
-func (f *fixture) add(t *testing.T, r *types.Relay) {
-	raw, err := protocol.RelayBytes(r)
+// addRelay records r as the miner does.
+func (f *fixture) addRelay(t testing.TB, r *types.Relay) error {
+	key, err := protocol.RelayKey(r.Req)
 	require.NoError(t, err)
-	require.NoError(t, f.manager.AddRelay(*r.Req.Meta.SessionHeader, f.sup.Address, cupr, protocol.RelayHash(raw), raw))
+	leaf, err := protocol.LeafBytes(r)
+	require.NoError(t, err)
+	return f.manager.AddRelay(*r.Req.Meta.SessionHeader, f.sup.Address, cupr, protocol.LeafPath(key), key, leaf)
+}
+
+func (f *fixture) add(t testing.TB, r *types.Relay) {
+	require.NoError(t, f.addRelay(t, r))
 }
 
 func claimsOf(txs [][]sdk.Msg) map[string]*types.MsgCreateClaim {
@@ -150,7 +151,7 @@ func TestConcurrentRelaysOfManySessionsAllCounted(t *testing.T) {
 	require.Len(t, claims, 3)
 	for _, h := range headers {
 		want := relaytest.NewTree(t, cupr, relays[h.SessionId]...)
-		require.Equal(t, want.Root(), claims[h.SessionId].RootHash, "session %s", h.SessionId)
+		require.Equal(t, want.Root, claims[h.SessionId].RootHash, "session %s", h.SessionId)
 		root, err := protocol.ParseRoot(claims[h.SessionId].RootHash)
 		require.NoError(t, err)
 		require.Equal(t, uint64(perSession), root.Count)
@@ -179,11 +180,10 @@ func TestLifecycleClaimsProvesThenDeletesTree(t *testing.T) {
 	f.manager.Wait()
 	claim := claimsOf(f.tx.all())[hdr.SessionId]
 	require.NotNil(t, claim)
-	require.Equal(t, relaytest.NewTree(t, cupr, relays...).Root(), claim.RootHash)
+	require.Equal(t, relaytest.NewTree(t, cupr, relays...).Root, claim.RootHash)
 
 	// A relay after the claim is refused, not silently dropped.
-	raw, _ := protocol.RelayBytes(relaytest.NewRelay(t, hdr, f.app, f.sup, 999))
-	require.ErrorIs(t, f.manager.AddRelay(hdr, f.sup.Address, cupr, protocol.RelayHash(raw), raw), session.ErrSessionClaimed)
+	require.ErrorIs(t, f.addRelay(t, relaytest.NewRelay(t, hdr, f.app, f.sup, 999)), session.ErrSessionClaimed)
 
 	// No second claim while claimed.
 	f.manager.OnBlock(ctx, w.ClaimWindowOpen+1)
@@ -197,12 +197,15 @@ func TestLifecycleClaimsProvesThenDeletesTree(t *testing.T) {
 	proof, ok := txs[1][0].(*types.MsgSubmitProof)
 	require.True(t, ok)
 	seed, _ := f.chain.BlockHash(ctx, w.ProofSeed)
-	leaf, weight, err := protocol.VerifyClosestProof(claim.RootHash, proof.Proof, protocol.ProofPath(seed, hdr.SessionId))
+	root, err := protocol.ParseRoot(claim.RootHash)
 	require.NoError(t, err)
-	require.Equal(t, uint64(cupr), weight)
-	var relay types.Relay
-	require.NoError(t, relay.Unmarshal(leaf))
-	require.Equal(t, hdr, *relay.Req.Meta.SessionHeader)
+	points := protocol.ProofPoints(seed, hdr.SessionId, f.sup.Address, root.Sum, f.chain.params.NumProofsPerClaim)
+	require.Len(t, proof.Proofs, len(points))
+	for i, pt := range points {
+		relay, err := protocol.VerifyLeafProof(claim.RootHash, pt, cupr, &proof.Proofs[i])
+		require.NoError(t, err)
+		require.Equal(t, hdr, *relay.Req.Meta.SessionHeader)
+	}
 
 	require.Empty(t, f.manager.Trees(), "proven tree is deleted")
 	left := 0
@@ -210,11 +213,11 @@ func TestLifecycleClaimsProvesThenDeletesTree(t *testing.T) {
 	require.Zero(t, left, "nothing of the session is left in the store")
 }
 
-func TestRestartReplaysEveryLoggedRelay(t *testing.T) {
+func TestRestartLosesNoLoggedRelay(t *testing.T) {
 	f := newFixture(t)
 	hdr := f.header(1)
 	var relays []*types.Relay
-	for i := 0; i < 300; i++ { // fewer than a trie commit batch: only the log has them
+	for i := 0; i < 300; i++ {
 		r := relaytest.NewRelay(t, hdr, f.app, f.sup, i)
 		relays = append(relays, r)
 		f.add(t, r)
@@ -229,7 +232,60 @@ func TestRestartReplaysEveryLoggedRelay(t *testing.T) {
 	f.manager.Wait()
 	claim := claimsOf(f.tx.all())[hdr.SessionId]
 	require.NotNil(t, claim)
-	require.Equal(t, relaytest.NewTree(t, cupr, relays...).Root(), claim.RootHash)
+	require.Equal(t, relaytest.NewTree(t, cupr, relays...).Root, claim.RootHash)
+}
+
+// TestClaimHoldsExactlyTheRelaysMinableUnderTheClaimSeed: with a 1/4
+// target, the claim trie holds the relays whose key is minable under the
+// hash of the block after the grace period, and only those.
+func TestClaimHoldsExactlyTheRelaysMinableUnderTheClaimSeed(t *testing.T) {
+	f := newFixture(t)
+	target := append([]byte{0x3f}, bytes.Repeat([]byte{0xff}, 31)...)
+	f.chain.params.RelayDifficultyTargets = []types.RelayDifficultyTarget{{ServiceId: "eth", Target: target}}
+	f.manager = session.NewManager(f.db, f.chain, f.tx, log.NewNopLogger(), metrics.New())
+	hdr := f.header(1)
+	w := protocol.SessionWindows(f.chain.params, hdr.SessionEndBlockHeight)
+	seed, _ := f.chain.BlockHash(context.Background(), w.ClaimSeed)
+	var minable []*types.Relay
+	for i := 0; i < 200; i++ {
+		r := relaytest.NewRelay(t, hdr, f.app, f.sup, i)
+		f.add(t, r)
+		key, err := protocol.RelayKey(r.Req)
+		require.NoError(t, err)
+		if protocol.IsMinable(seed, key, target) {
+			minable = append(minable, r)
+		}
+	}
+	require.Greater(t, len(minable), 20)
+	require.Less(t, len(minable), 90)
+	f.manager.OnBlock(context.Background(), w.ClaimWindowOpen)
+	f.manager.Wait()
+	claim := claimsOf(f.tx.all())[hdr.SessionId]
+	require.NotNil(t, claim)
+	require.Equal(t, relaytest.NewTree(t, cupr, minable...).Root, claim.RootHash)
+}
+
+// TestOneRequestIsOneLeaf: a request logged twice (a replay, or another
+// answer to it) is one leaf.
+func TestOneRequestIsOneLeaf(t *testing.T) {
+	f := newFixture(t)
+	hdr := f.header(1)
+	r := relaytest.NewRelay(t, hdr, f.app, f.sup, 1)
+	f.add(t, r)
+	again := &types.Relay{Req: r.Req, Res: relaytest.Answer(t, r.Req, f.sup, []byte("another answer"))}
+	key, err := protocol.RelayKey(r.Req)
+	require.NoError(t, err)
+	seen, err := f.manager.Logged(hdr, f.sup.Address, protocol.LeafPath(key))
+	require.NoError(t, err)
+	require.True(t, seen)
+	f.add(t, again)
+	f.add(t, relaytest.NewRelay(t, hdr, f.app, f.sup, 2))
+	w := protocol.SessionWindows(f.chain.params, hdr.SessionEndBlockHeight)
+	f.manager.OnBlock(context.Background(), w.ClaimWindowOpen)
+	f.manager.Wait()
+	root, err := protocol.ParseRoot(claimsOf(f.tx.all())[hdr.SessionId].RootHash)
+	require.NoError(t, err)
+	require.Equal(t, uint64(2), root.Count)
 }
 
 func TestClaimedStateSurvivesRestart(t *testing.T) {

@@ -1,12 +1,12 @@
 package session
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
-
-	"github.com/pokt-network/smt"
+	"sync/atomic"
 
 	"github.com/pokt-network/poktroll/x/relayer/protocol"
 	"github.com/pokt-network/poktroll/x/relayer/relayminer/store"
@@ -17,19 +17,22 @@ import (
 type State string
 
 const (
-	// StateOpen accepts relays; it is claimed once its claim window opens.
+	// StateOpen takes relays into the relay log.
 	StateOpen State = "open"
-	// StateClaimed holds a claim on chain; it is proven once its proof window opens.
+	// StateSealed takes no more relays; its claim trie is built (Root) and
+	// is claimed next.
+	StateSealed State = "sealed"
+	// StateClaimed holds a claim on chain; it is proven once its proof
+	// window opens.
 	StateClaimed State = "claimed"
 )
 
 // ErrSessionClaimed is returned for a relay of a session whose tree was
-// already claimed: it can no longer be counted.
+// already sealed for its claim: it can no longer be counted.
 var ErrSessionClaimed = errors.New("session already claimed")
 
-// commitEvery bounds how many relays a trie keeps in memory before its nodes
-// are committed to the store.
-const commitEvery = 1024
+// nodeBatch is how many trie nodes a build writes per store write.
+const nodeBatch = 4096
 
 // meta is the persisted description of one tree.
 type meta struct {
@@ -37,34 +40,35 @@ type meta struct {
 	Supplier             string              `json:"supplier"`
 	ComputeUnitsPerRelay uint64              `json:"compute_units_per_relay"`
 	State                State               `json:"state"`
-	// Root is the last committed root: the claimed root once claimed.
+	// Root is the claim trie's root, set when the tree is sealed.
 	Root []byte `json:"root,omitempty"`
+	// Logged and Minable count the relays in the log and in the claim trie,
+	// set when the tree is sealed.
+	Logged  uint64 `json:"logged,omitempty"`
+	Minable uint64 `json:"minable,omitempty"`
 }
 
-// Tree is one supplier's SMST of one session.
+// Tree is one supplier's relays of one session: a relay log while the
+// session is open, then the claim trie built from the log's minable relays.
+//
+// The relay log holds each relay once, under the trie path of its request's
+// key, as key ‖ leaf bytes: iterating it yields the trie's leaves in path
+// order, so the trie is built in one pass with flat memory, and a replayed
+// request overwrites itself rather than counting twice.
 type Tree struct {
 	db  *store.DB
 	key []byte // "<supplier>/<session id>/"
 
-	// sealMu is held shared by every add (check, log, insert) and
-	// exclusively by seal: a relay is logged exactly when it is inserted,
-	// and none is after the root to claim was taken.
+	// sealMu is held shared by every add and exclusively by seal: no relay
+	// is logged after the log was read for the claim trie.
 	sealMu sync.RWMutex
 	sealed bool
 
-	// qmu guards queue: relays logged but not yet in the trie. The relay
-	// path only appends here; inserting and committing (which hashes every
-	// dirty node: tens of ms per thousand relays) happen in apply, off the
-	// relay path.
-	qmu   sync.Mutex
-	queue [][]byte
+	added atomic.Uint64 // relays logged by this process (metrics and logs)
 
-	mu      sync.Mutex // guards everything below, and the trie
-	meta    meta
-	nodes   *store.MapStore
-	trie    smt.SparseMerkleSumTrie
-	pending int  // relays inserted since the last commit
-	busy    bool // a claim or proof tx is in flight
+	mu   sync.Mutex // guards meta and busy
+	meta meta
+	busy bool // a claim or proof tx is in flight
 }
 
 func treeKey(supplier, sessionID string) []byte {
@@ -82,29 +86,17 @@ func newTree(db *store.DB, hdr types.SessionHeader, supplier string, cupr uint64
 		key:  treeKey(supplier, hdr.SessionId),
 		meta: meta{Header: hdr, Supplier: supplier, ComputeUnitsPerRelay: cupr, State: StateOpen},
 	}
-	t.nodes = db.MapStore(nodesKey(t.key))
-	t.trie = protocol.NewSMST(t.nodes)
 	return t, t.saveMeta()
 }
 
-// loadTree reopens a persisted tree: its trie from the last committed root,
-// plus, while open, every logged relay.
-func loadTree(db *store.DB, raw []byte) (*Tree, int, error) {
+// loadTree reopens a persisted tree. Nothing is replayed: the log is the
+// tree until it is sealed.
+func loadTree(db *store.DB, raw []byte) (*Tree, error) {
 	var m meta
 	if err := json.Unmarshal(raw, &m); err != nil {
-		return nil, 0, fmt.Errorf("decoding session metadata: %w", err)
+		return nil, fmt.Errorf("decoding session metadata: %w", err)
 	}
-	t := &Tree{db: db, key: treeKey(m.Supplier, m.Header.SessionId), meta: m, sealed: m.State != StateOpen}
-	t.nodes = db.MapStore(nodesKey(t.key))
-	t.reopenLocked()
-	if m.State != StateOpen {
-		return t, 0, nil
-	}
-	replayed, err := t.replayLocked()
-	if err != nil {
-		return nil, 0, err
-	}
-	return t, replayed, t.commitLocked()
+	return &Tree{db: db, key: treeKey(m.Supplier, m.Header.SessionId), meta: m, sealed: m.State != StateOpen}, nil
 }
 
 // Header is the tree's session header.
@@ -113,158 +105,171 @@ func (t *Tree) Header() types.SessionHeader { return t.meta.Header }
 // Supplier is the operator address the tree's relays were served by.
 func (t *Tree) Supplier() string { return t.meta.Supplier }
 
-// add logs a relay durably and queues it for the trie. Once it returns the
-// relay survives a crash: a restart replays the log.
-func (t *Tree) add(relayHash, relay []byte) error {
+// has reports whether the relay on path is already logged.
+func (t *Tree) has(path []byte) (bool, error) {
+	_, err := t.db.Get(append(logKey(t.key), path...))
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return false, nil
+	case err != nil:
+		return false, err
+	}
+	return true, nil
+}
+
+// add logs a relay durably: once it returns the relay survives a crash and
+// is in the claim if minable. A relay already logged (the same request) is
+// overwritten, never counted twice.
+func (t *Tree) add(path, relayKey, leaf []byte) error {
 	t.sealMu.RLock()
 	defer t.sealMu.RUnlock()
 	if t.sealed {
 		return ErrSessionClaimed
 	}
+	v := make([]byte, 0, len(relayKey)+len(leaf))
+	v = append(append(v, relayKey...), leaf...)
 	// Concurrent relays' log writes are merged by leveldb into one journal
 	// write.
-	if err := t.db.Put(append(logKey(t.key), relayHash...), relay); err != nil {
+	if err := t.db.Put(append(logKey(t.key), path...), v); err != nil {
 		return fmt.Errorf("logging relay: %w", err)
 	}
-	t.qmu.Lock()
-	t.queue = append(t.queue, relay)
-	t.qmu.Unlock()
+	t.added.Add(1)
 	return nil
 }
 
-// apply inserts the queued relays into the trie, committing every
-// commitEvery relays.
-func (t *Tree) apply() error {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.applyLocked()
-}
-
-func (t *Tree) applyLocked() error {
-	t.qmu.Lock()
-	q := t.queue
-	t.queue = nil
-	t.qmu.Unlock()
-	for _, relay := range q {
-		if err := protocol.InsertRelay(t.trie, relay, t.meta.ComputeUnitsPerRelay); err != nil {
-			return fmt.Errorf("inserting relay: %w", err)
-		}
-		t.pending++
-		if t.pending >= commitEvery {
-			if err := t.commitLocked(); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-// replayLocked inserts every logged relay into the trie; re-inserting a
-// relay already there changes nothing.
-func (t *Tree) replayLocked() (int, error) {
-	replayed := 0
-	err := t.db.Iterate(logKey(t.key), func(_, relay []byte) error {
-		replayed++
-		return protocol.InsertRelay(t.trie, relay, t.meta.ComputeUnitsPerRelay)
-	})
-	if err != nil {
-		return 0, fmt.Errorf("replaying relays of session %s: %w", t.meta.Header.SessionId, err)
-	}
-	t.pending = replayed
-	return replayed, nil
-}
-
-// reopenLocked (re)builds the trie from the last recorded root.
-func (t *Tree) reopenLocked() {
-	if len(t.meta.Root) == 0 {
-		t.trie = protocol.NewSMST(t.nodes)
-	} else {
-		t.trie = protocol.ImportSMST(t.nodes, t.meta.Root)
-	}
-}
-
-// commitLocked writes the dirty trie nodes and the new root in one atomic
-// store write: smt's Commit deletes orphaned nodes before writing new ones,
-// so a crash in between would otherwise leave no importable root. A failed
-// commit loses nothing: the trie is re-imported from the last root and the
-// relay log replayed into it.
-func (t *Tree) commitLocked() error {
-	if t.pending == 0 && len(t.meta.Root) > 0 {
-		return nil
-	}
-	prev := t.meta.Root
-	err := t.nodes.Atomic(func(b *store.Batch) error {
-		if err := t.trie.Commit(); err != nil {
-			return err
-		}
-		t.meta.Root = t.trie.Root()
-		raw, err := json.Marshal(t.meta)
-		if err != nil {
-			return err
-		}
-		b.Put(metaKey(t.key), raw)
-		return nil
-	})
-	if err != nil {
-		t.meta.Root = prev
-		t.reopenLocked()
-		if _, rerr := t.replayLocked(); rerr != nil {
-			return errors.Join(fmt.Errorf("committing trie: %w", err), rerr)
-		}
-		return fmt.Errorf("committing trie: %w", err)
-	}
-	t.pending = 0
-	return nil
-}
-
-func (t *Tree) saveMeta() error {
-	raw, err := json.Marshal(t.meta)
-	if err != nil {
-		return err
-	}
-	return t.db.Put(metaKey(t.key), raw)
-}
-
-// seal stops the tree taking relays, commits it and returns its root: what
-// is claimed. It stays sealed if the claim fails: the same root is retried.
-func (t *Tree) seal() (protocol.Root, []byte, error) {
+// seal stops the tree taking relays and, unless done before, builds its
+// claim trie from the logged relays minable under claimSeed and target, and
+// records its root. The trie's nodes and the sealed state are written before
+// seal returns; a build interrupted by a crash is simply done again (it
+// writes the same nodes). It returns the root to claim.
+func (t *Tree) seal(claimSeed, target []byte) (protocol.Root, error) {
 	t.sealMu.Lock()
 	t.sealed = true
 	t.sealMu.Unlock()
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if err := t.applyLocked(); err != nil {
-		return protocol.Root{}, nil, err
+	if t.meta.State != StateOpen {
+		return protocol.ParseRoot(t.meta.Root)
 	}
-	if err := t.commitLocked(); err != nil {
-		return protocol.Root{}, nil, err
+	it := t.db.NewIterator(logKey(t.key))
+	defer it.Release()
+	src := &logLeaves{it: it, seed: claimSeed, target: target, weight: t.meta.ComputeUnitsPerRelay}
+	w := &nodeWriter{db: t.db, prefix: nodesKey(t.key)}
+	root, err := protocol.BuildTrie(src, w)
+	if err != nil {
+		return protocol.Root{}, fmt.Errorf("building the claim trie: %w", err)
 	}
-	root := t.trie.Root()
-	parsed, err := protocol.ParseRoot(root)
-	return parsed, root, err
+	m := t.meta
+	m.State, m.Root, m.Logged, m.Minable = StateSealed, root, src.logged, src.minable
+	raw, err := json.Marshal(m)
+	if err != nil {
+		return protocol.Root{}, err
+	}
+	w.batch.Put(metaKey(t.key), raw)
+	if err := w.flush(); err != nil {
+		return protocol.Root{}, fmt.Errorf("writing the claim trie: %w", err)
+	}
+	t.meta = m
+	return protocol.ParseRoot(root)
 }
 
-// markClaimed records that the chain holds a claim for root.
-func (t *Tree) markClaimed(root []byte) error {
+// logLeaves feeds the relay log, in path order, to protocol.BuildTrie,
+// keeping only the relays minable under seed and target.
+type logLeaves struct {
+	it              *store.Iterator
+	seed, target    []byte
+	weight          uint64
+	logged, minable uint64
+}
+
+func (l *logLeaves) Next() (protocol.TrieLeaf, bool, error) {
+	for l.it.Next() {
+		k, v := l.it.Key(), l.it.Value() // valid until the next Next
+		l.logged++
+		if len(v) < protocol.HashSize || len(k) < protocol.HashSize {
+			return protocol.TrieLeaf{}, false, fmt.Errorf("corrupt relay log entry %x", k)
+		}
+		if !protocol.IsMinable(l.seed, v[:protocol.HashSize], l.target) {
+			continue
+		}
+		l.minable++
+		return protocol.TrieLeaf{
+			Path:   bytes.Clone(k[len(k)-protocol.HashSize:]),
+			Value:  bytes.Clone(v[protocol.HashSize:]),
+			Weight: l.weight,
+		}, true, nil
+	}
+	return protocol.TrieLeaf{}, false, l.it.Err()
+}
+
+// nodeWriter writes trie nodes under prefix in batches of nodeBatch.
+type nodeWriter struct {
+	db     *store.DB
+	prefix []byte
+	batch  store.Batch
+}
+
+func (w *nodeWriter) PutNode(digest, encoded []byte) error {
+	w.batch.Put(append(bytes.Clone(w.prefix), digest...), encoded)
+	if w.batch.Len() >= nodeBatch {
+		return w.flush()
+	}
+	return nil
+}
+
+func (w *nodeWriter) flush() error {
+	err := w.db.WriteBatch(&w.batch)
+	w.batch.Reset()
+	return err
+}
+
+// Node reads a claim trie node (protocol.NodeReader).
+func (t *Tree) Node(digest []byte) ([]byte, error) {
+	return t.db.Get(append(nodesKey(t.key), digest...))
+}
+
+// LeafValue reads the leaf bytes of the relay on path (protocol.NodeReader).
+func (t *Tree) LeafValue(path []byte) ([]byte, error) {
+	v, err := t.db.Get(append(logKey(t.key), path...))
+	if err != nil {
+		return nil, err
+	}
+	if len(v) < protocol.HashSize {
+		return nil, fmt.Errorf("corrupt relay log entry for path %x", path)
+	}
+	return v[protocol.HashSize:], nil
+}
+
+// markClaimed records that the chain holds a claim for the sealed root.
+func (t *Tree) markClaimed() error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.meta.State = StateClaimed
-	t.meta.Root = root
-	return t.saveMeta()
+	return t.saveMetaLocked()
 }
 
-// prove builds the closest proof for path from the claimed trie.
-func (t *Tree) prove(path []byte) ([]byte, error) {
+// prove opens the claim trie's leaves at points.
+func (t *Tree) prove(points []uint64) ([]types.LeafProof, error) {
 	t.mu.Lock()
-	defer t.mu.Unlock()
-	return protocol.ProveClosest(t.trie, path)
+	root := t.meta.Root
+	t.mu.Unlock()
+	out := make([]types.LeafProof, 0, len(points))
+	for _, pt := range points {
+		p, err := protocol.ProveLeaf(t, root, pt)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, nil
 }
 
-// state returns the tree's state and whether a tx for it is in flight.
-func (t *Tree) state() (State, bool) {
+// snapshot returns the tree's metadata and whether a tx for it is in
+// flight.
+func (t *Tree) snapshot() (meta, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.meta.State, t.busy
+	return t.meta, t.busy
 }
 
 func (t *Tree) setBusy(b bool) {
@@ -273,7 +278,22 @@ func (t *Tree) setBusy(b bool) {
 	t.mu.Unlock()
 }
 
-// destroy deletes everything the tree stored.
+func (t *Tree) saveMeta() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.saveMetaLocked()
+}
+
+func (t *Tree) saveMetaLocked() error {
+	raw, err := json.Marshal(t.meta)
+	if err != nil {
+		return err
+	}
+	return t.db.Put(metaKey(t.key), raw)
+}
+
+// destroy deletes everything the tree stored: the log and nodes, then the
+// metadata, so a crash part-way leaves a tree that is deleted again.
 func (t *Tree) destroy() error {
 	for _, prefix := range [][]byte{logKey(t.key), nodesKey(t.key)} {
 		if err := t.db.DeletePrefix(prefix); err != nil {

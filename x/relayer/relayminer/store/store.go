@@ -4,28 +4,21 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/pokt-network/smt/kvstore/simplemap"
 	"github.com/syndtr/goleveldb/leveldb"
+	"github.com/syndtr/goleveldb/leveldb/filter"
+	"github.com/syndtr/goleveldb/leveldb/iterator"
 	"github.com/syndtr/goleveldb/leveldb/opt"
 	"github.com/syndtr/goleveldb/leveldb/util"
 )
 
-// ErrNotFound is returned by Get (of DB and of MapStore) for a missing key.
-// It also matches smt's simplemap.ErrKVStoreKeyNotFound under errors.Is, so
-// a MapStore reports a missing key exactly as smt's own simplemap does.
-var ErrNotFound error = notFoundError{}
-
-type notFoundError struct{}
-
-func (notFoundError) Error() string { return "store: key not found" }
-
-func (notFoundError) Is(target error) bool { return target == simplemap.ErrKVStoreKeyNotFound }
+// ErrNotFound is returned by Get for a missing key.
+var ErrNotFound = errors.New("store: key not found")
 
 // writeBufferSize is leveldb's memtable size. goleveldb writes a batch larger
 // than this outside the journal, in a transaction that blocks every other
-// write, so it is sized well above a trie commit's batch (about 1-2 MiB for
-// 1000 relays) to keep commits on the journal path, where they are
-// group-committed with concurrent relay log writes.
+// write, so it is sized well above a claim trie's node batch (about 0.5 MiB)
+// to keep those writes on the journal path, where they are group-committed
+// with concurrent relay log writes.
 const writeBufferSize = 16 << 20
 
 // deletePrefixChunk is how many keys DeletePrefix deletes per write.
@@ -51,7 +44,9 @@ type DB struct {
 // Open opens (creating if needed) the database in directory dir. A directory
 // can be open by one DB at a time: a second Open fails while it is locked.
 func Open(dir string, opts Options) (*DB, error) {
-	ldb, err := leveldb.OpenFile(dir, &opt.Options{WriteBuffer: writeBufferSize})
+	// The bloom filter spares a disk read for most lookups of absent keys
+	// (the duplicate-request check on the relay path).
+	ldb, err := leveldb.OpenFile(dir, &opt.Options{WriteBuffer: writeBufferSize, Filter: filter.NewBloomFilter(10)})
 	if err != nil {
 		return nil, fmt.Errorf("opening leveldb store at %s: %w", dir, err)
 	}
@@ -126,12 +121,43 @@ func (b *Batch) Delete(key []byte) { b.b.Delete(key) }
 // Len is the number of writes in the batch.
 func (b *Batch) Len() int { return b.b.Len() }
 
+// Reset empties the batch for reuse.
+func (b *Batch) Reset() { b.b.Reset() }
+
 // Write calls fn to fill a batch, then applies it atomically (all or
 // nothing, also across a crash). Writes apply in the order they were added.
 func (db *DB) Write(fn func(b *Batch)) error {
 	var b Batch
 	fn(&b)
-	return db.ldb.Write(&b.b, db.wo)
+	return db.WriteBatch(&b)
 }
+
+// WriteBatch applies b atomically, like Write.
+func (db *DB) WriteBatch(b *Batch) error { return db.ldb.Write(&b.b, db.wo) }
+
+// Iterator walks the keys under a prefix in key order, on a snapshot taken
+// when it was made. Key and Value are valid until the next call to Next.
+// Release it when done.
+type Iterator struct{ it iterator.Iterator }
+
+// NewIterator iterates the keys starting with prefix.
+func (db *DB) NewIterator(prefix []byte) *Iterator {
+	return &Iterator{it: db.ldb.NewIterator(util.BytesPrefix(prefix), nil)}
+}
+
+// Next moves to the next key; false at the end or on an error (see Err).
+func (it *Iterator) Next() bool { return it.it.Next() }
+
+// Key is the current key.
+func (it *Iterator) Key() []byte { return it.it.Key() }
+
+// Value is the current value.
+func (it *Iterator) Value() []byte { return it.it.Value() }
+
+// Err is the error that ended the iteration, if any.
+func (it *Iterator) Err() error { return it.it.Error() }
+
+// Release frees the iterator.
+func (it *Iterator) Release() { it.it.Release() }
 
 func clone(b []byte) []byte { return append([]byte(nil), b...) }

@@ -4,11 +4,9 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"math/rand"
 	"sync"
 	"testing"
 
-	"github.com/pokt-network/smt/kvstore/simplemap"
 	"github.com/stretchr/testify/require"
 )
 
@@ -18,92 +16,6 @@ func openTestDB(t testing.TB, dir string, opts Options) *DB {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = db.Close() })
 	return db
-}
-
-func TestMapStoreBehavesLikeSimpleMap(t *testing.T) {
-	db := openTestDB(t, t.TempDir(), Options{})
-	ours, ref := db.MapStore([]byte("n/s1/")), simplemap.NewSimpleMap()
-	// Noise under a neighbouring prefix that must stay invisible.
-	require.NoError(t, db.Put([]byte("n/s0/k1"), []byte("x")))
-	require.NoError(t, db.Put([]byte("n/s2/k1"), []byte("x")))
-
-	rng := rand.New(rand.NewSource(1))
-	key := func() []byte { return []byte(fmt.Sprintf("k%d", rng.Intn(50))) }
-	for i := 0; i < 5000; i++ {
-		switch op := rng.Intn(100); {
-		case op < 40:
-			k, v := key(), []byte(fmt.Sprintf("v%d", rng.Int()))
-			require.Equal(t, ref.Set(k, v), ours.Set(k, v))
-		case op < 70:
-			k := key()
-			want, wantErr := ref.Get(k)
-			got, gotErr := ours.Get(k)
-			require.Equal(t, want, got, "Get(%s)", k)
-			if wantErr != nil {
-				require.ErrorIs(t, gotErr, wantErr, "Get(%s)", k)
-				require.ErrorIs(t, gotErr, ErrNotFound)
-			} else {
-				require.NoError(t, gotErr)
-			}
-		case op < 90:
-			k := key()
-			require.Equal(t, ref.Delete(k), ours.Delete(k))
-		case op < 99:
-			want, err := ref.Len()
-			require.NoError(t, err)
-			got, err := ours.Len()
-			require.NoError(t, err)
-			require.Equal(t, want, got)
-		default:
-			require.NoError(t, ref.ClearAll())
-			require.NoError(t, ours.ClearAll())
-		}
-	}
-
-	// Empty keys are rejected the same way.
-	for _, err := range []error{
-		func() error { _, err := ours.Get(nil); return err }(),
-		ours.Set(nil, []byte("v")),
-		ours.Delete([]byte{}),
-	} {
-		require.ErrorIs(t, err, simplemap.ErrKVStoreEmptyKey)
-	}
-	for _, k := range []string{"n/s0/k1", "n/s2/k1"} {
-		_, err := db.Get([]byte(k))
-		require.NoError(t, err, "neighbour %s was touched", k)
-	}
-}
-
-func TestTwoPrefixesDoNotSeeEachOther(t *testing.T) {
-	db := openTestDB(t, t.TempDir(), Options{})
-	a, b := db.MapStore([]byte("a/")), db.MapStore([]byte("b/"))
-	require.NoError(t, a.Set([]byte("k"), []byte("from a")))
-	require.NoError(t, a.Set([]byte("only-a"), []byte("1")))
-	require.NoError(t, b.Set([]byte("k"), []byte("from b")))
-
-	v, err := a.Get([]byte("k"))
-	require.NoError(t, err)
-	require.Equal(t, "from a", string(v))
-	v, err = b.Get([]byte("k"))
-	require.NoError(t, err)
-	require.Equal(t, "from b", string(v))
-	_, err = b.Get([]byte("only-a"))
-	require.ErrorIs(t, err, ErrNotFound)
-
-	n, err := a.Len()
-	require.NoError(t, err)
-	require.Equal(t, 2, n)
-	n, err = b.Len()
-	require.NoError(t, err)
-	require.Equal(t, 1, n)
-
-	require.NoError(t, a.ClearAll())
-	n, err = a.Len()
-	require.NoError(t, err)
-	require.Zero(t, n)
-	v, err = b.Get([]byte("k"))
-	require.NoError(t, err)
-	require.Equal(t, "from b", string(v))
 }
 
 func TestDeletePrefixRemovesOnlyThatPrefix(t *testing.T) {
@@ -196,65 +108,21 @@ func TestWriteBatchIsAppliedInOrder(t *testing.T) {
 	require.NoError(t, db.Write(func(*Batch) {})) // empty batch
 }
 
-func TestAtomicWritesNothingWhenItFails(t *testing.T) {
-	db := openTestDB(t, t.TempDir(), Options{})
-	m := db.MapStore([]byte("n/"))
-	require.NoError(t, m.Set([]byte("old"), []byte("1")))
-
-	boom := errors.New("boom")
-	err := m.Atomic(func(b *Batch) error {
-		require.NoError(t, m.Set([]byte("new"), []byte("2")))
-		require.NoError(t, m.Delete([]byte("old")))
-		b.Put([]byte("meta"), []byte("root"))
-		// Reads inside see the pending writes.
-		v, err := m.Get([]byte("new"))
-		require.NoError(t, err)
-		require.Equal(t, "2", string(v))
-		_, err = m.Get([]byte("old"))
-		require.ErrorIs(t, err, ErrNotFound)
-		n, err := m.Len()
-		require.NoError(t, err)
-		require.Equal(t, 1, n)
-		require.Error(t, m.Atomic(func(*Batch) error { return nil }), "nested Atomic")
-		return boom
-	})
-	require.ErrorIs(t, err, boom)
-	_, err = m.Get([]byte("new"))
-	require.ErrorIs(t, err, ErrNotFound)
-	_, err = m.Get([]byte("old"))
-	require.NoError(t, err)
-	_, err = db.Get([]byte("meta"))
-	require.ErrorIs(t, err, ErrNotFound)
-
-	require.NoError(t, m.Atomic(func(b *Batch) error {
-		require.NoError(t, m.Set([]byte("new"), []byte("2")))
-		require.NoError(t, m.Delete([]byte("old")))
-		b.Put([]byte("meta"), []byte("root"))
-		return nil
-	}))
-	v, err := m.Get([]byte("new"))
-	require.NoError(t, err)
-	require.Equal(t, "2", string(v))
-	_, err = m.Get([]byte("old"))
-	require.ErrorIs(t, err, ErrNotFound)
-	v, err = db.Get([]byte("meta"))
-	require.NoError(t, err)
-	require.Equal(t, "root", string(v))
-}
-
 func TestWritesSurviveReopen(t *testing.T) {
 	dir := t.TempDir()
 	db, err := Open(dir, Options{})
 	require.NoError(t, err)
 	require.NoError(t, db.Put([]byte("k"), []byte("v")))
-	require.NoError(t, db.MapStore([]byte("n/")).Set([]byte("k"), []byte("node")))
+	var b Batch
+	b.Put([]byte("n/k"), []byte("node"))
+	require.NoError(t, db.WriteBatch(&b))
 	require.NoError(t, db.Close())
 
 	db = openTestDB(t, dir, Options{})
 	v, err := db.Get([]byte("k"))
 	require.NoError(t, err)
 	require.Equal(t, "v", string(v))
-	v, err = db.MapStore([]byte("n/")).Get([]byte("k"))
+	v, err = db.Get([]byte("n/k"))
 	require.NoError(t, err)
 	require.Equal(t, "node", string(v))
 }
@@ -274,13 +142,12 @@ func TestConcurrentSyncedWritesAllLand(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			m := db.MapStore([]byte(fmt.Sprintf("n/%d/", w)))
 			for i := 0; i < each; i++ {
 				k := []byte(fmt.Sprintf("%d", i))
 				if i%2 == 0 {
 					_ = db.Put(append([]byte(fmt.Sprintf("r/%d/", w)), k...), k)
 				} else {
-					_ = m.Set(k, k)
+					_ = db.Write(func(b *Batch) { b.Put(append([]byte(fmt.Sprintf("n/%d/", w)), k...), k) })
 				}
 			}
 		}()
@@ -293,4 +160,21 @@ func TestConcurrentSyncedWritesAllLand(t *testing.T) {
 		return nil
 	}))
 	require.Equal(t, writers*each, n)
+}
+
+func TestIteratorWalksPrefixInOrderOnASnapshot(t *testing.T) {
+	db := openTestDB(t, t.TempDir(), Options{})
+	for _, k := range []string{"r/b", "r/a", "r/c", "q/a", "s/a"} {
+		require.NoError(t, db.Put([]byte(k), []byte("v"+k)))
+	}
+	it := db.NewIterator([]byte("r/"))
+	defer it.Release()
+	require.NoError(t, db.Put([]byte("r/0"), []byte("late")), "written after the snapshot")
+	var seen []string
+	for it.Next() {
+		require.Equal(t, "v"+string(it.Key()), string(it.Value()))
+		seen = append(seen, string(it.Key()))
+	}
+	require.NoError(t, it.Err())
+	require.Equal(t, []string{"r/a", "r/b", "r/c"}, seen)
 }
