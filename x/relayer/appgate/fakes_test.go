@@ -1,6 +1,7 @@
 package appgate_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -91,11 +92,12 @@ func (c *fakeChain) queryCount() int {
 type behavior int
 
 const (
-	serve       behavior = iota
-	forge                // signs with a key that is not the supplier's
-	wrongHeader          // answers for another session
-	garbage              // answers bytes that are not a RelayResponse
-	hang                 // answers only when the request is abandoned
+	serve        behavior = iota
+	forge                 // signs with a key that is not the supplier's
+	wrongHeader           // answers for another session
+	otherRequest          // answers naming another request
+	garbage               // answers bytes that are not a RelayResponse
+	hang                  // answers only when the request is abandoned
 	refuseWrongSession
 	refuseExpired
 	refuseBackend
@@ -197,7 +199,12 @@ func (s *fakeSupplier) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	if b == wrongHeader {
 		hdr.SessionId = strings.Repeat("ab", 32)
 	}
-	res := &types.RelayResponse{Meta: types.RelayResponseMetadata{SessionHeader: &hdr}, Payload: payload}
+	relayKey, err := protocol.RelayKey(req)
+	require.NoError(s.t, err)
+	if b == otherRequest {
+		relayKey = bytes.Repeat([]byte{7}, len(relayKey))
+	}
+	res := &types.RelayResponse{Meta: types.RelayResponseMetadata{SessionHeader: &hdr, RelayKey: relayKey}, Payload: payload}
 	signable, err := protocol.ResponseSignableBytes(res)
 	require.NoError(s.t, err)
 	key := s.key

@@ -92,6 +92,7 @@ func TestEveryUnverifiableAnswerIsRetriedOnTheOtherSupplier(t *testing.T) {
 		reason string
 	}{
 		{wrongHeader, "wrong_session_header"},
+		{otherRequest, "bad_response"},
 		{garbage, "bad_response"},
 		{refuseBackend, "refused"},
 		{forge, "bad_signature"},

@@ -66,9 +66,9 @@ func (AppModule) AutoCLIOptions() *autocliv1.ModuleOptions {
 				{RpcMethod: "CreateClaim", Use: "create-claim [session-header-json] [root-hash]",
 					Short:          "Claim a session's SMST root (the RelayMiner does this for you)",
 					PositionalArgs: []*autocliv1.PositionalArgDescriptor{{ProtoField: "session_header"}, {ProtoField: "root_hash"}}},
-				{RpcMethod: "SubmitProof", Use: "submit-proof [session-header-json] [proof]",
-					Short:          "Prove a claim with a closest proof (the RelayMiner does this for you)",
-					PositionalArgs: []*autocliv1.PositionalArgDescriptor{{ProtoField: "session_header"}, {ProtoField: "proof"}}},
+				{RpcMethod: "SubmitProof", Use: "submit-proof [session-header-json] [leaf-proof-json]...",
+					Short:          "Prove a claim with one leaf proof per drawn point (the RelayMiner does this for you)",
+					PositionalArgs: []*autocliv1.PositionalArgDescriptor{{ProtoField: "session_header"}, {ProtoField: "proofs", Varargs: true}}},
 			},
 		},
 	}

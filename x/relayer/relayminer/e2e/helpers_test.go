@@ -327,3 +327,25 @@ func (p *flakyProxy) setDown(down bool) {
 		p.conns = map[net.Conn]bool{}
 	}
 }
+
+// proofTxSizes returns the sizes of the committed txs in blocks from..to
+// that carry a MsgSubmitProof of supplier.
+func proofTxSizes(t *testing.T, n *network.Network, from, to int64, supplier string) []int {
+	var sizes []int
+	dec := n.ClientCtx().TxConfig.TxDecoder()
+	for h := from; h <= to; h++ {
+		hh := h
+		b, err := n.RPCClient().Block(context.Background(), &hh)
+		require.NoError(t, err)
+		for _, raw := range b.Block.Txs {
+			tx, err := dec(raw)
+			require.NoError(t, err)
+			for _, m := range tx.GetMsgs() {
+				if p, ok := m.(*types.MsgSubmitProof); ok && p.SupplierOperatorAddress == supplier {
+					sizes = append(sizes, len(raw))
+				}
+			}
+		}
+	}
+	return sizes
+}

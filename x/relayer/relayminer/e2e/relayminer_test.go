@@ -1,8 +1,11 @@
 package e2e_test
 
 import (
+	"bytes"
 	"context"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -55,10 +58,10 @@ func TestRelayMiner(t *testing.T) {
 	n := network.New(t,
 		network.WithParams(params()),
 		network.WithServices(types.Service{Id: "eth", Name: "Ethereum", ComputeUnitsPerRelay: cupr}),
-		network.WithFundedAccounts("app1", "sup1", "app2", "sup2", "app3", "sup3"),
+		network.WithFundedAccounts("app1", "sup1", "app2", "sup2", "app3", "sup3", "app4", "sup4"),
 	)
-	listens := map[string]string{"sup1": freeAddr(t), "sup2": freeAddr(t), "sup3": freeAddr(t)}
-	for i, sup := range []string{"sup1", "sup2", "sup3"} {
+	listens := map[string]string{"sup1": freeAddr(t), "sup2": freeAddr(t), "sup3": freeAddr(t), "sup4": freeAddr(t)}
+	for i, sup := range []string{"sup1", "sup2", "sup3", "sup4"} {
 		stakeActors(t, n, "app"+string(rune('1'+i)), sup, listens[sup])
 	}
 	backend := jsonRPCBackend(t)
@@ -130,6 +133,50 @@ func TestRelayMiner(t *testing.T) {
 			paid = paid.Add(settled.Amount.Amount)
 		}
 		require.Equal(t, before.Add(paid), balance(t, n, sup), "supplier paid exactly the settled amounts (fees are zero)")
+	})
+
+	t.Run("a 3 MB answer is served, claimed, proven and paid with a proof tx under 10 KB", func(t *testing.T) {
+		t.Parallel()
+		const answer = 3 << 20 // inside the default 4 MiB body limit
+		big := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			_, _ = io.Copy(io.Discard, r.Body)
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write([]byte(`{"jsonrpc":"2.0","id":1,"result":"0x`))
+			_, _ = w.Write(bytes.Repeat([]byte("ab"), (answer-40)/2))
+			_, _ = w.Write([]byte(`"}`))
+		}))
+		t.Cleanup(big.Close)
+		_, cfg := writeConfig(t, n.RPCURL(), "sup4", listens["sup4"], big.URL, t.TempDir())
+		rm := startRelayMiner(t, n, cfg)
+		t.Cleanup(func() { _ = rm.Stop(context.Background()) })
+		sup := n.Address("sup4")
+		c := newClient(t, n, "app4", "sup4", "http://"+listens["sup4"])
+		hdr := c.nextSession(t)
+		waitFor(t, n, 10*time.Second, "the relay miner to see the session", func() bool { return rm.Chain.LatestHeight() >= hdr.SessionStartBlockHeight })
+		const relays = 3
+		for i := 0; i < relays; i++ {
+			status, res := c.send(t, c.request(t, hdr, "app4", i))
+			require.Equal(t, http.StatusOK, status, "relay %d: %v", i, res.Error)
+			require.Greater(t, len(res.Payload), answer-100, "the whole answer came back")
+			require.NoError(t, protocol.VerifyResponseSignature(res, c.keys["supplier"].PubKey()))
+		}
+
+		w := protocol.SessionWindows(params(), hdr.SessionEndBlockHeight)
+		_, err := n.WaitForHeightWithTimeout(w.ProofWindowClose+1, 90*time.Second)
+		require.NoError(t, err)
+		o := outcomes(events(t, n, hdr.SessionStartBlockHeight, w.ProofWindowClose+1), sup)
+		claim := o.claims[hdr.SessionId]
+		require.NotNil(t, claim)
+		require.EqualValues(t, relays, claim.NumRelays)
+		require.True(t, o.proofs[hdr.SessionId], "the proof of 3 MB relays was accepted")
+		settled := o.settled[hdr.SessionId]
+		require.NotNil(t, settled)
+		require.Equal(t, sdkmath.NewInt(relays*cupr), settled.Amount.Amount)
+		sizes := proofTxSizes(t, n, w.ProofWindowOpen, w.ProofWindowClose, sup)
+		require.NotEmpty(t, sizes, "the proof tx was found")
+		for _, size := range sizes {
+			require.Less(t, size, 10<<10, "proof tx of %d bytes", size)
+		}
 	})
 
 	t.Run("kill -9 mid-session loses no answered relay", func(t *testing.T) {
