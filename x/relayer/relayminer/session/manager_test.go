@@ -3,6 +3,7 @@ package session_test
 import (
 	"bytes"
 	"context"
+	"time"
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
@@ -37,6 +38,7 @@ func (fakeChain) ProofRequired(context.Context, string, string) (bool, error) { 
 type fakeTx struct {
 	mu   sync.Mutex
 	txs  [][]sdk.Msg
+	at   []time.Time // when each tx was submitted
 	fail func(msgs []sdk.Msg) error
 }
 
@@ -44,6 +46,7 @@ func (f *fakeTx) Submit(_ context.Context, _ string, _ int64, msgs ...sdk.Msg) e
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.txs = append(f.txs, msgs)
+	f.at = append(f.at, time.Now())
 	if f.fail != nil {
 		return f.fail(msgs)
 	}
@@ -66,13 +69,13 @@ type fixture struct {
 	sup     relaytest.Actor
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	f := &fixture{dir: t.TempDir(), chain: fakeChain{params: types.DefaultParams()}, tx: &fakeTx{}, app: relaytest.NewActor(), sup: relaytest.NewActor()}
 	f.open(t)
 	return f
 }
 
-func (f *fixture) open(t *testing.T) {
+func (f *fixture) open(t testing.TB) {
 	db, err := store.Open(f.dir, store.Options{})
 	require.NoError(t, err)
 	f.db = db
