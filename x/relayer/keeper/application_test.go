@@ -166,20 +166,22 @@ func TestUnstakeApplication_Lifecycle(t *testing.T) {
 
 	// Unstake during session 5-8: the app stays in sessions up to 8, and its
 	// stake comes back when session 5-8's proof window closes:
-	// 8 + grace 1 + claim open 1 + claim close 4 + proof open 1 + proof close 4 = 19.
+	// 8 + grace 1 + claim open 2 + claim close 4 + proof open 1 + proof close 4 = 20.
+	unbondEnd := protocol.SessionWindows(testParams(), 8).ProofWindowClose
+	require.Equal(t, int64(20), unbondEnd)
 	f.advanceTo(6)
 	_, err := f.k.GetSession(f.ctx, alice, "eth", 6)
 	require.NoError(t, err)
 	f.resetEvents()
 	res, err := f.msgs.UnstakeApplication(f.ctx, &types.MsgUnstakeApplication{Address: alice})
 	require.NoError(t, err)
-	require.Equal(t, int64(19), res.UnbondingEndHeight)
+	require.Equal(t, unbondEnd, res.UnbondingEndHeight)
 	app, err := f.k.Applications.Get(f.ctx, alice)
 	require.NoError(t, err)
 	require.Equal(t, int64(8), app.UnstakeSessionEndHeight)
 	begin := eventsOf[*types.EventApplicationUnbondingBegin](f)
 	require.Len(t, begin, 1)
-	require.Equal(t, int64(19), begin[0].UnbondingEndHeight)
+	require.Equal(t, unbondEnd, begin[0].UnbondingEndHeight)
 	require.Equal(t, app, begin[0].Application)
 
 	// Unstaking twice, staking again or adding stake while unbonding fail.
@@ -200,14 +202,15 @@ func TestUnstakeApplication_Lifecycle(t *testing.T) {
 	_, err = f.k.GetSession(f.ctx, alice, "eth", 7)
 	require.NoError(t, err)
 
-	// Through block 18 the stake stays escrowed.
-	f.advanceTo(19)
+	// Until the EndBlocker of the unbonding's last block the stake stays
+	// escrowed.
+	f.advanceTo(unbondEnd)
 	require.Equal(t, sdkmath.NewInt(3_000_000), f.balance(alice))
 	require.Equal(t, sdkmath.NewInt(2_000_000), f.moduleBalance())
 	_, err = f.k.Applications.Get(f.ctx, alice)
 	require.NoError(t, err)
 
-	// EndBlocker of block 19 returns it exactly and removes the app.
+	// That EndBlocker returns it exactly and removes the app.
 	f.resetEvents()
 	f.endBlock()
 	require.Equal(t, sdkmath.NewInt(5_000_000), f.balance(alice))
@@ -224,8 +227,8 @@ func TestUnstakeApplication_Lifecycle(t *testing.T) {
 	// Unstaking a removed app fails; staking again works.
 	_, err = f.msgs.UnstakeApplication(f.ctx, &types.MsgUnstakeApplication{Address: alice})
 	require.ErrorIs(t, err, types.ErrApplicationNotFound)
-	f.advanceTo(20)
-	require.Equal(t, int64(21), f.stakeApp(alice, 2_000_000, "eth").ActivationHeight)
+	f.advanceTo(unbondEnd + 1)
+	require.Equal(t, protocol.SessionEndHeight(4, unbondEnd+1)+1, f.stakeApp(alice, 2_000_000, "eth").ActivationHeight)
 }
 
 func TestUnstakeApplication_Rejections(t *testing.T) {

@@ -165,7 +165,8 @@ func blockHashOf(h int64) []byte {
 }
 
 // testParams are the default params; the windows of the session ending at
-// e are: grace e+1, claims e+2..e+6, proof seed e+6, proofs e+7..e+11.
+// e are (protocol.SessionWindows): grace e+1, claim seed e+2, claims
+// e+3..e+7, proof seed e+7, proofs e+8..e+12.
 func testParams() types.Params { return types.DefaultParams() }
 
 // newFixture runs InitGenesis (at height 0, as InitChain does) with

@@ -38,8 +38,13 @@ func fullGenesis(f *fixture) types.GenesisState {
 			{OperatorAddress: sup1, Stake: coin(2_000_000), Services: supplierServices("eth")},
 			{OperatorAddress: sup2, Stake: coin(4_000_000), Services: supplierServices("eth", "sol"), ActivationHeight: 5},
 		},
-		Claims: []types.Claim{{SupplierOperatorAddress: sup1, SessionHeader: hdr, RootHash: bytes.Repeat([]byte{1}, types.RootHashLength), ProofWindowCloseHeight: 15}},
-		Proofs: []types.Proof{{SupplierOperatorAddress: sup1, SessionHeader: hdr, ClosestMerkleProof: []byte{1, 2, 3}}},
+		Claims: []types.Claim{{SupplierOperatorAddress: sup1, SessionHeader: hdr, RootHash: bytes.Repeat([]byte{1}, types.RootHashLength),
+			ProofWindowCloseHeight: protocol.SessionWindows(p, hdr.SessionEndBlockHeight).ProofWindowClose}},
+		Proofs: []types.Proof{{SupplierOperatorAddress: sup1, SessionHeader: hdr, LeafProofs: []types.LeafProof{
+			// An empty side node reads back as []byte{}, not nil.
+			{Leaf: []byte{1, 2, 3}, SideNodes: [][]byte{{}, bytes.Repeat([]byte{2}, protocol.NodeSize)}},
+			{Leaf: []byte{4}},
+		}}},
 	}
 }
 
@@ -67,7 +72,7 @@ func TestGenesis_ExportAfterInitRoundTrips(t *testing.T) {
 	// The indexes are rebuilt too.
 	require.ElementsMatch(t, []string{gs.Suppliers[0].OperatorAddress, gs.Suppliers[1].OperatorAddress}, f.supplierIndex("eth"))
 	require.Equal(t, []string{gs.Suppliers[1].OperatorAddress}, f.supplierIndex("sol"))
-	claims, err := f.queries.Claims(f.ctx, &types.QueryClaimsRequest{ProofWindowCloseHeight: 15})
+	claims, err := f.queries.Claims(f.ctx, &types.QueryClaimsRequest{ProofWindowCloseHeight: gs.Claims[0].ProofWindowCloseHeight})
 	require.NoError(t, err)
 	require.Equal(t, gs.Claims, claims.Claims)
 	svc, err := f.k.ServiceAt(f.ctx, "eth", 0)

@@ -39,7 +39,17 @@ func TestParamsValidate(t *testing.T) {
 		{"offsets at the maximum", func(p *types.Params) {
 			p.NumBlocksPerSession, p.GracePeriodEndOffsetBlocks, p.ProofWindowCloseOffsetBlocks = maxOffset, maxOffset, maxOffset
 		}, ""},
-		{"probability zero", func(p *types.Params) { p.ProofRequestProbabilityPpm = 0 }, ""},
+		{"probability zero, threshold zero", func(p *types.Params) {
+			p.ProofRequestProbabilityPpm, p.ProofRequirementThreshold = 0, sdk.NewInt64Coin(types.DefaultDenom, 0)
+		}, ""},
+		{"penalty at threshold x (1-p)/p", func(p *types.Params) {
+			p.ProofRequestProbabilityPpm = 200_000
+			p.ProofRequirementThreshold = sdk.NewInt64Coin(types.DefaultDenom, 25_000)
+			p.ProofMissingPenalty = sdk.NewInt64Coin(types.DefaultDenom, 100_000)
+		}, ""},
+		{"claim window opens 2 blocks after the grace period", func(p *types.Params) { p.ClaimWindowOpenOffsetBlocks = 2 }, ""},
+		{"one proof per claim", func(p *types.Params) { p.NumProofsPerClaim = 1 }, ""},
+		{"max proofs per claim", func(p *types.Params) { p.NumProofsPerClaim = types.MaxProofsPerClaim }, ""},
 		{"probability one", func(p *types.Params) { p.ProofRequestProbabilityPpm = types.ProofRequestProbabilityAlways }, ""},
 		{"zero penalty", func(p *types.Params) { p.ProofMissingPenalty = sdk.NewInt64Coin(types.DefaultDenom, 0) }, ""},
 		{"difficulty targets", func(p *types.Params) {
@@ -50,6 +60,15 @@ func TestParamsValidate(t *testing.T) {
 		{"blocks per session too large", func(p *types.Params) { p.NumBlocksPerSession = maxOffset + 1 }, "num_blocks_per_session"},
 		{"grace period too large", func(p *types.Params) { p.GracePeriodEndOffsetBlocks = maxOffset + 1 }, "grace_period_end_offset_blocks"},
 		{"zero claim window open", func(p *types.Params) { p.ClaimWindowOpenOffsetBlocks = 0 }, "claim_window_open_offset_blocks"},
+		{"claim window opens right after the grace period", func(p *types.Params) { p.ClaimWindowOpenOffsetBlocks = 1 }, "claim_window_open_offset_blocks"},
+		{"zero proofs per claim", func(p *types.Params) { p.NumProofsPerClaim = 0 }, "num_proofs_per_claim"},
+		{"too many proofs per claim", func(p *types.Params) { p.NumProofsPerClaim = types.MaxProofsPerClaim + 1 }, "num_proofs_per_claim"},
+		{"probability zero with a threshold", func(p *types.Params) { p.ProofRequestProbabilityPpm = 0 }, "proof_missing_penalty"},
+		{"penalty one below threshold x (1-p)/p", func(p *types.Params) {
+			p.ProofRequestProbabilityPpm = 200_000
+			p.ProofRequirementThreshold = sdk.NewInt64Coin(types.DefaultDenom, 25_000)
+			p.ProofMissingPenalty = sdk.NewInt64Coin(types.DefaultDenom, 99_999)
+		}, "proof_missing_penalty"},
 		{"claim window open too large", func(p *types.Params) { p.ClaimWindowOpenOffsetBlocks = maxOffset + 1 }, "claim_window_open_offset_blocks"},
 		{"zero claim window close", func(p *types.Params) { p.ClaimWindowCloseOffsetBlocks = 0 }, "claim_window_close_offset_blocks"},
 		{"claim window close too large", func(p *types.Params) { p.ClaimWindowCloseOffsetBlocks = maxOffset + 1 }, "claim_window_close_offset_blocks"},

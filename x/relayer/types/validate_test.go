@@ -191,8 +191,24 @@ func TestMsgCreateClaimAndSubmitProofValidateBasic(t *testing.T) {
 	require.ErrorIs(t, (&types.MsgCreateClaim{SupplierOperatorAddress: sup, SessionHeader: types.SessionHeader{}, RootHash: root}).ValidateBasic(), types.ErrInvalidSessionHeader)
 	require.ErrorIs(t, (&types.MsgCreateClaim{SupplierOperatorAddress: sup, SessionHeader: *validHeader(), RootHash: root[1:]}).ValidateBasic(), types.ErrInvalidRootHash)
 
-	require.NoError(t, (&types.MsgSubmitProof{SupplierOperatorAddress: sup, SessionHeader: *validHeader(), Proof: []byte{1}}).ValidateBasic())
-	require.ErrorIs(t, (&types.MsgSubmitProof{SupplierOperatorAddress: sup, SessionHeader: *validHeader()}).ValidateBasic(), types.ErrInvalidProof)
-	require.ErrorIs(t, (&types.MsgSubmitProof{SupplierOperatorAddress: sup, SessionHeader: *validHeader(), Proof: make([]byte, types.MaxProofLength+1)}).ValidateBasic(), types.ErrInvalidProof)
-	require.ErrorIs(t, (&types.MsgSubmitProof{SupplierOperatorAddress: sup, SessionHeader: types.SessionHeader{ServiceId: "eth"}, Proof: []byte{1}}).ValidateBasic(), types.ErrInvalidSessionHeader)
+	leaf := types.LeafProof{Leaf: []byte{1}, SideNodes: [][]byte{nil, bytes.Repeat([]byte{2}, 48)}}
+	proofs := func(n int, p types.LeafProof) []types.LeafProof {
+		out := make([]types.LeafProof, n)
+		for i := range out {
+			out[i] = p
+		}
+		return out
+	}
+	submit := func(hdr types.SessionHeader, ps []types.LeafProof) error {
+		return (&types.MsgSubmitProof{SupplierOperatorAddress: sup, SessionHeader: hdr, Proofs: ps}).ValidateBasic()
+	}
+	require.NoError(t, submit(*validHeader(), proofs(1, leaf)))
+	require.NoError(t, submit(*validHeader(), proofs(types.MaxProofsPerClaim, leaf)))
+	require.ErrorIs(t, submit(*validHeader(), nil), types.ErrWrongProofCount)
+	require.ErrorIs(t, submit(*validHeader(), proofs(types.MaxProofsPerClaim+1, leaf)), types.ErrWrongProofCount)
+	require.ErrorIs(t, submit(*validHeader(), proofs(1, types.LeafProof{})), types.ErrInvalidProof, "empty leaf")
+	require.ErrorIs(t, submit(*validHeader(), proofs(1, types.LeafProof{Leaf: make([]byte, types.MaxLeafLength+1)})), types.ErrInvalidProof, "leaf too long")
+	require.ErrorIs(t, submit(*validHeader(), proofs(1, types.LeafProof{Leaf: []byte{1}, SideNodes: make([][]byte, types.MaxSideNodes+1)})), types.ErrInvalidProof, "too many side nodes")
+	require.ErrorIs(t, submit(*validHeader(), proofs(1, types.LeafProof{Leaf: []byte{1}, SideNodes: [][]byte{make([]byte, 47)}})), types.ErrInvalidProof, "side node of 47 bytes")
+	require.ErrorIs(t, submit(types.SessionHeader{ServiceId: "eth"}, proofs(1, leaf)), types.ErrInvalidSessionHeader)
 }

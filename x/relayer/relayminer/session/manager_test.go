@@ -3,12 +3,12 @@ package session_test
 import (
 	"bytes"
 	"context"
-	"time"
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"cosmossdk.io/log"
 	sdk "github.com/cosmos/cosmos-sdk/types"
