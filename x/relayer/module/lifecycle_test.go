@@ -364,7 +364,12 @@ func testSettlement(t *testing.T, lc *lifecycle) {
 	require.Equal(t, []*types.EventClaimCreated{{Claim: claim, NumRelays: numRelays, NumClaimedComputeUnits: claimedUpokt}}, created)
 	require.Equal(t, []*types.EventProofSubmitted{{Claim: claim}}, proven)
 	paid := sdk.NewInt64Coin(app.BondDenom, claimedUpokt)
-	require.Equal(t, []*types.EventClaimSettled{{Claim: claim, ProofRequired: true, NumClaimedComputeUnits: claimedUpokt, Amount: paid}}, settled)
+	// The supplier's share of the stake the application had at the
+	// session's start bounds the payment; this claim is well within it.
+	share := sdk.NewCoin(app.BondDenom, lc.appStake.Amount.QuoRaw(int64(len(lc.session.Suppliers))))
+	require.True(t, paid.IsLT(share))
+	require.Equal(t, []*types.EventClaimSettled{{Claim: claim, ProofRequired: true, NumClaimedComputeUnits: claimedUpokt, Amount: paid,
+		Excess: sdk.NewInt64Coin(app.BondDenom, 0), Share: share}}, settled)
 	require.Equal(t, lc.claimHeight, createdAt)
 	require.Equal(t, lc.proofHeight, provedAt)
 	require.Equal(t, w.ProofWindowClose, settledAt, "claims settle in the block their proof window closes")
