@@ -548,7 +548,7 @@ follow_claims() {
 		fi
 		if [[ -z ${PROVEN[$sid]:-} ]] && proof=$(q relayer proof "$sid" "$SUPPLIER" 2>/dev/null); then
 			PROVEN[$sid]=1
-			ok "proof: session ${sid:0:16}… proven with a closest proof of $(json 'len(base64.b64decode(d["proof"]["closest_merkle_proof"]))' <<<"$proof") bytes"
+			ok "proof: session ${sid:0:16}… proven with $(json '"%d leaf proofs (%d bytes)" % (len(d["proof"]["leaf_proofs"]), sum(len(base64.b64decode(p["leaf"])) + sum(len(base64.b64decode(s)) for s in p.get("side_nodes", [])) for p in d["proof"]["leaf_proofs"]))' <<<"$proof")"
 		fi
 	done <<<"$claims"
 
