@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/pokt-network/poktroll/x/relayer/protocol"
 	"github.com/pokt-network/poktroll/x/relayer/types"
 )
 

@@ -3,6 +3,7 @@ package keeper_test
 import (
 	"testing"
 
+	sdk "github.com/cosmos/cosmos-sdk/types"
 	"github.com/stretchr/testify/require"
 
 	"github.com/pokt-network/poktroll/x/relayer/protocol"
@@ -153,10 +154,11 @@ func TestGetSession_PastSessionServedUntilProofWindowCloses(t *testing.T) {
 	want, err := f.k.GetSession(f.ctx, f.alice, "eth", 7)
 	require.NoError(t, err)
 
-	// Session 5-8 closes its proof window at 8 + 11 = 19.
+	// Session 5-8 closes its proof window at 8 + 12 = 20, session 9-12 at
+	// 24.
 	w := protocol.SessionWindows(testParams(), 8)
-	require.Equal(t, int64(19), w.ProofWindowClose)
-	for _, cur := range []int64{9, 12, 15, 18, 19} {
+	require.Equal(t, int64(20), w.ProofWindowClose)
+	for _, cur := range []int64{9, w.ClaimSeed, w.ClaimWindowOpen, w.ProofSeed, w.ProofWindowOpen, w.ProofWindowClose} {
 		f.advanceTo(cur)
 		for _, h := range []int64{5, 8} {
 			got, err := f.k.GetSession(f.ctx, f.alice, "eth", h)
@@ -164,16 +166,55 @@ func TestGetSession_PastSessionServedUntilProofWindowCloses(t *testing.T) {
 			require.Equal(t, want, got, "current height %d, session height %d", cur, h)
 		}
 	}
-	f.advanceTo(20)
+	f.advanceTo(w.ProofWindowClose + 1)
 	for _, h := range []int64{1, 4, 5, 8} {
 		_, err = f.k.GetSession(f.ctx, f.alice, "eth", h)
 		require.ErrorIs(t, err, types.ErrInvalidHeight, "height %d: its session's proof window closed", h)
 	}
 	_, err = f.queries.GetSession(f.ctx, &types.QueryGetSessionRequest{ApplicationAddress: f.alice, ServiceId: "eth", BlockHeight: 8})
 	require.ErrorIs(t, err, types.ErrInvalidHeight)
-	// Session 9-12 closes at 23: still served.
+	// Session 9-12 closes later: still served.
+	require.Greater(t, protocol.SessionWindows(testParams(), 12).ProofWindowClose, f.height)
 	_, err = f.k.GetSession(f.ctx, f.alice, "eth", 9)
 	require.NoError(t, err)
+}
+
+// TestGetSession_ApplicationStakeIsTheStakeAtSessionStart: a session's
+// application carries the stake it had at the end of the block before the
+// session's start, whatever happened to it since; sessions starting after a
+// change see it.
+func TestGetSession_ApplicationStakeIsTheStakeAtSessionStart(t *testing.T) {
+	f := newSessionFixture(t)
+	f.advanceTo(4)
+	// Added at 4, the last block before session 5-8: it counts for 5-8.
+	_, err := f.msgs.AddApplicationStake(f.ctx, &types.MsgAddApplicationStake{Address: f.alice, Amount: coin(500_000)})
+	require.NoError(t, err)
+	f.advanceTo(5)
+	// Added at 5, session 5-8's first block: it counts from session 9-12.
+	_, err = f.msgs.AddApplicationStake(f.ctx, &types.MsgAddApplicationStake{Address: f.alice, Amount: coin(1_000_000)})
+	require.NoError(t, err)
+	f.advanceTo(7)
+	_, err = f.msgs.AddApplicationStake(f.ctx, &types.MsgAddApplicationStake{Address: f.alice, Amount: coin(2_000_000)})
+	require.NoError(t, err)
+	stakeIn := func(h int64) sdk.Coin {
+		t.Helper()
+		s, err := f.k.GetSession(f.ctx, f.alice, "eth", h)
+		require.NoError(t, err)
+		return s.Application.Stake
+	}
+	for _, h := range []int64{5, 6, 7} {
+		require.Equal(t, coin(2_500_000), stakeIn(h), "height %d", h)
+	}
+	res, err := f.queries.GetSession(f.ctx, &types.QueryGetSessionRequest{ApplicationAddress: f.alice, ServiceId: "eth"})
+	require.NoError(t, err)
+	require.Equal(t, coin(2_500_000), res.Session.Application.Stake, "through the query server too")
+	app, err := f.k.Applications.Get(f.ctx, f.alice)
+	require.NoError(t, err)
+	require.Equal(t, coin(5_500_000), app.Stake, "the application itself has its current stake")
+
+	f.advanceTo(9)
+	require.Equal(t, coin(5_500_000), stakeIn(9))
+	require.Equal(t, coin(2_500_000), stakeIn(8), "the past session is unchanged")
 }
 
 func TestGetSession_SupplierStakedMidSessionJoinsNextSession(t *testing.T) {

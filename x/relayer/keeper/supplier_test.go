@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/pokt-network/poktroll/x/relayer/protocol"
 	"github.com/pokt-network/poktroll/x/relayer/types"
 )
 
@@ -208,16 +209,18 @@ func TestUnstakeSupplier_Lifecycle(t *testing.T) {
 	}
 
 	// Unstake bob at 10, in session 9-12: in sessions through 12, stake
-	// back at 12 + 11 = 23.
+	// back when session 9-12's proof window closes, at 12 + 12 = 24.
+	unbondEnd := protocol.SessionWindows(testParams(), 12).ProofWindowClose
+	require.Equal(t, int64(24), unbondEnd)
 	f.advanceTo(10)
 	require.ElementsMatch(t, []string{bob, carol}, inSession(10))
 	f.resetEvents()
 	res, err := f.msgs.UnstakeSupplier(f.ctx, &types.MsgUnstakeSupplier{OperatorAddress: bob})
 	require.NoError(t, err)
-	require.Equal(t, int64(23), res.UnbondingEndHeight)
+	require.Equal(t, unbondEnd, res.UnbondingEndHeight)
 	begin := eventsOf[*types.EventSupplierUnbondingBegin](f)
 	require.Len(t, begin, 1)
-	require.Equal(t, int64(23), begin[0].UnbondingEndHeight)
+	require.Equal(t, unbondEnd, begin[0].UnbondingEndHeight)
 	require.Equal(t, int64(12), begin[0].Supplier.UnstakeSessionEndHeight)
 
 	_, err = f.msgs.UnstakeSupplier(f.ctx, &types.MsgUnstakeSupplier{OperatorAddress: bob})
@@ -230,7 +233,7 @@ func TestUnstakeSupplier_Lifecycle(t *testing.T) {
 	require.ElementsMatch(t, []string{carol}, inSession(13), "gone from the next session")
 	require.ElementsMatch(t, []string{bob, carol}, inSession(12), "the past session keeps its suppliers")
 
-	f.advanceTo(23)
+	f.advanceTo(unbondEnd)
 	require.Equal(t, sdkmath.NewInt(3_000_000), f.balance(bob))
 	require.ElementsMatch(t, []string{bob, carol}, f.supplierIndex("eth"))
 	f.resetEvents()
@@ -250,8 +253,8 @@ func TestUnstakeSupplier_Lifecycle(t *testing.T) {
 
 	_, err = f.msgs.UnstakeSupplier(f.ctx, &types.MsgUnstakeSupplier{OperatorAddress: bob})
 	require.ErrorIs(t, err, types.ErrSupplierNotFound)
-	f.advanceTo(24)
-	require.Equal(t, int64(25), f.stakeSupplier(bob, 2_000_000, "sol").ActivationHeight)
+	f.advanceTo(unbondEnd + 1)
+	require.Equal(t, protocol.SessionEndHeight(4, unbondEnd+1)+1, f.stakeSupplier(bob, 2_000_000, "sol").ActivationHeight)
 	require.Equal(t, []string{carol}, f.supplierIndex("eth"))
 	require.Equal(t, []string{bob}, f.supplierIndex("sol"))
 }
