@@ -7,6 +7,7 @@ import (
 	"cosmossdk.io/collections"
 	errorsmod "cosmossdk.io/errors"
 
+	"github.com/pokt-network/poktroll/x/relayer/protocol"
 	"github.com/pokt-network/poktroll/x/relayer/types"
 )
 
@@ -51,5 +52,33 @@ func (k Keeper) updateParams(ctx context.Context, p types.Params) error {
 	if err == nil && cur.StakeDenom() != p.StakeDenom() {
 		return errorsmod.Wrapf(types.ErrParamImmutable, "stake denom is %q; it cannot become %q", cur.StakeDenom(), p.StakeDenom())
 	}
+	if err == nil {
+		if err := k.checkSettlementOrder(ctx, p); err != nil {
+			return err
+		}
+	}
 	return k.SetParams(ctx, p)
+}
+
+// checkSettlementOrder refuses params under which the first session to use
+// them would settle before the last session that does not: unbonding
+// returns a stake when the actor's last session settles, which must then
+// be after every session it took part in. Sessions N blocks apart keep
+// their order as long as the lifecycle span (grace, claim and proof
+// offsets) shrinks by at most N.
+func (k Keeper) checkSettlementOrder(ctx context.Context, p types.Params) error {
+	h := height(ctx)
+	if h < 2 {
+		return nil
+	}
+	lastOld, err := k.ParamsAt(ctx, protocol.SessionStartHeight(p.NumBlocksPerSession, h-1))
+	if err != nil {
+		return err
+	}
+	oldSpan, newSpan := lifecycleSpan(lastOld)-int64(lastOld.NumBlocksPerSession), lifecycleSpan(p)-int64(p.NumBlocksPerSession)
+	if newSpan < oldSpan-int64(p.NumBlocksPerSession) {
+		return errorsmod.Wrapf(types.ErrInvalidParams, "the grace, claim and proof offsets would shrink from %d to %d blocks in all, "+
+			"more than one session (%d): a later session would settle before an earlier one", oldSpan, newSpan, p.NumBlocksPerSession)
+	}
+	return nil
 }

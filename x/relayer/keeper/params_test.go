@@ -115,6 +115,9 @@ func TestParamsValidate_ClaimAndProofRules(t *testing.T) {
 	penaltyCase := func(ppm uint64, threshold, penalty int64) func(*types.Params) {
 		return func(p *types.Params) {
 			p.ProofRequestProbabilityPpm, p.ProofRequirementThreshold, p.ProofMissingPenalty = ppm, coin(threshold), coin(penalty)
+			if p.MinSupplierStake.Amount.LT(p.ProofMissingPenalty.Amount) {
+				p.MinSupplierStake = p.ProofMissingPenalty // the stake must be able to pay it
+			}
 		}
 	}
 	tests := []struct {
@@ -135,6 +138,10 @@ func TestParamsValidate_ClaimAndProofRules(t *testing.T) {
 		// p = 10^-6: the penalty must be 999,999 x threshold.
 		{"tiny probability, penalty one below", penaltyCase(1, 2, 1_999_997), types.ErrInvalidParams},
 		{"tiny probability, penalty at the bound", penaltyCase(1, 2, 1_999_998), nil},
+		{"penalty over the minimum supplier stake", func(p *types.Params) {
+			penaltyCase(1, 2, 1_999_998)(p)
+			p.MinSupplierStake.Amount = p.ProofMissingPenalty.Amount.SubRaw(1)
+		}, types.ErrInvalidParams},
 		{"probability 0 with a threshold", penaltyCase(0, 1, 1_000_000_000), types.ErrInvalidParams},
 		{"probability 0, threshold 0: every claim is proven", penaltyCase(0, 0, 0), nil},
 		{"probability 1: no penalty bound", penaltyCase(types.ProofRequestProbabilityAlways, 20_000_000, 0), nil},

@@ -1,7 +1,6 @@
 package keeper_test
 
 import (
-	"os"
 
 	"testing"
 
@@ -582,20 +581,15 @@ func TestSettlement_AfterRestartFromExport(t *testing.T) {
 	}
 }
 
-// TestSettlement_SupplierUnbondedBeforeItsLastSessionSettles is a known
-// bug, skipped unless RELAYER_KNOWN_BUGS is set: a supplier's unbonding
-// completes at the proof window close of the session it unstakes in,
-// computed with that session's params (keeper/staking.go unbondingSchedule),
-// not at the close of every earlier session it served. When governance
-// shortens the windows, dave (in session 5-8, closing at 20) unstakes at 9
-// under params closing session 9-12 at 18: at 18 he leaves with his whole
-// stake, so at 20 his unproven session 5-8 claim cannot be slashed, and
-// session 5-8 counts two suppliers instead of three, raising bob's share
-// from 1,000,000 to 1,500,000.
-func TestSettlement_SupplierUnbondedBeforeItsLastSessionSettles(t *testing.T) {
-	if os.Getenv("RELAYER_KNOWN_BUGS") == "" {
-		t.Skip("known bug (see the comment); set RELAYER_KNOWN_BUGS=1 to run")
-	}
+// TestSettlement_SupplierCannotUnbondBeforeItsLastSessionSettles: a stake
+// comes back when the actor's last session settles, so no session may
+// settle after a later one. Governance may not shrink the windows by more
+// than one session (which would let dave, in session 5-8 closing at 20,
+// unstake at 9 and leave at 18 with his stake: his unproven session 5-8
+// claim could not be slashed, and session 5-8 would count two suppliers
+// instead of three). Shrinking by exactly one session is accepted, and
+// dave's stake then stays until session 5-8 has settled.
+func TestSettlement_SupplierCannotUnbondBeforeItsLastSessionSettles(t *testing.T) {
 	f := newClaimFixtureWith(t, 3_000_000, []string{"dave"}, withMultiplier(bigClaimMultiplier))
 	dave := f.newAccount("dave", 0)
 	bobTree := relaytest.NewTree(t, ethComputeUnits, newRelays(t, f.hdr, f.aliceKey, f.bobKey, bigClaimRelays)...)
@@ -603,12 +597,15 @@ func TestSettlement_SupplierUnbondedBeforeItsLastSessionSettles(t *testing.T) {
 
 	f.advanceTo(9)
 	p := f.params
-	p.ClaimWindowCloseOffsetBlocks, p.ProofWindowCloseOffsetBlocks = 1, 1
+	p.ClaimWindowCloseOffsetBlocks, p.ProofWindowCloseOffsetBlocks = 1, 1 // 6 blocks shorter: more than a session (4)
 	_, err := f.msgs.UpdateParams(f.ctx, &types.MsgUpdateParams{Authority: f.authority, Params: p})
+	require.ErrorIs(t, err, types.ErrInvalidParams)
+	p.ClaimWindowCloseOffsetBlocks, p.ProofWindowCloseOffsetBlocks = 2, 2 // exactly a session shorter
+	_, err = f.msgs.UpdateParams(f.ctx, &types.MsgUpdateParams{Authority: f.authority, Params: p})
 	require.NoError(t, err)
 	res, err := f.msgs.UnstakeSupplier(f.ctx, &types.MsgUnstakeSupplier{OperatorAddress: dave})
 	require.NoError(t, err)
-	t.Logf("dave unbonds at %d; session 5-8 settles at %d", res.UnbondingEndHeight, f.w.ProofWindowClose)
+	require.GreaterOrEqual(t, res.UnbondingEndHeight, f.w.ProofWindowClose, "dave leaves after session 5-8 settles")
 
 	f.advanceTo(f.w.ClaimWindowOpen)
 	require.NoError(t, f.claim(f.bob, bobTree.Root))

@@ -150,10 +150,23 @@ func (p Params) validatePenalty() error {
 	if threshold.IsNil() || penalty.IsNil() {
 		return nil // reported by the coin checks
 	}
+	if ppm == 0 {
+		if threshold.IsPositive() {
+			return errorsmod.Wrapf(ErrInvalidParams, "proof_requirement_threshold: must be 0 when proof_request_probability_ppm is 0 "+
+				"(claims at or below %s would never be proven: a false one would always pay)", p.ProofRequirementThreshold)
+		}
+		return nil
+	}
 	need := threshold.MulRaw(int64(ProofRequestProbabilityAlways - ppm))
 	if penalty.MulRaw(int64(ppm)).LT(need) {
 		return errorsmod.Wrapf(ErrInvalidParams, "proof_missing_penalty: %s is below proof_requirement_threshold × (1−p)/p = %s × %d/%d: "+
 			"a false claim would pay in expectation", p.ProofMissingPenalty, p.ProofRequirementThreshold, ProofRequestProbabilityAlways-ppm, ppm)
+	}
+	// The penalty is burned from the supplier's stake: a stake smaller than
+	// it would cap what a false claim can lose.
+	if p.MinSupplierStake.Amount.LT(penalty) {
+		return errorsmod.Wrapf(ErrInvalidParams, "min_supplier_stake: %s is below proof_missing_penalty %s, which proofs asked with probability p < 1 rely on",
+			p.MinSupplierStake, p.ProofMissingPenalty)
 	}
 	return nil
 }

@@ -63,7 +63,12 @@ func TestParamsValidate(t *testing.T) {
 		{"claim window opens right after the grace period", func(p *types.Params) { p.ClaimWindowOpenOffsetBlocks = 1 }, "claim_window_open_offset_blocks"},
 		{"zero proofs per claim", func(p *types.Params) { p.NumProofsPerClaim = 0 }, "num_proofs_per_claim"},
 		{"too many proofs per claim", func(p *types.Params) { p.NumProofsPerClaim = types.MaxProofsPerClaim + 1 }, "num_proofs_per_claim"},
-		{"probability zero with a threshold", func(p *types.Params) { p.ProofRequestProbabilityPpm = 0 }, "proof_missing_penalty"},
+		{"probability zero with a threshold", func(p *types.Params) { p.ProofRequestProbabilityPpm = 0 }, "proof_requirement_threshold"},
+		{"penalty above the minimum supplier stake", func(p *types.Params) {
+			p.ProofRequestProbabilityPpm = 500_000
+			p.ProofRequirementThreshold = sdk.NewInt64Coin(types.DefaultDenom, 2_000_000)
+			p.ProofMissingPenalty = sdk.NewInt64Coin(types.DefaultDenom, 2_000_000)
+		}, "min_supplier_stake"},
 		{"penalty one below threshold x (1-p)/p", func(p *types.Params) {
 			p.ProofRequestProbabilityPpm = 200_000
 			p.ProofRequirementThreshold = sdk.NewInt64Coin(types.DefaultDenom, 25_000)
