@@ -2,11 +2,9 @@ package module_test
 
 import (
 	"context"
-	"strings"
 	"testing"
 	"time"
 
-	abci "github.com/cometbft/cometbft/abci/types"
 	"github.com/cosmos/cosmos-sdk/crypto/hd"
 	"github.com/cosmos/cosmos-sdk/crypto/keyring"
 	sdk "github.com/cosmos/cosmos-sdk/types"
@@ -343,7 +341,7 @@ func testSettlement(t *testing.T, lc *lifecycle) {
 	)
 	var createdAt, provedAt, settledAt int64
 	for h := lc.claimHeight; h <= w.ProofWindowClose+1; h++ {
-		for _, ev := range relayerEvents(t, n, h) {
+		for _, ev := range n.RelayerEvents(t, h, h) {
 			switch ev := ev.(type) {
 			case *types.EventClaimCreated:
 				created = append(created, ev)
@@ -400,7 +398,7 @@ func testSettlement(t *testing.T, lc *lifecycle) {
 	// Nothing is settled twice.
 	h, err := n.WaitForNextBlock()
 	require.NoError(t, err)
-	require.Empty(t, relayerEvents(t, n, h))
+	require.Empty(t, n.RelayerEvents(t, h, h))
 }
 
 func balance(t *testing.T, n *network.Network, addr string) sdk.Coin {
@@ -408,38 +406,4 @@ func balance(t *testing.T, n *network.Network, addr string) sdk.Coin {
 	res, err := banktypes.NewQueryClient(n.QueryConn()).Balance(context.Background(), &banktypes.QueryBalanceRequest{Address: addr, Denom: app.BondDenom})
 	require.NoError(t, err)
 	return *res.Balance
-}
-
-// relayerEvents are the relayer module's typed events of block h, from its
-// txs and block hooks alike.
-func relayerEvents(t *testing.T, n *network.Network, h int64) []proto.Message {
-	t.Helper()
-	res, err := n.RPCClient().BlockResults(context.Background(), &h)
-	require.NoError(t, err)
-	all := append([]abci.Event(nil), res.FinalizeBlockEvents...)
-	for _, tx := range res.TxsResults {
-		if tx.Code != 0 {
-			continue // a failed tx's events were discarded with its state
-		}
-		all = append(all, tx.Events...)
-	}
-	var out []proto.Message
-	for _, e := range all {
-		if !strings.HasPrefix(e.Type, "poktroll.relayer.") {
-			continue
-		}
-		// Block-hook events carry baseapp's plain-text "mode" attribute,
-		// which is not a field of the typed event.
-		attrs := make([]abci.EventAttribute, 0, len(e.Attributes))
-		for _, a := range e.Attributes {
-			if a.Key != "mode" {
-				attrs = append(attrs, a)
-			}
-		}
-		e.Attributes = attrs
-		msg, err := sdk.ParseTypedEvent(e)
-		require.NoError(t, err, e.Type)
-		out = append(out, msg)
-	}
-	return out
 }

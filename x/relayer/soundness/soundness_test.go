@@ -6,13 +6,11 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"fmt"
-	"strings"
 	"testing"
 	"time"
 
 	errorsmod "cosmossdk.io/errors"
 	sdkmath "cosmossdk.io/math"
-	abci "github.com/cometbft/cometbft/abci/types"
 	"github.com/cosmos/cosmos-sdk/crypto/hd"
 	"github.com/cosmos/cosmos-sdk/crypto/keyring"
 	sdk "github.com/cosmos/cosmos-sdk/types"
@@ -285,7 +283,7 @@ func settle(t *testing.T, s *soundness) {
 		share                = sdkmath.NewInt(appStake / int64(len(s.suppliers)))
 	)
 	for h := s.session.Header.SessionStartBlockHeight; h <= w.ProofWindowClose+1; h++ {
-		for _, ev := range relayerEvents(t, n, h) {
+		for _, ev := range n.RelayerEvents(t, h, h) {
 			switch ev := ev.(type) {
 			case *types.EventClaimCreated:
 				created[ev.Claim.SupplierOperatorAddress]++
@@ -648,38 +646,4 @@ func sumInts(v []sdkmath.Int) sdkmath.Int {
 		sum = sum.Add(x)
 	}
 	return sum
-}
-
-// relayerEvents are the relayer module's typed events of block h, from its
-// successful txs and block hooks alike.
-func relayerEvents(t *testing.T, n *network.Network, h int64) []proto.Message {
-	t.Helper()
-	res, err := n.RPCClient().BlockResults(context.Background(), &h)
-	require.NoError(t, err)
-	all := append([]abci.Event(nil), res.FinalizeBlockEvents...)
-	for _, tx := range res.TxsResults {
-		if tx.Code != 0 {
-			continue // a failed tx's events were discarded with its state
-		}
-		all = append(all, tx.Events...)
-	}
-	var out []proto.Message
-	for _, e := range all {
-		if !strings.HasPrefix(e.Type, "poktroll.relayer.") {
-			continue
-		}
-		// Block-hook events carry baseapp's plain-text "mode" attribute,
-		// which is not a field of the typed event.
-		attrs := make([]abci.EventAttribute, 0, len(e.Attributes))
-		for _, a := range e.Attributes {
-			if a.Key != "mode" {
-				attrs = append(attrs, a)
-			}
-		}
-		e.Attributes = attrs
-		msg, err := sdk.ParseTypedEvent(e)
-		require.NoError(t, err, e.Type)
-		out = append(out, msg)
-	}
-	return out
 }

@@ -11,16 +11,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"cosmossdk.io/log"
-	abci "github.com/cometbft/cometbft/abci/types"
 	rpchttp "github.com/cometbft/cometbft/rpc/client/http"
 	sdk "github.com/cosmos/cosmos-sdk/types"
-	"github.com/cosmos/gogoproto/proto"
 	"github.com/stretchr/testify/require"
 
 	"github.com/pokt-network/poktroll/testutil/network"
@@ -189,7 +186,7 @@ func TestAppGate(t *testing.T) {
 		require.NoError(t, err)
 
 		claims, settled := map[string]*types.EventClaimCreated{}, map[string]*types.EventClaimSettled{}
-		for _, ev := range relayerEvents(t, n, firstHeight, w.ProofWindowClose+1) {
+		for _, ev := range n.RelayerEvents(t, firstHeight, w.ProofWindowClose+1) {
 			switch ev := ev.(type) {
 			case *types.EventClaimCreated:
 				if ev.Claim.SupplierOperatorAddress == supB && ev.Claim.SessionHeader.ApplicationAddress == n.Address("app") {
@@ -399,35 +396,4 @@ func freeAddr(t *testing.T) string {
 	addr := ln.Addr().String()
 	require.NoError(t, ln.Close())
 	return addr
-}
-
-// relayerEvents collects the relayer module's typed events emitted in
-// blocks from..to, from txs and block hooks alike.
-func relayerEvents(t *testing.T, n *network.Network, from, to int64) []proto.Message {
-	var out []proto.Message
-	for h := from; h <= to; h++ {
-		res, err := n.RPCClient().BlockResults(context.Background(), &h)
-		require.NoError(t, err)
-		all := append([]abci.Event(nil), res.FinalizeBlockEvents...)
-		for _, tx := range res.TxsResults {
-			all = append(all, tx.Events...)
-		}
-		for _, e := range all {
-			if !strings.HasPrefix(e.Type, "poktroll.relayer.") {
-				continue
-			}
-			// Block-hook events carry baseapp's plain-text "mode" attribute.
-			var attrs []abci.EventAttribute
-			for _, a := range e.Attributes {
-				if a.Key != "mode" {
-					attrs = append(attrs, a)
-				}
-			}
-			e.Attributes = attrs
-			msg, err := sdk.ParseTypedEvent(e)
-			require.NoError(t, err, e.Type)
-			out = append(out, msg)
-		}
-	}
-	return out
 }

@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	abci "github.com/cometbft/cometbft/abci/types"
 	"github.com/cosmos/cosmos-sdk/crypto/hd"
 	"github.com/cosmos/cosmos-sdk/crypto/keyring"
 	cryptotypes "github.com/cosmos/cosmos-sdk/crypto/types"
@@ -203,38 +202,6 @@ func waitFor(t *testing.T, n *network.Network, timeout time.Duration, what strin
 		_, err := n.WaitForNextBlock()
 		require.NoError(t, err)
 	}
-}
-
-// events collects the relayer module's typed events emitted in blocks
-// from..to, from txs and block hooks alike.
-func events(t *testing.T, n *network.Network, from, to int64) []proto.Message {
-	var out []proto.Message
-	for h := from; h <= to; h++ {
-		hh := h
-		res, err := n.RPCClient().BlockResults(context.Background(), &hh)
-		require.NoError(t, err)
-		all := append([]abci.Event(nil), res.FinalizeBlockEvents...)
-		for _, tx := range res.TxsResults {
-			all = append(all, tx.Events...)
-		}
-		for _, e := range all {
-			if len(e.Type) < len("poktroll.relayer.") || e.Type[:len("poktroll.relayer.")] != "poktroll.relayer." {
-				continue
-			}
-			// Block-hook events carry baseapp's plain-text "mode" attribute.
-			attrs := e.Attributes[:0:0]
-			for _, a := range e.Attributes {
-				if a.Key != "mode" {
-					attrs = append(attrs, a)
-				}
-			}
-			e.Attributes = attrs
-			msg, err := sdk.ParseTypedEvent(e)
-			require.NoError(t, err, e.Type)
-			out = append(out, msg)
-		}
-	}
-	return out
 }
 
 // outcome is what the chain said about one supplier's sessions.

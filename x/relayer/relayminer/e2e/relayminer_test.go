@@ -118,7 +118,7 @@ func TestRelayMiner(t *testing.T) {
 		_, err := n.WaitForHeightWithTimeout(w.ProofWindowClose+1, 90*time.Second)
 		require.NoError(t, err)
 
-		o := outcomes(events(t, n, headers[0].SessionStartBlockHeight, w.ProofWindowClose+1), sup)
+		o := outcomes(n.RelayerEvents(t, headers[0].SessionStartBlockHeight, w.ProofWindowClose+1), sup)
 		require.Len(t, o.claims, 2)
 		paid := sdkmath.ZeroInt()
 		for id, count := range sent {
@@ -164,7 +164,7 @@ func TestRelayMiner(t *testing.T) {
 		w := protocol.SessionWindows(params(), hdr.SessionEndBlockHeight)
 		_, err := n.WaitForHeightWithTimeout(w.ProofWindowClose+1, 90*time.Second)
 		require.NoError(t, err)
-		o := outcomes(events(t, n, hdr.SessionStartBlockHeight, w.ProofWindowClose+1), sup)
+		o := outcomes(n.RelayerEvents(t, hdr.SessionStartBlockHeight, w.ProofWindowClose+1), sup)
 		claim := o.claims[hdr.SessionId]
 		require.NotNil(t, claim)
 		require.EqualValues(t, relays, claim.NumRelays)
@@ -223,7 +223,7 @@ func TestRelayMiner(t *testing.T) {
 		w := protocol.SessionWindows(params(), hdr.SessionEndBlockHeight)
 		_, err := n.WaitForHeightWithTimeout(w.ProofWindowClose+1, 60*time.Second)
 		require.NoError(t, err)
-		o := outcomes(events(t, n, hdr.SessionStartBlockHeight, w.ProofWindowClose+1), sup)
+		o := outcomes(n.RelayerEvents(t, hdr.SessionStartBlockHeight, w.ProofWindowClose+1), sup)
 		claim := o.claims[hdr.SessionId]
 		require.NotNil(t, claim, "the session was claimed after the restart")
 		require.EqualValues(t, answered, claim.NumRelays, "every relay answered before the kill is claimed")
@@ -256,7 +256,7 @@ func TestRelayMiner(t *testing.T) {
 
 		_, err = n.WaitForHeightWithTimeout(w.ProofWindowClose+1, 60*time.Second)
 		require.NoError(t, err)
-		o := outcomes(events(t, n, hdr.SessionStartBlockHeight, w.ProofWindowClose+1), sup)
+		o := outcomes(n.RelayerEvents(t, hdr.SessionStartBlockHeight, w.ProofWindowClose+1), sup)
 		claim := o.claims[hdr.SessionId]
 		require.NotNil(t, claim, "claimed after reconnecting")
 		require.EqualValues(t, relays, claim.NumRelays)
