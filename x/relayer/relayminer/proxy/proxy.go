@@ -262,6 +262,9 @@ func (s *Server) serve(ctx context.Context, a admitted) (*types.RelayResponse, e
 		return nil, errorsmod.Wrap(ErrInternal, err.Error())
 	}
 	hdr := a.req.Meta.SessionHeader
+	if err := s.stillServable(ctx, hdr); err != nil {
+		return nil, err
+	}
 	res := &types.RelayResponse{Meta: types.RelayResponseMetadata{SessionHeader: hdr, RelayKey: a.key}, Payload: payload}
 	compact, err := protocol.CompactResponse(res)
 	if err != nil {
@@ -284,6 +287,20 @@ func (s *Server) serve(ctx context.Context, a admitted) (*types.RelayResponse, e
 		return nil, errorsmod.Wrap(ErrInternal, err.Error())
 	}
 	return res, nil
+}
+
+// stillServable refuses a relay whose backend answered after the session's
+// grace period: a session that is over never takes another relay (its tree
+// may be sealed, claimed or gone), so the answer is not returned either.
+func (s *Server) stillServable(ctx context.Context, hdr *types.SessionHeader) error {
+	p, err := s.chain.ParamsAt(ctx, hdr.SessionStartBlockHeight)
+	if err != nil {
+		return errorsmod.Wrap(ErrChainUnavailable, err.Error())
+	}
+	if w, cur := protocol.SessionWindows(p, hdr.SessionEndBlockHeight), s.chain.LatestHeight(); cur > w.GracePeriodEnd {
+		return errorsmod.Wrapf(ErrSessionExpired, "session %s ended its grace period at height %d while the backend answered (height %d)", hdr.SessionId, w.GracePeriodEnd, cur)
+	}
+	return nil
 }
 
 func (s *Server) forward(ctx context.Context, in *types.HTTPRequest, svc *Service) (*types.HTTPResponse, error) {

@@ -366,3 +366,26 @@ func TestForgedSessionsCostNoChainQuery(t *testing.T) {
 	require.Equal(t, http.StatusOK, status)
 	require.EqualValues(t, 1, f.chain.sessionQueries.Load())
 }
+
+// TestAnswerAfterTheGracePeriodIsRefusedAndNotMined: a backend that answers
+// after the session's grace period ended (the chain moved on while it held
+// the relay) gets the relay refused as session over, and nothing is mined.
+func TestAnswerAfterTheGracePeriodIsRefusedAndNotMined(t *testing.T) {
+	arrived, release := make(chan struct{}), make(chan struct{})
+	f := newFixture(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(arrived)
+		<-release
+		_, _ = w.Write([]byte(`{"jsonrpc":"2.0","id":1,"result":"0x1"}`))
+	}), nil)
+	done := make(chan int)
+	go func() {
+		status, _ := f.send(t, http.MethodPost, marshal(t, f.request(t, f.header, []byte(`{}`))))
+		done <- status
+	}()
+	<-arrived
+	w := protocol.SessionWindows(f.chain.params, f.header.SessionEndBlockHeight)
+	f.chain.setHeight(w.GracePeriodEnd + 1)
+	close(release)
+	require.Equal(t, http.StatusGone, <-done)
+	require.Zero(t, f.miner.count())
+}
