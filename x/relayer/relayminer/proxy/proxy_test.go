@@ -377,10 +377,16 @@ func TestAnswerAfterTheGracePeriodIsRefusedAndNotMined(t *testing.T) {
 		<-release
 		_, _ = w.Write([]byte(`{"jsonrpc":"2.0","id":1,"result":"0x1"}`))
 	}), nil)
-	done := make(chan int)
-	go func() {
-		status, _ := f.send(t, http.MethodPost, marshal(t, f.request(t, f.header, []byte(`{}`))))
-		done <- status
+	raw := marshal(t, f.request(t, f.header, []byte(`{}`)))
+	done := make(chan int, 1)
+	go func() { // no require here: only the test's goroutine may stop it
+		resp, err := http.Post(f.url, "application/x-protobuf", bytes.NewReader(raw))
+		if err != nil {
+			done <- 0
+			return
+		}
+		resp.Body.Close()
+		done <- resp.StatusCode
 	}()
 	<-arrived
 	w := protocol.SessionWindows(f.chain.params, f.header.SessionEndBlockHeight)
