@@ -239,7 +239,57 @@ type LeafSource interface {
 // per level in memory, whatever the number of leaves. Paths must be
 // strictly increasing.
 func BuildTrie(leaves LeafSource, w NodeWriter) ([]byte, error) {
-	b := &trieBuilder{src: leaves, w: w}
+	return (&trieBuilder{src: leaves, w: w}).build()
+}
+
+// ProveByRebuild opens the leaves at points (as ProveLeaf does) without
+// stored nodes: it builds the trie over leaves again, in one pass and flat
+// memory, keeping only what the proofs need, and checks that the rebuilt
+// trie has root. It is the fallback when a trie's nodes could not be
+// stored (a full disk) or were lost.
+func ProveByRebuild(leaves LeafSource, root []byte, points []uint64) ([]types.LeafProof, error) {
+	parsed, err := ParseRoot(root)
+	if err != nil {
+		return nil, err
+	}
+	b := &trieBuilder{src: leaves, w: discardNodes{}, targets: make([]target, len(points))}
+	for i, p := range points {
+		if p >= parsed.Sum {
+			return nil, fmt.Errorf("point %d is not below the trie's sum %d", p, parsed.Sum)
+		}
+		b.targets[i].point = p
+	}
+	got, err := b.build()
+	if err != nil {
+		return nil, err
+	}
+	if !bytes.Equal(got, root) {
+		return nil, fmt.Errorf("rebuilt trie has root %x, not %x", got, root)
+	}
+	out := make([]types.LeafProof, len(points))
+	for i, t := range b.targets {
+		if t.path == nil {
+			return nil, fmt.Errorf("no leaf holds point %d", t.point)
+		}
+		out[i] = types.LeafProof{Leaf: t.value, SideNodes: t.sides}
+	}
+	return out, nil
+}
+
+// target is a leaf ProveByRebuild is after: the one whose weight interval
+// holds point, with its side nodes as the build finds them.
+type target struct {
+	point uint64
+	path  []byte   // set when the leaf is taken
+	value []byte   // its leaf bytes
+	sides [][]byte // side nodes, root first; filled bottom-up
+}
+
+type discardNodes struct{}
+
+func (discardNodes) PutNode(_, _ []byte) error { return nil }
+
+func (b *trieBuilder) build() ([]byte, error) {
 	root, err := b.subtree(0, nil)
 	if err != nil {
 		return nil, err
@@ -262,6 +312,9 @@ type trieBuilder struct {
 	n    int         // leaves in buf
 	done bool        // src exhausted
 	last []byte      // path of the last leaf taken
+
+	before  uint64   // weight of the leaves taken so far
+	targets []target // leaves to prove (ProveByRebuild)
 }
 
 // fill tops the lookahead up to two leaves.
@@ -308,6 +361,9 @@ func samePrefix(a, b []byte, bits int) bool {
 // subtree builds the subtree at depth whose leaves share the first depth
 // bits of prefix, consuming them, and returns its hash.
 func (b *trieBuilder) subtree(depth int, prefix []byte) ([]byte, error) {
+	if prefix == nil {
+		prefix = make([]byte, sha256.Size)
+	}
 	if err := b.fill(); err != nil {
 		return nil, err
 	}
@@ -315,7 +371,7 @@ func (b *trieBuilder) subtree(depth int, prefix []byte) ([]byte, error) {
 		return emptyNode, nil
 	}
 	if !b.under(1, depth, prefix) {
-		return b.takeLeaf()
+		return b.takeLeaf(depth)
 	}
 	if depth >= PathBits {
 		return nil, fmt.Errorf("duplicate leaf path %x", b.buf[0].Path)
@@ -337,17 +393,37 @@ func (b *trieBuilder) subtree(depth int, prefix []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	for i := range b.targets {
+		if t := &b.targets[i]; t.path != nil && samePrefix(t.path, prefix, depth) {
+			// This node is on the target's path: its other child is the
+			// target's side node at this depth.
+			if pathBit(t.path, depth) == 0 {
+				t.sides[depth] = sideNode(r)
+			} else {
+				t.sides[depth] = sideNode(l)
+			}
+		}
+	}
 	enc := make([]byte, 0, 1+2*NodeSize)
 	enc = append(append(append(enc, nodeInner), l...), r...)
 	return node, b.w.PutNode(node[:sha256.Size], enc)
 }
 
-func (b *trieBuilder) takeLeaf() ([]byte, error) {
+func (b *trieBuilder) takeLeaf(depth int) ([]byte, error) {
 	l := b.buf[0]
 	if b.last != nil && bytes.Compare(l.Path, b.last) <= 0 {
 		return nil, fmt.Errorf("leaf paths not strictly increasing at %x", l.Path)
 	}
 	b.last = l.Path
+	for i := range b.targets {
+		if t := &b.targets[i]; t.path == nil && t.point >= b.before && t.point-b.before < l.Weight {
+			t.path, t.value = l.Path, l.Value
+			if depth > 0 {
+				t.sides = make([][]byte, depth)
+			}
+		}
+	}
+	b.before += l.Weight
 	b.buf[0], b.buf[1] = b.buf[1], TrieLeaf{}
 	b.n--
 	node := LeafNode(l.Path, l.Value, l.Weight)
