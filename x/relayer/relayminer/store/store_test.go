@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/pokt-network/poktroll/testutil/diskfault"
 )
 
 func openTestDB(t testing.TB, dir string, opts Options) *DB {
@@ -177,4 +180,61 @@ func TestIteratorWalksPrefixInOrderOnASnapshot(t *testing.T) {
 	}
 	require.NoError(t, it.Err())
 	require.Equal(t, []string{"r/a", "r/b", "r/c"}, seen)
+}
+
+// TestWritesResumeAfterTheDiskFrees: writes fail while the disk is full
+// (ErrUnavailable) and succeed again once it frees, without reopening by
+// hand; what was written before stays readable throughout.
+func TestWritesResumeAfterTheDiskFrees(t *testing.T) {
+	defer func(d time.Duration) { reopenEvery = d }(reopenEvery)
+	reopenEvery = 0
+	var disk diskfault.Disk
+	db := openTestDB(t, t.TempDir(), Options{WrapStorage: disk.Wrap})
+	require.NoError(t, db.Put([]byte("before"), []byte("1")))
+
+	disk.SetFull(true)
+	for i := 0; i < 3; i++ {
+		require.ErrorIs(t, db.Put([]byte("during"), []byte("2")), ErrUnavailable)
+		require.ErrorIs(t, db.Write(func(b *Batch) { b.Put([]byte("batch"), []byte("3")) }), ErrUnavailable)
+	}
+	v, err := db.Get([]byte("before"))
+	require.NoError(t, err, "reads work while the disk is full")
+	require.Equal(t, "1", string(v))
+
+	disk.SetFull(false)
+	require.NoError(t, db.Put([]byte("after"), []byte("4")))
+	for _, k := range []string{"before", "after"} {
+		_, err := db.Get([]byte(k))
+		require.NoError(t, err, k)
+	}
+	_, err = db.Get([]byte("during"))
+	require.ErrorIs(t, err, ErrNotFound, "a failed write left nothing")
+}
+
+// TestRecoveryWaitsForOpenIterators: a reopen never pulls the database out
+// from under an iterator; the write that would reopen reports the store
+// unavailable until the iterator is released.
+func TestRecoveryWaitsForOpenIterators(t *testing.T) {
+	defer func(d time.Duration) { reopenEvery = d }(reopenEvery)
+	reopenEvery = 0
+	var disk diskfault.Disk
+	db := openTestDB(t, t.TempDir(), Options{WrapStorage: disk.Wrap})
+	for i := 0; i < 10; i++ {
+		require.NoError(t, db.Put([]byte(fmt.Sprintf("k%d", i)), []byte("v")))
+	}
+	disk.SetFull(true)
+	require.ErrorIs(t, db.Put([]byte("x"), []byte("v")), ErrUnavailable)
+	disk.SetFull(false)
+
+	it := db.NewIterator([]byte("k"))
+	require.True(t, it.Next())
+	require.ErrorIs(t, db.Put([]byte("y"), []byte("v")), ErrUnavailable, "the iterator is open")
+	n := 1
+	for it.Next() {
+		n++
+	}
+	require.NoError(t, it.Err())
+	require.Equal(t, 10, n)
+	it.Release()
+	require.NoError(t, db.Put([]byte("y"), []byte("v")))
 }
