@@ -48,8 +48,13 @@ func (c benchChain) PubKey(context.Context, string) (cryptotypes.PubKey, error) 
 func (benchChain) ServiceAt(_ context.Context, id string, _ int64) (types.Service, error) {
 	return types.Service{Id: id, ComputeUnitsPerRelay: 1}, nil
 }
-func (benchChain) BlockHash(context.Context, int64) ([]byte, error)            { return nil, nil }
-func (benchChain) ProofRequired(context.Context, string, string) (bool, error) { return true, nil }
+func (benchChain) BlockHash(context.Context, int64) ([]byte, error)              { return nil, nil }
+func (benchChain) ProofRequired(context.Context, string, string) (bool, error)   { return true, nil }
+func (benchChain) ClaimOf(context.Context, string, string) (*types.Claim, error) { return nil, nil }
+func (benchChain) HasProof(context.Context, string, string) (bool, error)        { return false, nil }
+func (benchChain) ClaimOutcome(context.Context, int64, string, string) (*types.EventClaimSettled, *types.EventClaimExpired, error) {
+	return nil, nil, nil
+}
 
 type noTx struct{}
 
@@ -103,7 +108,7 @@ func setup(b *testing.B, syncWrites bool) (be *httptest.Server, rmURL string, re
 	require.NoError(b, err)
 	b.Cleanup(func() { _ = db.Close() })
 	m := metrics.New()
-	sessions := session.NewManager(db, chain, noTx{}, log.NewNopLogger(), m)
+	sessions := session.NewManager(db, chain, noTx{}, log.NewNopLogger(), m, session.Options{})
 	beURL, _ := url.Parse(be.URL)
 	srv := proxy.New("127.0.0.1:0", []proxy.Service{{ServiceID: "eth", Supplier: sup.Address, Key: sup.Key,
 		Backend: beURL, Timeout: 10 * time.Second, MaxBodyBytes: 1 << 20}}, chain, miner.New(chain, sessions, m), log.NewNopLogger(), m)

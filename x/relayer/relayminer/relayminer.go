@@ -127,7 +127,7 @@ func (rm *RelayMiner) Start(ctx context.Context) (err error) {
 	if rm.db, err = store.Open(rm.cfg.Store.Path, store.Options{SyncWrites: rm.cfg.Store.SyncWrites}); err != nil {
 		return fmt.Errorf("store.path %q: %w", rm.cfg.Store.Path, err)
 	}
-	rm.Sessions = session.NewManager(rm.db, rm.Chain, tx, rm.deps.Logger, rm.Metrics)
+	rm.Sessions = session.NewManager(rm.db, rm.Chain, tx, rm.deps.Logger, rm.Metrics, session.Options{})
 	if err := rm.Sessions.Load(); err != nil {
 		return fmt.Errorf("restoring session trees from %s: %w", rm.cfg.Store.Path, err)
 	}

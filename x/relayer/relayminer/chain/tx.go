@@ -87,14 +87,36 @@ func (s *Submitter) AddSigner(keyName string) (string, error) {
 }
 
 // Submit signs msgs as signer in one tx valid until timeoutHeight,
-// broadcasts it and waits until it is in a block. Chain rejections come
-// back as the registered module error (errors.Is works).
+// broadcasts it and waits until it is in a block, or until the chain passed
+// timeoutHeight without it (the tx can then never land: the caller sends it
+// again, re-signed). Chain rejections come back as the registered module
+// error (errors.Is works). The signer's account is held only while signing
+// and broadcasting, so several txs of one signer can be waited for at once.
 func (s *Submitter) Submit(ctx context.Context, signer string, timeoutHeight int64, msgs ...sdk.Msg) error {
+	if timeoutHeight > 0 && timeoutHeight <= s.client.LatestHeight() {
+		return fmt.Errorf("timeout height %d is not above the latest height %d: the chain can no longer take this tx", timeoutHeight, s.client.LatestHeight())
+	}
+	hash, err := s.broadcast(ctx, signer, timeoutHeight, msgs)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	if err := s.waitForInclusion(ctx, hash, timeoutHeight); err != nil {
+		return err
+	}
+	s.metrics.TxLatency.Observe(time.Since(start).Seconds())
+	return nil
+}
+
+// broadcast signs and broadcasts the tx under the signer's account lock,
+// refreshing the account sequence when the node says it is stale, and
+// returns the tx hash once the node's mempool took it.
+func (s *Submitter) broadcast(ctx context.Context, signer string, timeoutHeight int64, msgs []sdk.Msg) ([]byte, error) {
 	s.mu.Lock()
 	acc, ok := s.accounts[signer]
 	s.mu.Unlock()
 	if !ok {
-		return fmt.Errorf("no keyring key registered for %s", signer)
+		return nil, fmt.Errorf("no keyring key registered for %s", signer)
 	}
 	acc.mu.Lock()
 	defer acc.mu.Unlock()
@@ -102,10 +124,11 @@ func (s *Submitter) Submit(ctx context.Context, signer string, timeoutHeight int
 	for attempt := 0; attempt < 3; attempt++ {
 		if !acc.loaded {
 			if err = s.loadAccount(ctx, signer, acc); err != nil {
-				return err
+				return nil, err
 			}
 		}
-		err = s.submitOnce(ctx, signer, acc, timeoutHeight, msgs)
+		var hash []byte
+		hash, err = s.submitOnce(ctx, signer, acc, timeoutHeight, msgs)
 		if errors.Is(err, sdkerrors.ErrInsufficientFunds) || errors.Is(err, sdkerrors.ErrInsufficientFee) {
 			s.logger.Error("SUPPLIER CANNOT PAY TX FEES: fund the account before the window closes or its relays are lost",
 				"supplier", signer, "gas_prices", s.cfg.GasPrices.String(), "error", err)
@@ -115,9 +138,9 @@ func (s *Submitter) Submit(ctx context.Context, signer string, timeoutHeight int
 			acc.loaded = false
 			continue
 		}
-		return err
+		return hash, err
 	}
-	return err
+	return nil, err
 }
 
 func (s *Submitter) loadAccount(ctx context.Context, addr string, acc *account) error {
@@ -145,7 +168,7 @@ func (s *Submitter) factory(acc *account, timeoutHeight int64) tx.Factory {
 		WithSignMode(signing.SignMode_SIGN_MODE_DIRECT)
 }
 
-func (s *Submitter) submitOnce(ctx context.Context, signer string, acc *account, timeoutHeight int64, msgs []sdk.Msg) error {
+func (s *Submitter) submitOnce(ctx context.Context, signer string, acc *account, timeoutHeight int64, msgs []sdk.Msg) ([]byte, error) {
 	f := s.factory(acc, timeoutHeight)
 	gas, err := s.simulate(ctx, f, msgs)
 	if err != nil {
@@ -160,7 +183,7 @@ func (s *Submitter) submitOnce(ctx context.Context, signer string, acc *account,
 	}
 	txb, err := f.WithGas(gas).BuildUnsignedTx(msgs...)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	fees := make(sdk.Coins, 0, len(s.cfg.GasPrices))
 	for _, gp := range s.cfg.GasPrices {
@@ -171,26 +194,21 @@ func (s *Submitter) submitOnce(ctx context.Context, signer string, acc *account,
 	}
 	txb.SetFeeAmount(fees.Sort())
 	if err := tx.Sign(ctx, f, acc.keyName, txb, true); err != nil {
-		return fmt.Errorf("signing tx: %w", err)
+		return nil, fmt.Errorf("signing tx: %w", err)
 	}
 	bz, err := s.txCfg.TxEncoder()(txb.GetTx())
 	if err != nil {
-		return err
+		return nil, err
 	}
-	start := time.Now()
 	res, err := s.client.rpc.BroadcastTxSync(ctx, bz)
 	if err != nil {
-		return fmt.Errorf("broadcasting tx: %w", err)
+		return nil, fmt.Errorf("broadcasting tx: %w", err)
 	}
 	if res.Code != 0 {
-		return errorsmod.ABCIError(res.Codespace, res.Code, res.Log)
+		return nil, errorsmod.ABCIError(res.Codespace, res.Code, res.Log)
 	}
 	acc.seq++
-	if err := s.waitForInclusion(ctx, res.Hash, timeoutHeight); err != nil {
-		return err
-	}
-	s.metrics.TxLatency.Observe(time.Since(start).Seconds())
-	return nil
+	return res.Hash, nil
 }
 
 // simulate runs the tx through the node's ABCI simulation (not gRPC, which
@@ -219,14 +237,17 @@ func (s *Submitter) simulate(ctx context.Context, f tx.Factory, msgs []sdk.Msg) 
 	return uint64(gas), nil
 }
 
-// waitForInclusion polls for the tx until it is in a block, the chain passes
-// its timeout height, or InclusionTimeout passes.
+// waitForInclusion polls for the tx until it is in a block, the chain
+// passes its timeout height without it, or InclusionTimeout passes.
 func (s *Submitter) waitForInclusion(ctx context.Context, hash []byte, timeoutHeight int64) error {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.InclusionTimeout)
 	defer cancel()
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
 	for {
+		// Read the height first: a tx not found after the block past its
+		// timeout height was seen can never land.
+		passed := timeoutHeight > 0 && s.client.LatestHeight() > timeoutHeight
 		res, err := s.client.rpc.Tx(ctx, hash, false)
 		if err == nil {
 			if res.TxResult.Code != 0 {
@@ -234,7 +255,7 @@ func (s *Submitter) waitForInclusion(ctx context.Context, hash []byte, timeoutHe
 			}
 			return nil
 		}
-		if timeoutHeight > 0 && s.client.LatestHeight() > timeoutHeight+1 {
+		if passed {
 			return fmt.Errorf("tx %X not included by its timeout height %d", hash, timeoutHeight)
 		}
 		select {

@@ -23,6 +23,9 @@ type Metrics struct {
 	// Claims and Proofs count submissions, by outcome.
 	Claims *prometheus.CounterVec
 	Proofs *prometheus.CounterVec
+	// Settlements counts how claims ended on chain: settled, expired, or
+	// unknown (the node's block results were pruned).
+	Settlements *prometheus.CounterVec
 	// SessionTrees is how many session trees are held.
 	SessionTrees prometheus.Gauge
 	// TxLatency is the time from broadcast to inclusion.
@@ -44,6 +47,9 @@ func New() *Metrics {
 		RelaysMined: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "relayminer", Name: "relays_mined_total", Help: "Relays recorded in a session's relay log (the minable ones are claimed).",
 		}, []string{"service"}),
+		Settlements: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "relayminer", Name: "settlements_total", Help: "Claims as they ended on chain: settled, expired or unknown.",
+		}, []string{"result"}),
 		RelayDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: "relayminer", Name: "relay_duration_seconds", Help: "Time from relay request to response.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
@@ -65,7 +71,7 @@ func New() *Metrics {
 			Namespace: "relayminer", Name: "block_height", Help: "Last block height processed.",
 		}),
 	}
-	m.Registry.MustRegister(m.RelaysServed, m.RelaysFailed, m.RelaysMined, m.RelayDuration,
+	m.Registry.MustRegister(m.RelaysServed, m.RelaysFailed, m.RelaysMined, m.RelayDuration, m.Settlements,
 		m.Claims, m.Proofs, m.SessionTrees, m.TxLatency, m.BlockHeight)
 	return m
 }

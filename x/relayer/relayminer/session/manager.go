@@ -15,7 +15,8 @@ import (
 	"github.com/pokt-network/poktroll/x/relayer/types"
 )
 
-// Chain is what the lifecycle reads from the chain.
+// Chain is what the lifecycle reads from the chain, the source of truth for
+// what was claimed, proven and settled.
 type Chain interface {
 	// ParamsAt returns the module params in force at a height.
 	ParamsAt(ctx context.Context, height int64) (types.Params, error)
@@ -23,32 +24,68 @@ type Chain interface {
 	BlockHash(ctx context.Context, height int64) ([]byte, error)
 	// ProofRequired says whether the chain wants a proof for a claim.
 	ProofRequired(ctx context.Context, sessionID, supplier string) (bool, error)
+	// ClaimOf returns the supplier's claim of a session, nil if none.
+	ClaimOf(ctx context.Context, sessionID, supplier string) (*types.Claim, error)
+	// HasProof says whether the chain holds the supplier's proof.
+	HasProof(ctx context.Context, sessionID, supplier string) (bool, error)
+	// ClaimOutcome says how a claim ended (settled, or expired), from the
+	// events of the block its proof window closed in; both nil if unknown.
+	ClaimOutcome(ctx context.Context, closeHeight int64, sessionID, supplier string) (*types.EventClaimSettled, *types.EventClaimExpired, error)
 }
 
 // Submitter signs msgs as supplier, broadcasts them in one tx that expires
-// after timeoutHeight and returns once the tx is in a block. A tx rejected by
+// after timeoutHeight and returns once the tx is in a block, or once it can
+// no longer be (the chain passed timeoutHeight without it). A tx rejected by
 // the chain returns an error that errors.Is its registered module error.
 type Submitter interface {
 	Submit(ctx context.Context, supplier string, timeoutHeight int64, msgs ...sdk.Msg) error
 }
 
+// DefaultTxTimeoutBlocks is how many blocks a claim or proof tx may take to
+// land before it is re-signed and sent again (never past its window).
+const DefaultTxTimeoutBlocks = 2
+
+// Options tune a Manager; zero values take the defaults.
+type Options struct {
+	// TxTimeoutBlocks: see DefaultTxTimeoutBlocks.
+	TxTimeoutBlocks int64
+}
+
 // Manager maps (supplier, session) to its Tree and runs their lifecycle.
+//
+// On every block it reconciles each tree with the chain before acting:
+//   - from the block before the claim window opens, an open tree is sealed
+//     (its claim trie built) and claimed, unless the chain already holds its
+//     claim (a claim that landed before a crash is recognised by its root);
+//     the claim tx expires after a few blocks and is sent again, re-signed,
+//     until it lands or the window closes;
+//   - from the block before the proof window opens, a claimed tree is
+//     proven if the chain requires it and holds no proof yet, the same way;
+//   - once proven (or no proof is required) its relay log and trie are
+//     deleted; after the proof window closes the settlement is read from
+//     the chain and the tree forgotten.
+//
+// Nothing is reported lost or missed unless the chain says so.
 type Manager struct {
 	db      *store.DB
 	chain   Chain
 	tx      Submitter
 	logger  log.Logger
 	metrics *metrics.Metrics
+	opts    Options
 
 	mu    sync.Mutex
 	trees map[string]*Tree // by treeKey
 
-	wg sync.WaitGroup // lifecycle txs in flight
+	wg sync.WaitGroup // lifecycle work in flight
 }
 
 // NewManager builds a manager over db. Call Load before serving relays.
-func NewManager(db *store.DB, chain Chain, tx Submitter, logger log.Logger, m *metrics.Metrics) *Manager {
-	return &Manager{db: db, chain: chain, tx: tx, logger: logger.With("module", "session"), metrics: m, trees: map[string]*Tree{}}
+func NewManager(db *store.DB, chain Chain, tx Submitter, logger log.Logger, m *metrics.Metrics, opts Options) *Manager {
+	if opts.TxTimeoutBlocks <= 0 {
+		opts.TxTimeoutBlocks = DefaultTxTimeoutBlocks
+	}
+	return &Manager{db: db, chain: chain, tx: tx, logger: logger.With("module", "session"), metrics: m, opts: opts, trees: map[string]*Tree{}}
 }
 
 // Load reopens every tree persisted in the store. Nothing is replayed: an
@@ -68,7 +105,7 @@ func (m *Manager) Load() error {
 	})
 }
 
-// Wait blocks until the lifecycle txs in flight are done.
+// Wait blocks until the lifecycle work in flight is done.
 func (m *Manager) Wait() { m.wg.Wait() }
 
 func (m *Manager) treeLogger(t *Tree) log.Logger {
@@ -122,7 +159,8 @@ func (m *Manager) Trees() []*Tree {
 
 func (m *Manager) remove(t *Tree, why string) {
 	if err := t.destroy(); err != nil {
-		m.treeLogger(t).Error("deleting session tree", "error", err)
+		m.treeLogger(t).Error("deleting session tree; retrying next block", "error", err)
+		return
 	}
 	m.mu.Lock()
 	delete(m.trees, string(t.key))
@@ -131,43 +169,79 @@ func (m *Manager) remove(t *Tree, why string) {
 	m.treeLogger(t).Info("session tree deleted", "reason", why)
 }
 
+// phase is the lifecycle work a tree needs at a height.
+type phase int
+
+const (
+	idle    phase = iota
+	claim         // seal if needed, then claim (or recognise the chain's claim)
+	prove         // prove (or recognise the chain's proof)
+	resolve       // the window is over: ask the chain what happened, forget
+)
+
+// phaseAt is what a tree in state needs at height h. Work starts one block
+// before a window opens, so the tx can land in its first block.
+func phaseAt(state State, w protocol.Windows, h int64) phase {
+	switch state {
+	case StateOpen, StateSealed:
+		switch {
+		case h >= w.ClaimWindowClose:
+			return resolve // a claim sent now would land too late
+		case h >= w.ClaimWindowOpen-1:
+			return claim
+		}
+	case StateClaimed:
+		switch {
+		case h >= w.ProofWindowClose:
+			return resolve
+		case h >= w.ProofWindowOpen-1:
+			return prove
+		}
+	case StateProven:
+		if h >= w.ProofWindowClose {
+			return resolve
+		}
+	}
+	return idle
+}
+
 // OnBlock advances every tree's lifecycle to height h. Blocks must be
-// handed in order, each once; txs run in the background.
+// handed in order, each once; the work runs in the background, one batch
+// per supplier and phase, and a tree with work in flight is skipped.
 func (m *Manager) OnBlock(ctx context.Context, h int64) {
-	claims := map[string][]*Tree{}
-	proofs := map[string][]*Tree{}
+	type batch struct {
+		supplier string
+		phase    phase
+	}
+	work := map[batch][]*Tree{}
 	for _, t := range m.Trees() {
 		tm, busy := t.snapshot()
 		if busy {
 			continue
 		}
-		hdr := tm.Header
-		p, err := m.chain.ParamsAt(ctx, hdr.SessionStartBlockHeight)
+		p, err := m.chain.ParamsAt(ctx, tm.Header.SessionStartBlockHeight)
 		if err != nil {
 			m.treeLogger(t).Error("reading params at session start", "error", err)
 			continue
 		}
-		w := protocol.SessionWindows(p, hdr.SessionEndBlockHeight)
-		switch state := tm.State; {
-		case state != StateClaimed && h > w.ClaimWindowClose:
-			m.treeLogger(t).Error("claim window closed before the session was claimed: its relays are lost", "claim_window_close", w.ClaimWindowClose, "height", h)
-			m.metrics.Claims.WithLabelValues("missed").Inc()
-			m.remove(t, "claim window missed")
-		case state != StateClaimed && w.InClaimWindow(h):
-			claims[t.Supplier()] = append(claims[t.Supplier()], t)
-		case state == StateClaimed && h > w.ProofWindowClose:
-			m.treeLogger(t).Error("proof window closed before a proof landed", "proof_window_close", w.ProofWindowClose, "height", h)
-			m.metrics.Proofs.WithLabelValues("missed").Inc()
-			m.remove(t, "proof window missed")
-		case state == StateClaimed && w.InProofWindow(h):
-			proofs[t.Supplier()] = append(proofs[t.Supplier()], t)
+		if ph := phaseAt(tm.State, protocol.SessionWindows(p, tm.Header.SessionEndBlockHeight), h); ph != idle {
+			b := batch{tm.Supplier, ph}
+			work[b] = append(work[b], t)
 		}
 	}
-	for supplier, trees := range claims {
-		m.inFlight(trees, func() { m.claim(ctx, supplier, trees) })
-	}
-	for supplier, trees := range proofs {
-		m.inFlight(trees, func() { m.prove(ctx, supplier, trees) })
+	for b, trees := range work {
+		switch b.phase {
+		case claim:
+			m.inFlight(trees, func() { m.claim(ctx, b.supplier, trees, h) })
+		case prove:
+			m.inFlight(trees, func() { m.prove(ctx, b.supplier, trees, h) })
+		case resolve:
+			m.inFlight(trees, func() {
+				for _, t := range trees {
+					m.resolve(ctx, t, h)
+				}
+			})
+		}
 	}
 }
 
@@ -192,11 +266,11 @@ func (m *Manager) inFlight(trees []*Tree, fn func()) {
 type item struct {
 	tree    *Tree
 	msg     sdk.Msg
-	timeout int64 // the window's close height
+	timeout int64
 }
 
 // submit sends the items of one supplier in one tx that expires with the
-// earliest window. If that tx fails and held several items, each is sent
+// earliest of them. If that tx fails and held several items, each is sent
 // alone, so one bad session cannot hold back the others. done gets each
 // item's outcome.
 func (m *Manager) submit(ctx context.Context, supplier, what string, items []item, done func(item, error)) {
@@ -222,12 +296,127 @@ func (m *Manager) submit(ctx context.Context, supplier, what string, items []ite
 	}
 }
 
+// txTimeout is the timeout height of a tx sent at height h for a window
+// closing at windowClose: a few blocks, never past the window.
+func (m *Manager) txTimeout(h, windowClose int64) int64 {
+	return min(h+m.opts.TxTimeoutBlocks, windowClose)
+}
+
 // claim seals the trees (building each claim trie from the relays minable
-// under the claim seed) and claims them; trees with nothing minable are
-// dropped.
-func (m *Manager) claim(ctx context.Context, supplier string, trees []*Tree) {
+// under the claim seed) and claims those the chain holds no claim for yet.
+func (m *Manager) claim(ctx context.Context, supplier string, trees []*Tree, h int64) {
 	var items []item
-	roots := map[*Tree]protocol.Root{}
+	for _, t := range trees {
+		lg := m.treeLogger(t)
+		hdr := t.Header()
+		p, err := m.chain.ParamsAt(ctx, hdr.SessionStartBlockHeight)
+		if err != nil {
+			lg.Error("reading params at session start", "error", err)
+			continue
+		}
+		w := protocol.SessionWindows(p, hdr.SessionEndBlockHeight)
+		root, ok := m.seal(ctx, t, p, w)
+		if !ok {
+			continue
+		}
+		if root.Count == 0 {
+			m.remove(t, "no minable relays to claim")
+			continue
+		}
+		if h >= w.ClaimWindowOpen {
+			// The chain first: a claim that landed before a crash, or while
+			// its tx was being waited for, is already there.
+			if done, err := m.recogniseClaim(ctx, t); err != nil {
+				lg.Error("asking the chain for the session's claim; retrying next block", "error", err)
+				continue
+			} else if done {
+				continue
+			}
+		}
+		tm, _ := t.snapshot()
+		items = append(items, item{tree: t, timeout: m.txTimeout(h, w.ClaimWindowClose),
+			msg: &types.MsgCreateClaim{SupplierOperatorAddress: supplier, SessionHeader: hdr, RootHash: tm.Root}})
+	}
+	m.submit(ctx, supplier, "claim", items, func(it item, err error) { m.claimed(it.tree, err) })
+}
+
+// seal builds the tree's claim trie if it is not built yet, and reports its
+// root.
+func (m *Manager) seal(ctx context.Context, t *Tree, p types.Params, w protocol.Windows) (protocol.Root, bool) {
+	lg := m.treeLogger(t)
+	if tm, _ := t.snapshot(); tm.State != StateOpen {
+		root, err := protocol.ParseRoot(tm.Root)
+		if err != nil {
+			lg.Error("reading the sealed root", "error", err)
+			return protocol.Root{}, false
+		}
+		return root, true
+	}
+	seed, err := m.chain.BlockHash(ctx, w.ClaimSeed)
+	if err != nil {
+		lg.Error("reading the claim seed block; retrying next block", "height", w.ClaimSeed, "error", err)
+		return protocol.Root{}, false
+	}
+	start := time.Now()
+	root, err := t.seal(seed, protocol.DifficultyTarget(p, t.Header().ServiceId))
+	if err != nil {
+		lg.Error("sealing session tree; retrying next block", "error", err)
+		return protocol.Root{}, false
+	}
+	tm, _ := t.snapshot()
+	if !tm.NodesStored {
+		lg.Error("claim trie built but its nodes could not be stored (store unavailable): the claim is made from the relay log, and its proof will be built from the log again")
+	}
+	lg.Info("session tree sealed", "relays", tm.Logged, "minable", tm.Minable, "compute_units", root.Sum, "took", time.Since(start))
+	return root, true
+}
+
+// recogniseClaim asks the chain for the tree's claim: true when the chain
+// holds it (the tree is then claimed) or holds another supplier tree's
+// claim (the tree is then dropped: its relays are not in that claim).
+func (m *Manager) recogniseClaim(ctx context.Context, t *Tree) (bool, error) {
+	tm, _ := t.snapshot()
+	c, err := m.chain.ClaimOf(ctx, tm.Header.SessionId, tm.Supplier)
+	if err != nil || c == nil {
+		return false, err
+	}
+	if string(c.RootHash) != string(tm.Root) {
+		m.treeLogger(t).Error("the chain holds another claim of this supplier for the session (another RelayMiner with the same key?): this tree's relays are not in it",
+			"claimed_root", c.RootHash, "root", tm.Root)
+		m.metrics.Claims.WithLabelValues("conflict").Inc()
+		m.remove(t, "claimed by another tree")
+		return true, nil
+	}
+	m.claimed(t, nil)
+	return true, nil
+}
+
+// claimed records the outcome of a claim tx. A duplicate-claim rejection
+// means an earlier tx landed: the chain is asked next block which root.
+func (m *Manager) claimed(t *Tree, err error) {
+	lg := m.treeLogger(t)
+	switch {
+	case errors.Is(err, types.ErrClaimExists):
+		lg.Info("the chain already holds a claim for the session; checking its root next block")
+		return
+	case err != nil:
+		lg.Error("claim not landed; sending it again next block while the window is open", "error", err)
+		m.metrics.Claims.WithLabelValues("failed").Inc()
+		return
+	}
+	if err := t.markClaimed(); err != nil {
+		// The chain holds the claim: the next block recognises it again.
+		lg.Error("recording claim", "error", err)
+	}
+	tm, _ := t.snapshot()
+	root, _ := protocol.ParseRoot(tm.Root)
+	lg.Info("session claimed", "relays", root.Count, "compute_units", root.Sum)
+	m.metrics.Claims.WithLabelValues("ok").Inc()
+}
+
+// prove builds and submits the proofs the chain requires and holds not yet.
+func (m *Manager) prove(ctx context.Context, supplier string, trees []*Tree, h int64) {
+	var items []item
 	for _, t := range trees {
 		hdr := t.Header()
 		lg := m.treeLogger(t)
@@ -237,84 +426,26 @@ func (m *Manager) claim(ctx context.Context, supplier string, trees []*Tree) {
 			continue
 		}
 		w := protocol.SessionWindows(p, hdr.SessionEndBlockHeight)
-		seed, err := m.chain.BlockHash(ctx, w.ClaimSeed)
-		if err != nil {
-			lg.Error("reading the claim seed block", "height", w.ClaimSeed, "error", err)
-			continue
-		}
-		start := time.Now()
-		root, err := t.seal(seed, protocol.DifficultyTarget(p, hdr.ServiceId))
-		if err != nil {
-			lg.Error("sealing session tree", "error", err)
-			continue
-		}
-		tm, _ := t.snapshot()
-		lg.Info("session tree sealed", "relays", tm.Logged, "minable", tm.Minable, "compute_units", root.Sum, "took", time.Since(start))
-		if root.Count == 0 {
-			m.remove(t, "no minable relays to claim")
-			continue
-		}
-		roots[t] = root
-		items = append(items, item{tree: t, timeout: w.ClaimWindowClose,
-			msg: &types.MsgCreateClaim{SupplierOperatorAddress: supplier, SessionHeader: hdr, RootHash: tm.Root}})
-	}
-	m.submit(ctx, supplier, "claim", items, func(it item, err error) { m.claimed(it.tree, roots[it.tree], err) })
-}
-
-// claimed records the outcome of a claim. A duplicate-claim rejection means
-// an earlier tx landed (e.g. before a crash): the session is claimed.
-func (m *Manager) claimed(t *Tree, root protocol.Root, err error) {
-	if err != nil && !errors.Is(err, types.ErrClaimExists) {
-		m.treeLogger(t).Error("claim failed; retrying next block while the window is open", "error", err)
-		m.metrics.Claims.WithLabelValues("failed").Inc()
-		return
-	}
-	if err := t.markClaimed(); err != nil {
-		m.treeLogger(t).Error("recording claim", "error", err)
-		return
-	}
-	m.treeLogger(t).Info("session claimed", "relays", root.Count, "compute_units", root.Sum)
-	m.metrics.Claims.WithLabelValues("ok").Inc()
-}
-
-func (m *Manager) windows(ctx context.Context, hdr types.SessionHeader) (protocol.Windows, error) {
-	p, err := m.chain.ParamsAt(ctx, hdr.SessionStartBlockHeight)
-	if err != nil {
-		return protocol.Windows{}, err
-	}
-	return protocol.SessionWindows(p, hdr.SessionEndBlockHeight), nil
-}
-
-// prove builds and submits the proofs the chain requires, then deletes the
-// proven trees (and the ones that need no proof).
-func (m *Manager) prove(ctx context.Context, supplier string, trees []*Tree) {
-	var items []item
-	for _, t := range trees {
-		hdr := t.Header()
-		lg := m.treeLogger(t)
-		w, err := m.windows(ctx, hdr)
-		if err != nil {
-			lg.Error("reading session windows", "error", err)
-			continue
-		}
 		required, err := m.chain.ProofRequired(ctx, hdr.SessionId, supplier)
 		if err != nil {
-			lg.Error("asking whether a proof is required", "error", err)
+			lg.Error("asking whether a proof is required; retrying next block", "error", err)
 			continue
 		}
 		if !required {
 			m.metrics.Proofs.WithLabelValues("not_required").Inc()
-			m.remove(t, "proof not required")
+			m.proven(t, "no proof required")
+			continue
+		}
+		if has, err := m.chain.HasProof(ctx, hdr.SessionId, supplier); err != nil {
+			lg.Error("asking the chain for the session's proof; retrying next block", "error", err)
+			continue
+		} else if has {
+			m.proven(t, "proof on chain")
 			continue
 		}
 		seed, err := m.chain.BlockHash(ctx, w.ProofSeed)
 		if err != nil {
-			lg.Error("reading the proof seed block", "height", w.ProofSeed, "error", err)
-			continue
-		}
-		p, err := m.chain.ParamsAt(ctx, hdr.SessionStartBlockHeight)
-		if err != nil {
-			lg.Error("reading params at session start", "error", err)
+			lg.Error("reading the proof seed block; retrying next block", "height", w.ProofSeed, "error", err)
 			continue
 		}
 		tm, _ := t.snapshot()
@@ -323,24 +454,98 @@ func (m *Manager) prove(ctx context.Context, supplier string, trees []*Tree) {
 			lg.Error("reading the claimed root", "error", err)
 			continue
 		}
-		leaves, err := t.prove(protocol.ProofPoints(seed, hdr.SessionId, supplier, root.Sum, p.NumProofsPerClaim))
+		leaves, err := t.prove(protocol.ProofPoints(seed, hdr.SessionId, supplier, root.Sum, p.NumProofsPerClaim), protocol.DifficultyTarget(p, hdr.ServiceId))
 		if err != nil {
-			lg.Error("building proof", "error", err)
+			lg.Error("building proof; retrying next block", "error", err)
 			continue
 		}
-		items = append(items, item{tree: t, timeout: w.ProofWindowClose,
+		items = append(items, item{tree: t, timeout: m.txTimeout(h, w.ProofWindowClose),
 			msg: &types.MsgSubmitProof{SupplierOperatorAddress: supplier, SessionHeader: hdr, Proofs: leaves}})
 	}
 	m.submit(ctx, supplier, "proof", items, func(it item, err error) { m.proved(it.tree, err) })
 }
 
 func (m *Manager) proved(t *Tree, err error) {
-	if err != nil && !errors.Is(err, types.ErrProofExists) {
-		m.treeLogger(t).Error("proof failed; retrying next block while the window is open", "error", err)
+	switch {
+	case errors.Is(err, types.ErrProofExists):
+		m.proven(t, "proof on chain")
+	case err != nil:
+		m.treeLogger(t).Error("proof not landed; sending it again next block while the window is open", "error", err)
 		m.metrics.Proofs.WithLabelValues("failed").Inc()
+	default:
+		m.metrics.Proofs.WithLabelValues("ok").Inc()
+		m.proven(t, "proof landed")
+	}
+}
+
+// proven records that the tree needs nothing more from its relays and
+// deletes them; the settlement is read once the proof window closes.
+func (m *Manager) proven(t *Tree, why string) {
+	if err := t.markProven(); err != nil {
+		m.treeLogger(t).Error("deleting the proven session's relays; retrying later", "error", err)
+	}
+	m.treeLogger(t).Info("session proven", "how", why)
+}
+
+// resolve asks the chain how a tree's session ended, reports it, and
+// forgets the tree. A tree the chain holds no claim for after its claim
+// window, or no proof for after its proof window, is reported lost only
+// then.
+func (m *Manager) resolve(ctx context.Context, t *Tree, h int64) {
+	tm, _ := t.snapshot()
+	hdr := tm.Header
+	lg := m.treeLogger(t)
+	p, err := m.chain.ParamsAt(ctx, hdr.SessionStartBlockHeight)
+	if err != nil {
+		lg.Error("reading params at session start", "error", err)
 		return
 	}
-	m.treeLogger(t).Info("session proven")
-	m.metrics.Proofs.WithLabelValues("ok").Inc()
-	m.remove(t, "proven")
+	w := protocol.SessionWindows(p, hdr.SessionEndBlockHeight)
+	switch tm.State {
+	case StateOpen, StateSealed:
+		// The claim window closed (or its last block passed): the chain
+		// says whether a claim landed.
+		if tm.State == StateOpen {
+			if _, ok := m.seal(ctx, t, p, w); !ok {
+				return
+			}
+		}
+		done, err := m.recogniseClaim(ctx, t)
+		switch {
+		case err != nil:
+			lg.Error("asking the chain for the session's claim; retrying next block", "error", err)
+		case !done:
+			tm, _ := t.snapshot()
+			lg.Error("the claim window closed and the chain holds no claim for the session: its relays are lost",
+				"relays", tm.Logged, "claim_window_close", w.ClaimWindowClose)
+			m.metrics.Claims.WithLabelValues("missed").Inc()
+			m.remove(t, "claim window missed")
+		default:
+			// Recognised late (e.g. after a restart): go on at once.
+			if tm, _ := t.snapshot(); tm.State == StateClaimed && phaseAt(tm.State, w, h) == prove {
+				m.prove(ctx, tm.Supplier, []*Tree{t}, h)
+			}
+		}
+	case StateClaimed, StateProven:
+		settled, expired, err := m.chain.ClaimOutcome(ctx, w.ProofWindowClose, hdr.SessionId, tm.Supplier)
+		if err != nil {
+			lg.Error("reading the session's settlement; retrying next block", "error", err)
+			return
+		}
+		switch {
+		case settled != nil:
+			lg.Info("session settled", "amount", settled.Amount.String(), "capped", settled.Capped, "excess", settled.Excess.String())
+			m.metrics.Settlements.WithLabelValues("settled").Inc()
+		case expired != nil:
+			lg.Error("session claim expired: not paid", "reason", expired.Reason)
+			m.metrics.Settlements.WithLabelValues("expired").Inc()
+			if tm.State == StateClaimed {
+				m.metrics.Proofs.WithLabelValues("missed").Inc()
+			}
+		default:
+			lg.Info("the session's settlement is not in the node's block results (pruned?)", "proof_window_close", w.ProofWindowClose)
+			m.metrics.Settlements.WithLabelValues("unknown").Inc()
+		}
+		m.remove(t, "settled")
+	}
 }

@@ -7,14 +7,18 @@ import (
 	"encoding/binary"
 	"fmt"
 	"sync"
+	"errors"
 	"testing"
 	"time"
 
 	"cosmossdk.io/log"
 	sdk "github.com/cosmos/cosmos-sdk/types"
+	"github.com/prometheus/client_golang/prometheus"
+	promtestutil "github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 
 	_ "github.com/pokt-network/poktroll/app" // bech32 prefixes
+	"github.com/pokt-network/poktroll/testutil/diskfault"
 	"github.com/pokt-network/poktroll/testutil/relaytest"
 	"github.com/pokt-network/poktroll/x/relayer/protocol"
 	"github.com/pokt-network/poktroll/x/relayer/relayminer/metrics"
@@ -25,32 +29,104 @@ import (
 
 const cupr = 7
 
-type fakeChain struct{ params types.Params }
+// fakeChain is the chain as the lifecycle sees it: params, block hashes,
+// and the claims and proofs that landed (through fakeTx).
+type fakeChain struct {
+	params types.Params
 
-func (c fakeChain) ParamsAt(context.Context, int64) (types.Params, error) { return c.params, nil }
-func (fakeChain) BlockHash(_ context.Context, h int64) ([]byte, error) {
+	mu       sync.Mutex
+	claims   map[string]types.Claim // by session id + supplier
+	proofs   map[string]bool
+	settled  map[string]bool // outcome events: settled (true) or expired (false)
+	required bool
+}
+
+func newFakeChain() *fakeChain {
+	return &fakeChain{params: types.DefaultParams(), claims: map[string]types.Claim{}, proofs: map[string]bool{}, settled: map[string]bool{}, required: true}
+}
+
+func (c *fakeChain) ParamsAt(context.Context, int64) (types.Params, error) { return c.params, nil }
+func (*fakeChain) BlockHash(_ context.Context, h int64) ([]byte, error) {
 	b := sha256.Sum256(binary.BigEndian.AppendUint64(nil, uint64(h)))
 	return b[:], nil
 }
-func (fakeChain) ProofRequired(context.Context, string, string) (bool, error) { return true, nil }
-
-// fakeTx records submitted txs; fail decides each tx's outcome.
-type fakeTx struct {
-	mu   sync.Mutex
-	txs  [][]sdk.Msg
-	at   []time.Time // when each tx was submitted
-	fail func(msgs []sdk.Msg) error
+func (c *fakeChain) ProofRequired(context.Context, string, string) (bool, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.required, nil
+}
+func (c *fakeChain) ClaimOf(_ context.Context, id, sup string) (*types.Claim, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if cl, ok := c.claims[id+sup]; ok {
+		return &cl, nil
+	}
+	return nil, nil
+}
+func (c *fakeChain) HasProof(_ context.Context, id, sup string) (bool, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.proofs[id+sup], nil
+}
+func (c *fakeChain) ClaimOutcome(_ context.Context, _ int64, id, sup string) (*types.EventClaimSettled, *types.EventClaimExpired, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ok, known := c.settled[id+sup]
+	switch {
+	case !known:
+		return nil, nil, nil
+	case ok:
+		return &types.EventClaimSettled{Claim: c.claims[id+sup]}, nil, nil
+	}
+	return nil, &types.EventClaimExpired{Claim: c.claims[id+sup], Reason: "required proof missing"}, nil
 }
 
-func (f *fakeTx) Submit(_ context.Context, _ string, _ int64, msgs ...sdk.Msg) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.txs = append(f.txs, msgs)
-	f.at = append(f.at, time.Now())
-	if f.fail != nil {
-		return f.fail(msgs)
+// land applies a tx's messages to the chain.
+func (c *fakeChain) land(msgs []sdk.Msg) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, m := range msgs {
+		switch m := m.(type) {
+		case *types.MsgCreateClaim:
+			c.claims[m.SessionHeader.SessionId+m.SupplierOperatorAddress] = types.Claim{SupplierOperatorAddress: m.SupplierOperatorAddress, SessionHeader: m.SessionHeader, RootHash: m.RootHash}
+		case *types.MsgSubmitProof:
+			c.proofs[m.SessionHeader.SessionId+m.SupplierOperatorAddress] = true
+		}
 	}
+}
+
+// fakeTx records submitted txs and lands them on the fake chain; fail, when
+// set, decides each tx's outcome instead (a tx it fails does not land).
+type fakeTx struct {
+	chain *fakeChain
+
+	mu       sync.Mutex
+	txs      [][]sdk.Msg
+	timeouts []int64
+	at       []time.Time // when each tx was submitted
+	fail     func(msgs []sdk.Msg) error
+}
+
+func (f *fakeTx) Submit(_ context.Context, _ string, timeout int64, msgs ...sdk.Msg) error {
+	f.mu.Lock()
+	f.txs = append(f.txs, msgs)
+	f.timeouts = append(f.timeouts, timeout)
+	f.at = append(f.at, time.Now())
+	fail := f.fail
+	f.mu.Unlock()
+	if fail != nil {
+		if err := fail(msgs); err != nil {
+			return err
+		}
+	}
+	f.chain.land(msgs)
 	return nil
+}
+
+func (f *fakeTx) setFail(fail func([]sdk.Msg) error) {
+	f.mu.Lock()
+	f.fail = fail
+	f.mu.Unlock()
 }
 
 func (f *fakeTx) all() [][]sdk.Msg {
@@ -62,7 +138,8 @@ func (f *fakeTx) all() [][]sdk.Msg {
 type fixture struct {
 	dir     string
 	db      *store.DB
-	chain   fakeChain
+	chain   *fakeChain
+	metrics *metrics.Metrics
 	tx      *fakeTx
 	manager *session.Manager
 	app     relaytest.Actor
@@ -70,18 +147,37 @@ type fixture struct {
 }
 
 func newFixture(t testing.TB) *fixture {
-	f := &fixture{dir: t.TempDir(), chain: fakeChain{params: types.DefaultParams()}, tx: &fakeTx{}, app: relaytest.NewActor(), sup: relaytest.NewActor()}
-	f.open(t)
+	chain := newFakeChain()
+	f := &fixture{dir: t.TempDir(), chain: chain, tx: &fakeTx{chain: chain}, app: relaytest.NewActor(), sup: relaytest.NewActor()}
+	f.open(t, store.Options{})
 	return f
 }
 
-func (f *fixture) open(t testing.TB) {
-	db, err := store.Open(f.dir, store.Options{})
+// open (re)opens the store and a fresh manager on it, as a restarted
+// RelayMiner does.
+func (f *fixture) open(t testing.TB, opts store.Options) {
+	db, err := store.Open(f.dir, opts)
 	require.NoError(t, err)
 	f.db = db
-	f.manager = session.NewManager(db, f.chain, f.tx, log.NewNopLogger(), metrics.New())
-	require.NoError(t, f.manager.Load())
+	f.restart(t)
 	t.Cleanup(func() { _ = db.Close() })
+}
+
+// restart makes a fresh manager on the open store.
+func (f *fixture) restart(t testing.TB) {
+	f.metrics = metrics.New()
+	f.manager = session.NewManager(f.db, f.chain, f.tx, log.NewNopLogger(), f.metrics, session.Options{})
+	require.NoError(t, f.manager.Load())
+}
+
+// block hands height h to the manager and waits for the work it started.
+func (f *fixture) block(h int64) {
+	f.manager.OnBlock(context.Background(), h)
+	f.manager.Wait()
+}
+
+func (f *fixture) counter(vec *prometheus.CounterVec, label string) float64 {
+	return promtestutil.ToFloat64(vec.WithLabelValues(label))
 }
 
 func (f *fixture) header(start int64) types.SessionHeader {
@@ -101,6 +197,17 @@ func (f *fixture) addRelay(t testing.TB, r *types.Relay) error {
 
 func (f *fixture) add(t testing.TB, r *types.Relay) {
 	require.NoError(t, f.addRelay(t, r))
+}
+
+// claimTxs are the txs carrying claims.
+func claimTxs(txs [][]sdk.Msg) [][]sdk.Msg {
+	var out [][]sdk.Msg
+	for _, tx := range txs {
+		if _, ok := tx[0].(*types.MsgCreateClaim); ok {
+			out = append(out, tx)
+		}
+	}
+	return out
 }
 
 func claimsOf(txs [][]sdk.Msg) map[string]*types.MsgCreateClaim {
@@ -144,10 +251,8 @@ func TestConcurrentRelaysOfManySessionsAllCounted(t *testing.T) {
 	// one claim per session, each equal to the same relays' in-memory root.
 	w := protocol.SessionWindows(f.chain.params, headers[2].SessionEndBlockHeight)
 	f.chain.params.ClaimWindowCloseOffsetBlocks = 100 // keep the earlier sessions' windows open too
-	f.manager = session.NewManager(f.db, f.chain, f.tx, log.NewNopLogger(), metrics.New())
-	require.NoError(t, f.manager.Load())
-	f.manager.OnBlock(context.Background(), w.ClaimWindowOpen)
-	f.manager.Wait()
+	f.restart(t)
+	f.block(w.ClaimWindowOpen)
 	txs := f.tx.all()
 	require.Len(t, txs, 1, "one tx for the supplier's claims")
 	claims := claimsOf(txs)
@@ -162,7 +267,10 @@ func TestConcurrentRelaysOfManySessionsAllCounted(t *testing.T) {
 	}
 }
 
-func TestLifecycleClaimsProvesThenDeletesTree(t *testing.T) {
+// TestLifecycleClaimsProvesThenForgetsTheTree follows one session from its
+// relays to its settlement, each tx sent one block before its window opens
+// so that it lands in the window's first block.
+func TestLifecycleClaimsProvesThenForgetsTheTree(t *testing.T) {
 	f := newFixture(t)
 	hdr := f.header(1)
 	var relays []*types.Relay
@@ -172,34 +280,30 @@ func TestLifecycleClaimsProvesThenDeletesTree(t *testing.T) {
 		f.add(t, r)
 	}
 	w := protocol.SessionWindows(f.chain.params, hdr.SessionEndBlockHeight)
-	ctx := context.Background()
 
-	// Nothing happens before the claim window opens.
-	f.manager.OnBlock(ctx, w.ClaimWindowOpen-1)
-	f.manager.Wait()
-	require.Empty(t, f.tx.all())
+	f.block(w.ClaimWindowOpen - 2)
+	require.Empty(t, f.tx.all(), "nothing before the block before the claim window")
 
-	f.manager.OnBlock(ctx, w.ClaimWindowOpen)
-	f.manager.Wait()
+	f.block(w.ClaimWindowOpen - 1)
 	claim := claimsOf(f.tx.all())[hdr.SessionId]
 	require.NotNil(t, claim)
 	require.Equal(t, relaytest.NewTree(t, cupr, relays...).Root, claim.RootHash)
+	require.Equal(t, w.ClaimWindowOpen-1+session.DefaultTxTimeoutBlocks, f.tx.timeouts[0], "a short timeout height")
 
-	// A relay after the claim is refused, not silently dropped.
+	// A relay after the seal is refused, not silently dropped.
 	require.ErrorIs(t, f.addRelay(t, relaytest.NewRelay(t, hdr, f.app, f.sup, 999)), session.ErrSessionClaimed)
 
-	// No second claim while claimed.
-	f.manager.OnBlock(ctx, w.ClaimWindowOpen+1)
-	f.manager.Wait()
-	require.Len(t, f.tx.all(), 1)
+	for h := w.ClaimWindowOpen; h < w.ProofWindowOpen-1; h++ {
+		f.block(h)
+	}
+	require.Len(t, f.tx.all(), 1, "no second claim")
 
-	f.manager.OnBlock(ctx, w.ProofWindowOpen)
-	f.manager.Wait()
+	f.block(w.ProofWindowOpen - 1)
 	txs := f.tx.all()
 	require.Len(t, txs, 2)
 	proof, ok := txs[1][0].(*types.MsgSubmitProof)
 	require.True(t, ok)
-	seed, _ := f.chain.BlockHash(ctx, w.ProofSeed)
+	seed, _ := f.chain.BlockHash(context.Background(), w.ProofSeed)
 	root, err := protocol.ParseRoot(claim.RootHash)
 	require.NoError(t, err)
 	points := protocol.ProofPoints(seed, hdr.SessionId, f.sup.Address, root.Sum, f.chain.params.NumProofsPerClaim)
@@ -210,10 +314,21 @@ func TestLifecycleClaimsProvesThenDeletesTree(t *testing.T) {
 		require.Equal(t, hdr, *relay.Req.Meta.SessionHeader)
 	}
 
-	require.Empty(t, f.manager.Trees(), "proven tree is deleted")
-	left := 0
-	require.NoError(t, f.db.Iterate(nil, func(_, _ []byte) error { left++; return nil }))
-	require.Zero(t, left, "nothing of the session is left in the store")
+	// Proven: the relays are gone, the settlement is still to be read.
+	require.Len(t, f.manager.Trees(), 1)
+	require.Equal(t, 1, storeKeys(t, f.db), "only the session's metadata is left")
+	f.chain.settled[hdr.SessionId+f.sup.Address] = true
+	f.block(w.ProofWindowClose)
+	require.Empty(t, f.manager.Trees(), "forgotten once settled")
+	require.Zero(t, storeKeys(t, f.db), "nothing of the session is left in the store")
+	require.Equal(t, 1.0, f.counter(f.metrics.Settlements, "settled"))
+	require.Len(t, f.tx.all(), 2)
+}
+
+func storeKeys(t *testing.T, db *store.DB) int {
+	n := 0
+	require.NoError(t, db.Iterate(nil, func(_, _ []byte) error { n++; return nil }))
+	return n
 }
 
 func TestRestartLosesNoLoggedRelay(t *testing.T) {
@@ -225,14 +340,13 @@ func TestRestartLosesNoLoggedRelay(t *testing.T) {
 		relays = append(relays, r)
 		f.add(t, r)
 	}
-	// Stop abruptly: no seal, no commit; only the store is closed.
+	// Stop abruptly: no seal; only the store is closed.
 	require.NoError(t, f.db.Close())
-	f.open(t)
+	f.open(t, store.Options{})
 	require.Len(t, f.manager.Trees(), 1)
 
 	w := protocol.SessionWindows(f.chain.params, hdr.SessionEndBlockHeight)
-	f.manager.OnBlock(context.Background(), w.ClaimWindowOpen)
-	f.manager.Wait()
+	f.block(w.ClaimWindowOpen)
 	claim := claimsOf(f.tx.all())[hdr.SessionId]
 	require.NotNil(t, claim)
 	require.Equal(t, relaytest.NewTree(t, cupr, relays...).Root, claim.RootHash)
@@ -245,7 +359,6 @@ func TestClaimHoldsExactlyTheRelaysMinableUnderTheClaimSeed(t *testing.T) {
 	f := newFixture(t)
 	target := append([]byte{0x3f}, bytes.Repeat([]byte{0xff}, 31)...)
 	f.chain.params.RelayDifficultyTargets = []types.RelayDifficultyTarget{{ServiceId: "eth", Target: target}}
-	f.manager = session.NewManager(f.db, f.chain, f.tx, log.NewNopLogger(), metrics.New())
 	hdr := f.header(1)
 	w := protocol.SessionWindows(f.chain.params, hdr.SessionEndBlockHeight)
 	seed, _ := f.chain.BlockHash(context.Background(), w.ClaimSeed)
@@ -261,8 +374,7 @@ func TestClaimHoldsExactlyTheRelaysMinableUnderTheClaimSeed(t *testing.T) {
 	}
 	require.Greater(t, len(minable), 20)
 	require.Less(t, len(minable), 90)
-	f.manager.OnBlock(context.Background(), w.ClaimWindowOpen)
-	f.manager.Wait()
+	f.block(w.ClaimWindowOpen)
 	claim := claimsOf(f.tx.all())[hdr.SessionId]
 	require.NotNil(t, claim)
 	require.Equal(t, relaytest.NewTree(t, cupr, minable...).Root, claim.RootHash)
@@ -284,68 +396,211 @@ func TestOneRequestIsOneLeaf(t *testing.T) {
 	f.add(t, again)
 	f.add(t, relaytest.NewRelay(t, hdr, f.app, f.sup, 2))
 	w := protocol.SessionWindows(f.chain.params, hdr.SessionEndBlockHeight)
-	f.manager.OnBlock(context.Background(), w.ClaimWindowOpen)
-	f.manager.Wait()
+	f.block(w.ClaimWindowOpen)
 	root, err := protocol.ParseRoot(claimsOf(f.tx.all())[hdr.SessionId].RootHash)
 	require.NoError(t, err)
 	require.Equal(t, uint64(2), root.Count)
 }
 
-func TestClaimedStateSurvivesRestart(t *testing.T) {
-	f := newFixture(t)
-	hdr := f.header(1)
-	for i := 0; i < 5; i++ {
-		f.add(t, relaytest.NewRelay(t, hdr, f.app, f.sup, i))
-	}
-	w := protocol.SessionWindows(f.chain.params, hdr.SessionEndBlockHeight)
-	f.manager.OnBlock(context.Background(), w.ClaimWindowOpen)
-	f.manager.Wait()
-	require.NoError(t, f.db.Close())
-	f.open(t)
-	f.manager.OnBlock(context.Background(), w.ClaimWindowOpen+1)
-	f.manager.Wait()
-	require.Len(t, f.tx.all(), 1, "a claimed session is not claimed again after restart")
-	f.manager.OnBlock(context.Background(), w.ProofWindowOpen)
-	f.manager.Wait()
-	_, ok := f.tx.all()[1][0].(*types.MsgSubmitProof)
-	require.True(t, ok)
-}
-
 func TestBatchFailureFallsBackToOneClaimPerSession(t *testing.T) {
 	f := newFixture(t)
 	f.chain.params.ClaimWindowCloseOffsetBlocks = 100
-	f.manager = session.NewManager(f.db, f.chain, f.tx, log.NewNopLogger(), metrics.New())
 	good, bad := f.header(1), f.header(5)
 	for i := 0; i < 3; i++ {
 		f.add(t, relaytest.NewRelay(t, good, f.app, f.sup, i))
 		f.add(t, relaytest.NewRelay(t, bad, f.app, f.sup, i))
 	}
-	f.tx.fail = func(msgs []sdk.Msg) error {
+	f.tx.setFail(func(msgs []sdk.Msg) error {
 		for _, m := range msgs {
 			if m.(*types.MsgCreateClaim).SessionHeader.SessionId == bad.SessionId {
 				return fmt.Errorf("rejected: %w", types.ErrSessionMismatch)
 			}
 		}
 		return nil
-	}
+	})
 	w := protocol.SessionWindows(f.chain.params, bad.SessionEndBlockHeight)
-	f.manager.OnBlock(context.Background(), w.ClaimWindowOpen)
-	f.manager.Wait()
-	txs := f.tx.all()
-	require.Len(t, txs, 3, "the batch, then each claim alone")
-	states := map[string]bool{}
-	for _, tr := range f.manager.Trees() {
-		states[tr.Header().SessionId] = true
-	}
-	require.True(t, states[bad.SessionId], "the rejected session stays, to be retried")
+	f.block(w.ClaimWindowOpen)
+	require.Len(t, f.tx.all(), 3, "the batch, then each claim alone")
+	_, err := f.chain.ClaimOf(context.Background(), good.SessionId, f.sup.Address)
+	require.NoError(t, err)
+	require.Contains(t, f.chain.claims, good.SessionId+f.sup.Address, "the good claim landed alone")
+	require.Len(t, f.manager.Trees(), 2, "the rejected session stays, to be retried")
+	require.Equal(t, 1.0, f.counter(f.metrics.Claims, "failed"))
+}
 
-	// A duplicate-claim rejection (e.g. after a crash between the claim
-	// landing and being recorded) counts as claimed.
-	f.tx.fail = func([]sdk.Msg) error { return types.ErrClaimExists }
-	f.manager.OnBlock(context.Background(), w.ClaimWindowOpen+1)
-	f.manager.Wait()
-	f.tx.fail = nil
-	f.manager.OnBlock(context.Background(), w.ProofWindowOpen)
-	f.manager.Wait()
+// TestClaimThatLandedBeforeACrashIsRecognised: the claim tx lands but the
+// RelayMiner dies before it hears so. After the restart it asks the chain,
+// finds its own root there, sends no second claim and proves it.
+func TestClaimThatLandedBeforeACrashIsRecognised(t *testing.T) {
+	f := newFixture(t)
+	hdr := f.header(1)
+	for i := 0; i < 10; i++ {
+		f.add(t, relaytest.NewRelay(t, hdr, f.app, f.sup, i))
+	}
+	w := protocol.SessionWindows(f.chain.params, hdr.SessionEndBlockHeight)
+	f.tx.setFail(func(msgs []sdk.Msg) error {
+		f.chain.land(msgs) // it lands...
+		return errors.New("connection reset")
+	}) // ...but the RelayMiner does not hear so
+	f.block(w.ClaimWindowOpen - 1)
+	require.Len(t, f.tx.all(), 1)
+	f.tx.setFail(nil)
+
+	require.NoError(t, f.db.Close())
+	f.open(t, store.Options{})
+	// Restarted after the claim window closed, in the proof window.
+	f.block(w.ProofWindowOpen)
+	txs := f.tx.all()
+	require.Len(t, txs, 2, "no second claim; the proof")
+	_, ok := txs[1][0].(*types.MsgSubmitProof)
+	require.True(t, ok)
+	require.Zero(t, f.counter(f.metrics.Claims, "missed"))
+}
+
+// TestLostClaimTxIsSentAgainUntilItLands: txs that never land (a node that
+// lost its mempool) are sent again, each with a timeout height inside the
+// window, until one lands.
+func TestLostClaimTxIsSentAgainUntilItLands(t *testing.T) {
+	f := newFixture(t)
+	hdr := f.header(1)
+	f.add(t, relaytest.NewRelay(t, hdr, f.app, f.sup, 1))
+	w := protocol.SessionWindows(f.chain.params, hdr.SessionEndBlockHeight)
+	lost := 0
+	f.tx.setFail(func([]sdk.Msg) error {
+		if lost < 3 {
+			lost++
+			return errors.New("tx not included by its timeout height")
+		}
+		return nil
+	})
+	sentAt := map[int]int64{}
+	for h := w.ClaimWindowOpen - 1; h <= w.ClaimWindowClose; h++ {
+		before := len(f.tx.all())
+		f.block(h)
+		if len(f.tx.all()) > before {
+			sentAt[before] = h
+		}
+	}
+	require.Len(t, claimTxs(f.tx.all()), 4, "three lost, the fourth landed")
+	for i, timeout := range f.tx.timeouts[:4] {
+		require.Greater(t, timeout, sentAt[i], "tx %d can still land", i)
+		require.LessOrEqual(t, timeout, w.ClaimWindowClose, "tx %d never outlives the window", i)
+	}
+	require.Contains(t, f.chain.claims, hdr.SessionId+f.sup.Address)
+	require.Equal(t, 3.0, f.counter(f.metrics.Claims, "failed"))
+	require.Equal(t, 1.0, f.counter(f.metrics.Claims, "ok"))
+}
+
+// TestNoClaimOnChainWhenTheWindowClosesIsReportedLost: only when the chain
+// holds no claim after the window is the session reported lost.
+func TestNoClaimOnChainWhenTheWindowClosesIsReportedLost(t *testing.T) {
+	f := newFixture(t)
+	hdr := f.header(1)
+	f.add(t, relaytest.NewRelay(t, hdr, f.app, f.sup, 1))
+	w := protocol.SessionWindows(f.chain.params, hdr.SessionEndBlockHeight)
+	f.tx.setFail(func([]sdk.Msg) error { return errors.New("node unreachable") })
+	for h := w.ClaimWindowOpen - 1; h < w.ClaimWindowClose; h++ {
+		f.block(h)
+		require.Len(t, f.manager.Trees(), 1, "not lost while the window is open (height %d)", h)
+	}
+	require.Zero(t, f.counter(f.metrics.Claims, "missed"))
+	f.block(w.ClaimWindowClose)
 	require.Empty(t, f.manager.Trees())
+	require.Equal(t, 1.0, f.counter(f.metrics.Claims, "missed"))
+	require.Zero(t, storeKeys(t, f.db))
+}
+
+// TestRestartAfterTheProofWindowReadsTheSettlement: a RelayMiner back after
+// the proof window closed (its proof landed before it went down) reports
+// what the chain says, not a missed proof.
+func TestRestartAfterTheProofWindowReadsTheSettlement(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		settled bool
+		result  string
+	}{{"settled", true, "settled"}, {"expired", false, "expired"}} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			hdr := f.header(1)
+			f.add(t, relaytest.NewRelay(t, hdr, f.app, f.sup, 1))
+			w := protocol.SessionWindows(f.chain.params, hdr.SessionEndBlockHeight)
+			f.block(w.ClaimWindowOpen - 1)
+			require.Len(t, f.tx.all(), 1)
+			require.NoError(t, f.db.Close())
+			f.chain.settled[hdr.SessionId+f.sup.Address] = tc.settled
+
+			f.open(t, store.Options{})
+			f.block(w.ProofWindowClose + 3)
+			require.Empty(t, f.manager.Trees())
+			require.Equal(t, 1.0, f.counter(f.metrics.Settlements, tc.result))
+			require.Len(t, f.tx.all(), 1, "no late proof")
+		})
+	}
+}
+
+// TestProofOnChainIsNotSentAgain: the proof landed before a restart.
+func TestProofOnChainIsNotSentAgain(t *testing.T) {
+	f := newFixture(t)
+	hdr := f.header(1)
+	f.add(t, relaytest.NewRelay(t, hdr, f.app, f.sup, 1))
+	w := protocol.SessionWindows(f.chain.params, hdr.SessionEndBlockHeight)
+	f.block(w.ClaimWindowOpen - 1)
+	f.chain.proofs[hdr.SessionId+f.sup.Address] = true
+	f.block(w.ProofWindowOpen)
+	require.Len(t, f.tx.all(), 1, "only the claim")
+	tm := f.manager.Trees()
+	require.Len(t, tm, 1)
+	require.Equal(t, 1, storeKeys(t, f.db), "proven: only the metadata is left")
+}
+
+// TestNoProofRequiredDeletesTheRelays.
+func TestNoProofRequiredDeletesTheRelays(t *testing.T) {
+	f := newFixture(t)
+	f.chain.required = false
+	hdr := f.header(1)
+	f.add(t, relaytest.NewRelay(t, hdr, f.app, f.sup, 1))
+	w := protocol.SessionWindows(f.chain.params, hdr.SessionEndBlockHeight)
+	f.block(w.ClaimWindowOpen - 1)
+	f.block(w.ProofWindowOpen - 1)
+	require.Len(t, f.tx.all(), 1, "only the claim")
+	require.Equal(t, 1.0, f.counter(f.metrics.Proofs, "not_required"))
+	require.Equal(t, 1, storeKeys(t, f.db))
+}
+
+// TestFullDiskAtSealStillClaimsAndProves: the store cannot write when the
+// claim window opens; the relays answered before are in the log, so the
+// claim is built from it (its nodes kept nowhere), and the proof is built
+// from the log again.
+func TestFullDiskAtSealStillClaimsAndProves(t *testing.T) {
+	f := newFixture(t)
+	var disk diskfault.Disk
+	require.NoError(t, f.db.Close())
+	f.open(t, store.Options{WrapStorage: disk.Wrap})
+	hdr := f.header(1)
+	var relays []*types.Relay
+	for i := 0; i < 50; i++ {
+		r := relaytest.NewRelay(t, hdr, f.app, f.sup, i)
+		relays = append(relays, r)
+		f.add(t, r)
+	}
+	disk.SetFull(true)
+	require.ErrorIs(t, f.addRelay(t, relaytest.NewRelay(t, hdr, f.app, f.sup, 99)), store.ErrUnavailable, "refused while the disk is full")
+	w := protocol.SessionWindows(f.chain.params, hdr.SessionEndBlockHeight)
+	f.block(w.ClaimWindowOpen - 1)
+	claim := claimsOf(f.tx.all())[hdr.SessionId]
+	require.NotNil(t, claim, "claimed though the disk is full")
+	require.Equal(t, relaytest.NewTree(t, cupr, relays...).Root, claim.RootHash, "every relay answered before is in the claim")
+
+	f.block(w.ProofWindowOpen - 1)
+	txs := f.tx.all()
+	require.Len(t, txs, 2)
+	proof := txs[1][0].(*types.MsgSubmitProof)
+	seed, _ := f.chain.BlockHash(context.Background(), w.ProofSeed)
+	root, err := protocol.ParseRoot(claim.RootHash)
+	require.NoError(t, err)
+	for i, pt := range protocol.ProofPoints(seed, hdr.SessionId, f.sup.Address, root.Sum, f.chain.params.NumProofsPerClaim) {
+		_, err := protocol.VerifyLeafProof(claim.RootHash, pt, cupr, &proof.Proofs[i])
+		require.NoError(t, err, "proof %d built from the log", i)
+	}
+	disk.SetFull(false)
 }

@@ -25,6 +25,10 @@ const (
 	// StateClaimed holds a claim on chain; it is proven once its proof
 	// window opens.
 	StateClaimed State = "claimed"
+	// StateProven needs nothing more of its relays (its proof is on chain,
+	// or none is required): they are deleted, and the settlement is read
+	// once the proof window closes.
+	StateProven State = "proven"
 )
 
 // ErrSessionClaimed is returned for a relay of a session whose tree was
@@ -46,6 +50,12 @@ type meta struct {
 	// set when the tree is sealed.
 	Logged  uint64 `json:"logged,omitempty"`
 	Minable uint64 `json:"minable,omitempty"`
+	// ClaimSeed is the claim seed block hash the trie was built with.
+	ClaimSeed []byte `json:"claim_seed,omitempty"`
+	// NodesStored says the trie's nodes are in the store; without them (the
+	// store could not write when it was sealed) proofs are built from the
+	// relay log again.
+	NodesStored bool `json:"nodes_stored,omitempty"`
 }
 
 // Tree is one supplier's relays of one session: a relay log while the
@@ -141,7 +151,10 @@ func (t *Tree) add(path, relayKey, leaf []byte) error {
 // claim trie from the logged relays minable under claimSeed and target, and
 // records its root. The trie's nodes and the sealed state are written before
 // seal returns; a build interrupted by a crash is simply done again (it
-// writes the same nodes). It returns the root to claim.
+// writes the same nodes). When the store cannot write (a full disk), the
+// root is computed from the log alone and kept in memory: the claim needs
+// only the root, and its proof is built from the log again. It returns the
+// root to claim.
 func (t *Tree) seal(claimSeed, target []byte) (protocol.Root, error) {
 	t.sealMu.Lock()
 	t.sealed = true
@@ -151,27 +164,47 @@ func (t *Tree) seal(claimSeed, target []byte) (protocol.Root, error) {
 	if t.meta.State != StateOpen {
 		return protocol.ParseRoot(t.meta.Root)
 	}
-	it := t.db.NewIterator(logKey(t.key))
-	defer it.Release()
-	src := &logLeaves{it: it, seed: claimSeed, target: target, weight: t.meta.ComputeUnitsPerRelay}
 	w := &nodeWriter{db: t.db, prefix: nodesKey(t.key)}
-	root, err := protocol.BuildTrie(src, w)
+	root, logged, minable, err := t.build(claimSeed, target, w)
+	stored := err == nil
+	if errors.Is(err, store.ErrUnavailable) {
+		root, logged, minable, err = t.build(claimSeed, target, nil)
+	}
 	if err != nil {
 		return protocol.Root{}, fmt.Errorf("building the claim trie: %w", err)
 	}
 	m := t.meta
-	m.State, m.Root, m.Logged, m.Minable = StateSealed, root, src.logged, src.minable
+	m.State, m.Root, m.Logged, m.Minable, m.ClaimSeed, m.NodesStored = StateSealed, root, logged, minable, claimSeed, stored
 	raw, err := json.Marshal(m)
 	if err != nil {
 		return protocol.Root{}, err
 	}
 	w.batch.Put(metaKey(t.key), raw)
-	if err := w.flush(); err != nil {
+	if err := w.flush(); err != nil && !errors.Is(err, store.ErrUnavailable) {
 		return protocol.Root{}, fmt.Errorf("writing the claim trie: %w", err)
+	} else if err != nil {
+		m.NodesStored = false // kept in memory; a restart seals again
 	}
 	t.meta = m
 	return protocol.ParseRoot(root)
 }
+
+// build builds the claim trie from the relay log, writing its nodes to w
+// (discarding them when w is nil).
+func (t *Tree) build(claimSeed, target []byte, w protocol.NodeWriter) (root []byte, logged, minable uint64, err error) {
+	it := t.db.NewIterator(logKey(t.key))
+	defer it.Release()
+	src := &logLeaves{it: it, seed: claimSeed, target: target, weight: t.meta.ComputeUnitsPerRelay}
+	if w == nil {
+		w = discard{}
+	}
+	root, err = protocol.BuildTrie(src, w)
+	return root, src.logged, src.minable, err
+}
+
+type discard struct{}
+
+func (discard) PutNode(_, _ []byte) error { return nil }
 
 // logLeaves feeds the relay log, in path order, to protocol.BuildTrie,
 // keeping only the relays minable under seed and target.
@@ -248,20 +281,42 @@ func (t *Tree) markClaimed() error {
 	return t.saveMetaLocked()
 }
 
-// prove opens the claim trie's leaves at points.
-func (t *Tree) prove(points []uint64) ([]types.LeafProof, error) {
+// prove opens the claim trie's leaves at points: from the stored nodes,
+// or, when they are missing, by building the trie from the relay log again
+// (with the claim seed it was sealed with and target).
+func (t *Tree) prove(points []uint64, target []byte) ([]types.LeafProof, error) {
 	t.mu.Lock()
-	root := t.meta.Root
+	tm := t.meta
 	t.mu.Unlock()
-	out := make([]types.LeafProof, 0, len(points))
-	for _, pt := range points {
-		p, err := protocol.ProveLeaf(t, root, pt)
-		if err != nil {
-			return nil, err
+	if tm.NodesStored {
+		out := make([]types.LeafProof, 0, len(points))
+		for _, pt := range points {
+			p, err := protocol.ProveLeaf(t, tm.Root, pt)
+			if err != nil {
+				break
+			}
+			out = append(out, p)
 		}
-		out = append(out, p)
+		if len(out) == len(points) {
+			return out, nil
+		}
 	}
-	return out, nil
+	it := t.db.NewIterator(logKey(t.key))
+	defer it.Release()
+	return protocol.ProveByRebuild(&logLeaves{it: it, seed: tm.ClaimSeed, target: target, weight: tm.ComputeUnitsPerRelay}, tm.Root, points)
+}
+
+// markProven records that the tree's relays are no longer needed, and
+// deletes them. The state is kept in memory if the store cannot write.
+func (t *Tree) markProven() error {
+	t.mu.Lock()
+	t.meta.State = StateProven
+	err := t.saveMetaLocked()
+	t.mu.Unlock()
+	for _, prefix := range [][]byte{logKey(t.key), nodesKey(t.key)} {
+		err = errors.Join(err, t.db.DeletePrefix(prefix))
+	}
+	return err
 }
 
 // snapshot returns the tree's metadata and whether a tx for it is in
