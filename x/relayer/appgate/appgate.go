@@ -28,6 +28,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/pokt-network/poktroll/x/relayer/appgate/config"
+	"github.com/pokt-network/poktroll/x/relayer/internal/httplimit"
 	"github.com/pokt-network/poktroll/x/relayer/relayminer/chain"
 	"github.com/pokt-network/poktroll/x/relayer/types"
 )
@@ -105,10 +106,11 @@ func (a *AppGate) Start(ctx context.Context) (err error) {
 	}, a.deps.Logger, a.Metrics)
 	a.Gateway.OnBlock(ctx, height)
 
-	if a.ln, err = net.Listen("tcp", a.cfg.Listen); err != nil {
+	limits := a.cfg.Server.Limits()
+	if a.ln, err = httplimit.Listen(a.cfg.Listen, limits.MaxConnections); err != nil {
 		return fmt.Errorf("listen %q: %w", a.cfg.Listen, err)
 	}
-	a.srv = &http.Server{Handler: a.Gateway, ReadHeaderTimeout: 10 * time.Second}
+	a.srv = a.Gateway.HTTPServer(limits)
 	go func() {
 		if err := a.srv.Serve(a.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			a.logger.Error("appgate server stopped", "error", err)
@@ -225,26 +227,28 @@ func (a *AppGate) checkStake(ctx context.Context, q types.QueryClient, app strin
 	return nil
 }
 
-// startAux starts the metrics and health endpoints.
+// startAux starts the metrics and health endpoints, each with
+// httplimit.DefaultAux's timeouts and its configured connection cap.
 func (a *AppGate) startAux() error {
-	serve := func(field, listen string, h http.Handler) error {
-		if listen == "" {
+	serve := func(field string, ep config.Endpoint, h http.Handler) error {
+		if ep.Listen == "" {
 			return nil
 		}
-		ln, err := net.Listen("tcp", listen)
+		limits := httplimit.Limits{MaxConnections: ep.MaxConnections}.Or(httplimit.DefaultAux)
+		ln, err := httplimit.Listen(ep.Listen, limits.MaxConnections)
 		if err != nil {
-			return fmt.Errorf("%s %q: %w", field, listen, err)
+			return fmt.Errorf("%s %q: %w", field, ep.Listen, err)
 		}
-		srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+		srv := httplimit.Server(h, limits, 0, a.logger)
 		a.aux = append(a.aux, srv)
 		go func() { _ = srv.Serve(ln) }()
 		a.logger.Info("serving "+field, "addr", ln.Addr().String())
 		return nil
 	}
-	if err := serve("metrics.listen", a.cfg.Metrics.Listen, promhttp.HandlerFor(a.Metrics.Registry, promhttp.HandlerOpts{})); err != nil {
+	if err := serve("metrics.listen", a.cfg.Metrics, promhttp.HandlerFor(a.Metrics.Registry, promhttp.HandlerOpts{})); err != nil {
 		return err
 	}
-	return serve("health.listen", a.cfg.Health.Listen, http.HandlerFunc(a.health))
+	return serve("health.listen", a.cfg.Health, http.HandlerFunc(a.health))
 }
 
 // health reports the last block processed and each service's current

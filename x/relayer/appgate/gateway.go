@@ -16,6 +16,7 @@ import (
 	cryptotypes "github.com/cosmos/cosmos-sdk/crypto/types"
 
 	"github.com/pokt-network/poktroll/x/relayer/appgate/config"
+	"github.com/pokt-network/poktroll/x/relayer/internal/httplimit"
 	"github.com/pokt-network/poktroll/x/relayer/protocol"
 	"github.com/pokt-network/poktroll/x/relayer/relayminer/proxy"
 	"github.com/pokt-network/poktroll/x/relayer/types"
@@ -134,7 +135,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	service, rest := splitService(r.URL.Path)
 	if !g.serves[service] {
-		// Not a metric label: any path would make one.
+		// Counted under one fixed label: a label taken from the path would
+		// make a series per request.
+		g.metrics.Requests.WithLabelValues(UnknownServiceLabel, CodeUnknownService).Inc()
 		writeError(w, newError(CodeUnknownService, fmt.Sprintf("no service %q here; served: /%s/", service, strings.Join(g.services, "/, /"))))
 		return
 	}
@@ -147,6 +150,13 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeResponse(w, res)
 	}
 	g.metrics.RequestDuration.WithLabelValues(service).Observe(time.Since(start).Seconds())
+}
+
+// HTTPServer is an http.Server serving the gateway within l (zero fields
+// take httplimit.DefaultServer's): between reading a request and answering
+// it, the gateway may work for its request timeout.
+func (g *Gateway) HTTPServer(l httplimit.Limits) *http.Server {
+	return httplimit.Server(g, l, g.opts.RequestTimeout, g.logger)
 }
 
 // splitService splits "/<service_id>/rest" into the service id and
@@ -165,6 +175,9 @@ func (g *Gateway) handle(r *http.Request, service, path string) (*types.HTTPResp
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
 	if err != nil {
+		if httplimit.TimedOut(err) {
+			return nil, newError(CodeBadRequest, "the request body was not received within the server's read timeout")
+		}
 		return nil, newError(CodeBadRequest, "reading the request body: "+err.Error())
 	}
 	if int64(len(body)) > limit {

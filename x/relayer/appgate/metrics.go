@@ -2,6 +2,12 @@ package appgate
 
 import "github.com/prometheus/client_golang/prometheus"
 
+// UnknownServiceLabel is the service label of a request for a service not
+// configured here (its path's first segment, whatever it holds). Label
+// values never come from a request: a client could otherwise add a series
+// per request (or panic the handler with a label that is not valid UTF-8).
+const UnknownServiceLabel = "unknown"
+
 // Metrics are the AppGate's Prometheus metrics. One Metrics value is made
 // per AppGate.
 type Metrics struct {
@@ -9,6 +15,7 @@ type Metrics struct {
 
 	// Requests counts client requests by service and outcome: "ok" for a
 	// relayed response (whatever the backend's status), else the error code.
+	// The service is a configured one, or UnknownServiceLabel.
 	Requests *prometheus.CounterVec
 	// RequestDuration is the time from client request to response, by
 	// service, errors included.

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"sync"
@@ -26,6 +25,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/pokt-network/poktroll/x/relayer/internal/httplimit"
 	"github.com/pokt-network/poktroll/x/relayer/relayminer/chain"
 	"github.com/pokt-network/poktroll/x/relayer/relayminer/config"
 	"github.com/pokt-network/poktroll/x/relayer/relayminer/metrics"
@@ -150,6 +150,7 @@ func (rm *RelayMiner) Start(ctx context.Context) (err error) {
 			})
 		}
 		srv := proxy.New(listen, services, rm.Chain, mn, rm.deps.Logger, rm.Metrics)
+		srv.SetLimits(rm.cfg.RelayServers.Limits())
 		if err := srv.Start(); err != nil {
 			return err
 		}
@@ -256,26 +257,28 @@ func (rm *RelayMiner) checkStakes(ctx context.Context, conn gogogrpc.ClientConn,
 	return nil
 }
 
-// startAux starts the metrics and health endpoints.
+// startAux starts the metrics and health endpoints, each with
+// httplimit.DefaultAux's timeouts and its configured connection cap.
 func (rm *RelayMiner) startAux() error {
-	serve := func(field, listen string, h http.Handler) error {
+	serve := func(field, listen string, maxConns int, h http.Handler) error {
 		if listen == "" {
 			return nil
 		}
-		ln, err := net.Listen("tcp", listen)
+		limits := httplimit.Limits{MaxConnections: maxConns}.Or(httplimit.DefaultAux)
+		ln, err := httplimit.Listen(listen, limits.MaxConnections)
 		if err != nil {
 			return fmt.Errorf("%s %q: %w", field, listen, err)
 		}
-		srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+		srv := httplimit.Server(h, limits, 0, rm.logger)
 		rm.aux = append(rm.aux, srv)
 		go func() { _ = srv.Serve(ln) }()
 		rm.logger.Info("serving "+field, "addr", ln.Addr().String())
 		return nil
 	}
-	if err := serve("metrics.listen", rm.cfg.Metrics.Listen, promhttp.HandlerFor(rm.Metrics.Registry, promhttp.HandlerOpts{})); err != nil {
+	if err := serve("metrics.listen", rm.cfg.Metrics.Listen, rm.cfg.Metrics.MaxConnections, promhttp.HandlerFor(rm.Metrics.Registry, promhttp.HandlerOpts{})); err != nil {
 		return err
 	}
-	return serve("health.listen", rm.cfg.Health.Listen, http.HandlerFunc(rm.health))
+	return serve("health.listen", rm.cfg.Health.Listen, rm.cfg.Health.MaxConnections, http.HandlerFunc(rm.health))
 }
 
 // health reports the last block processed and the trees held; it fails

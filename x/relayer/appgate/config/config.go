@@ -14,6 +14,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/pokt-network/poktroll/x/relayer/internal/httplimit"
 	"github.com/pokt-network/poktroll/x/relayer/types"
 )
 
@@ -21,6 +22,14 @@ import (
 const (
 	DefaultRequestTimeout = 30 * time.Second
 	DefaultMaxBodyBytes   = 4 << 20 // 4 MiB
+)
+
+// DefaultServer are the limits of the listen address's server absent from
+// the file, and DefaultAuxMaxConnections the metrics and health endpoints'
+// cap.
+var (
+	DefaultServer            = limitsOf(httplimit.DefaultServer)
+	DefaultAuxMaxConnections = httplimit.DefaultAux.MaxConnections
 )
 
 // Config is an AppGate configuration file.
@@ -36,9 +45,45 @@ type Config struct {
 	// other suppliers included (default 30s).
 	RequestTimeout time.Duration `yaml:"request_timeout"`
 	// MaxBodyBytes bounds a client request's body (default 4 MiB).
-	MaxBodyBytes int64    `yaml:"max_body_bytes"`
-	Metrics      Endpoint `yaml:"metrics"`
-	Health       Endpoint `yaml:"health"`
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// Server bounds what clients can hold of the server on Listen.
+	Server  ServerLimits `yaml:"server"`
+	Metrics Endpoint     `yaml:"metrics"`
+	Health  Endpoint     `yaml:"health"`
+}
+
+// ServerLimits are an HTTP server's timeouts and connection cap.
+type ServerLimits struct {
+	// ReadHeaderTimeout bounds reading a request's headers (default 10s).
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
+	// ReadTimeout bounds reading a whole request, headers and body (up to
+	// max_body_bytes); a client sending slower is cut off (default 30s).
+	ReadTimeout time.Duration `yaml:"read_timeout"`
+	// WriteTimeout bounds writing the response beyond request_timeout: a
+	// request is answered within read_timeout + request_timeout +
+	// write_timeout of its headers (default 30s).
+	WriteTimeout time.Duration `yaml:"write_timeout"`
+	// IdleTimeout bounds a kept-alive connection's wait for its next
+	// request (default 2m).
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// MaxConnections caps the connections held at once; more wait to be
+	// accepted (default 4096).
+	MaxConnections int `yaml:"max_connections"`
+}
+
+// Limits are the limits in httplimit's form.
+func (l ServerLimits) Limits() httplimit.Limits {
+	return httplimit.Limits{
+		ReadHeaderTimeout: l.ReadHeaderTimeout, ReadTimeout: l.ReadTimeout, WriteTimeout: l.WriteTimeout,
+		IdleTimeout: l.IdleTimeout, MaxConnections: l.MaxConnections,
+	}
+}
+
+func limitsOf(l httplimit.Limits) ServerLimits {
+	return ServerLimits{
+		ReadHeaderTimeout: l.ReadHeaderTimeout, ReadTimeout: l.ReadTimeout, WriteTimeout: l.WriteTimeout,
+		IdleTimeout: l.IdleTimeout, MaxConnections: l.MaxConnections,
+	}
 }
 
 // Chain is how the AppGate reaches the chain.
@@ -63,6 +108,9 @@ type Application struct {
 type Endpoint struct {
 	// Listen is the host:port to serve on; empty disables the endpoint.
 	Listen string `yaml:"listen"`
+	// MaxConnections caps the connections held at once (default 64; the
+	// endpoint's timeouts are fixed).
+	MaxConnections int `yaml:"max_connections"`
 }
 
 // FieldError is a problem with one field of the configuration.
@@ -97,7 +145,10 @@ func Parse(data []byte) (*Config, error) {
 	if err := singleDocument(data); err != nil {
 		return nil, err
 	}
-	cfg := &Config{RequestTimeout: DefaultRequestTimeout, MaxBodyBytes: DefaultMaxBodyBytes}
+	cfg := &Config{
+		RequestTimeout: DefaultRequestTimeout, MaxBodyBytes: DefaultMaxBodyBytes, Server: DefaultServer,
+		Metrics: Endpoint{MaxConnections: DefaultAuxMaxConnections}, Health: Endpoint{MaxConnections: DefaultAuxMaxConnections},
+	}
 	var errs []error
 	if len(doc.Content) > 0 { // an empty file is an empty document
 		decodeStrict(doc.Content[0], reflect.ValueOf(cfg).Elem(), "", &errs)
@@ -268,6 +319,34 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxBodyBytes <= 0 {
 		add("max_body_bytes", "must be positive, got %d", c.MaxBodyBytes)
+	}
+	srv := c.Server
+	for _, d := range []struct {
+		field string
+		value time.Duration
+	}{
+		{"server.read_header_timeout", srv.ReadHeaderTimeout},
+		{"server.read_timeout", srv.ReadTimeout},
+		{"server.write_timeout", srv.WriteTimeout},
+		{"server.idle_timeout", srv.IdleTimeout},
+	} {
+		if d.value <= 0 {
+			add(d.field, "must be positive, got %v", d.value)
+		}
+	}
+	if srv.ReadTimeout > 0 && srv.ReadHeaderTimeout > srv.ReadTimeout {
+		add("server.read_header_timeout", "%v is longer than server.read_timeout (%v), which includes the headers", srv.ReadHeaderTimeout, srv.ReadTimeout)
+	}
+	if srv.MaxConnections <= 0 {
+		add("server.max_connections", "must be positive, got %d", srv.MaxConnections)
+	}
+	for _, e := range []struct {
+		field string
+		ep    Endpoint
+	}{{"metrics", c.Metrics}, {"health", c.Health}} {
+		if e.ep.Listen != "" && e.ep.MaxConnections <= 0 {
+			add(e.field+".max_connections", "must be positive, got %d", e.ep.MaxConnections)
+		}
 	}
 
 	type listener struct{ field, addr string }

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pokt-network/poktroll/x/relayer/appgate/config"
+	"github.com/pokt-network/poktroll/x/relayer/internal/httplimit"
 )
 
 const valid = `
@@ -39,7 +40,9 @@ func TestValidConfigLoads(t *testing.T) {
 		Services:       []string{"cometbft", "eth"},
 		RequestTimeout: 10 * time.Second,
 		MaxBodyBytes:   4194304,
-		Health:         config.Endpoint{Listen: "127.0.0.1:8081"},
+		Server:         config.DefaultServer,
+		Metrics:        config.Endpoint{MaxConnections: 64},
+		Health:         config.Endpoint{Listen: "127.0.0.1:8081", MaxConnections: 64},
 	}, cfg)
 }
 
@@ -56,6 +59,54 @@ services:
 	require.EqualValues(t, config.DefaultMaxBodyBytes, cfg.MaxBodyBytes)
 	require.Empty(t, cfg.Metrics.Listen)
 	require.Empty(t, cfg.Health.Listen)
+	require.Equal(t, config.ServerLimits{
+		ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second,
+		IdleTimeout: 2 * time.Minute, MaxConnections: 4096,
+	}, cfg.Server)
+	require.Equal(t, httplimit.DefaultServer, cfg.Server.Limits())
+	require.Equal(t, config.DefaultAuxMaxConnections, cfg.Metrics.MaxConnections)
+	require.Equal(t, config.DefaultAuxMaxConnections, cfg.Health.MaxConnections)
+}
+
+func TestServerLimitsOverrideDefaults(t *testing.T) {
+	cfg, err := config.Parse([]byte(valid + `
+server:
+  read_timeout: 15s
+  write_timeout: 1m
+  max_connections: 100
+`))
+	require.NoError(t, err)
+	require.Equal(t, config.ServerLimits{
+		ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 15 * time.Second, WriteTimeout: time.Minute,
+		IdleTimeout: 2 * time.Minute, MaxConnections: 100,
+	}, cfg.Server, "absent fields keep their defaults")
+	cfg, err = config.Parse([]byte(strings.Replace(valid, "  listen: 127.0.0.1:8081\n", "  listen: 127.0.0.1:8081\n  max_connections: 8\n", 1)))
+	require.NoError(t, err)
+	require.Equal(t, 8, cfg.Health.MaxConnections)
+}
+
+func TestServerLimitProblemsNameTheirField(t *testing.T) {
+	for _, tc := range []struct {
+		name, yaml     string
+		field, problem string
+	}{
+		{"unknown field", "server: {read_timout: 5s}", "server.read_timout", "unknown field (line 15)"},
+		{"zero read timeout", "server: {read_timeout: 0s}", "server.read_timeout", "must be positive, got 0s"},
+		{"negative write timeout", "server: {write_timeout: -1s}", "server.write_timeout", "must be positive, got -1s"},
+		{"zero idle timeout", "server: {idle_timeout: 0s}", "server.idle_timeout", "must be positive, got 0s"},
+		{"zero header timeout", "server: {read_header_timeout: 0s}", "server.read_header_timeout", "must be positive, got 0s"},
+		{"header timeout over read timeout", "server: {read_header_timeout: 1m, read_timeout: 5s}", "server.read_header_timeout",
+			"1m0s is longer than server.read_timeout (5s), which includes the headers"},
+		{"timeout not a duration", "server: {read_timeout: 30}", "server.read_timeout", `got "30", want a duration such as "10s" or "1m30s" (line 15)`},
+		{"zero max connections", "server: {max_connections: 0}", "server.max_connections", "must be positive, got 0"},
+		{"max connections not a number", "server: {max_connections: lots}", "server.max_connections", `got "lots", want an integer (line 15)`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			require.Equal(t, map[string]string{tc.field: tc.problem}, fieldErrors(t, valid+tc.yaml+"\n"))
+		})
+	}
+	got := fieldErrors(t, strings.Replace(valid, "  listen: 127.0.0.1:8081\n", "  listen: 127.0.0.1:8081\n  max_connections: 0\n", 1))
+	require.Equal(t, map[string]string{"health.max_connections": "must be positive, got 0"}, got)
 }
 
 func TestGRPCURLIsOptional(t *testing.T) {
@@ -69,6 +120,7 @@ func TestExampleConfigLoads(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, []string{"cometbft"}, cfg.Services)
 	require.Equal(t, "app", cfg.Application.KeyName)
+	require.Equal(t, config.DefaultServer, cfg.Server, "the example shows the defaults")
 }
 
 // fieldErrors parses doc and returns its problems by field.

@@ -19,6 +19,7 @@ import (
 	sdk "github.com/cosmos/cosmos-sdk/types"
 	"gopkg.in/yaml.v3"
 
+	"github.com/pokt-network/poktroll/x/relayer/internal/httplimit"
 	"github.com/pokt-network/poktroll/x/relayer/types"
 )
 
@@ -31,16 +32,60 @@ const (
 	DefaultStorePath      = "~/.poktroll/relayminer/store"
 )
 
+// DefaultRelayServers are the relay servers' limits absent from the file,
+// and DefaultAuxMaxConnections the metrics and health endpoints' cap.
+var (
+	DefaultRelayServers      = limitsOf(httplimit.DefaultServer)
+	DefaultAuxMaxConnections = httplimit.DefaultAux.MaxConnections
+)
+
 // maxChainIDLen is CometBFT's limit on a chain id.
 const maxChainIDLen = 50
 
 // Config is a RelayMiner configuration file.
 type Config struct {
-	Chain     Chain      `yaml:"chain"`
-	Store     Store      `yaml:"store"`
-	Metrics   Metrics    `yaml:"metrics"`
-	Health    Health     `yaml:"health"`
-	Suppliers []Supplier `yaml:"suppliers"`
+	Chain Chain `yaml:"chain"`
+	Store Store `yaml:"store"`
+	// RelayServers bounds what clients can hold of each relay server (one
+	// per listen address).
+	RelayServers ServerLimits `yaml:"relay_servers"`
+	Metrics      Metrics      `yaml:"metrics"`
+	Health       Health       `yaml:"health"`
+	Suppliers    []Supplier   `yaml:"suppliers"`
+}
+
+// ServerLimits are an HTTP server's timeouts and connection cap.
+type ServerLimits struct {
+	// ReadHeaderTimeout bounds reading a request's headers (default 10s).
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
+	// ReadTimeout bounds reading a whole request, headers and body (up to
+	// max_body_bytes); a client sending slower is cut off (default 30s).
+	ReadTimeout time.Duration `yaml:"read_timeout"`
+	// WriteTimeout bounds writing the response beyond the backend's
+	// request_timeout: a relay is answered within read_timeout +
+	// request_timeout + write_timeout of its headers (default 30s).
+	WriteTimeout time.Duration `yaml:"write_timeout"`
+	// IdleTimeout bounds a kept-alive connection's wait for its next
+	// request (default 2m).
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// MaxConnections caps the connections held at once; more wait to be
+	// accepted (default 4096).
+	MaxConnections int `yaml:"max_connections"`
+}
+
+// Limits are the limits in httplimit's form.
+func (l ServerLimits) Limits() httplimit.Limits {
+	return httplimit.Limits{
+		ReadHeaderTimeout: l.ReadHeaderTimeout, ReadTimeout: l.ReadTimeout, WriteTimeout: l.WriteTimeout,
+		IdleTimeout: l.IdleTimeout, MaxConnections: l.MaxConnections,
+	}
+}
+
+func limitsOf(l httplimit.Limits) ServerLimits {
+	return ServerLimits{
+		ReadHeaderTimeout: l.ReadHeaderTimeout, ReadTimeout: l.ReadTimeout, WriteTimeout: l.WriteTimeout,
+		IdleTimeout: l.IdleTimeout, MaxConnections: l.MaxConnections,
+	}
 }
 
 // Chain is how the RelayMiner reaches the chain.
@@ -75,12 +120,16 @@ type Store struct {
 type Metrics struct {
 	// Listen is the host:port to serve /metrics on; empty disables it.
 	Listen string `yaml:"listen"`
+	// MaxConnections caps the connections held at once (default 64).
+	MaxConnections int `yaml:"max_connections"`
 }
 
 // Health is the health endpoint.
 type Health struct {
 	// Listen is the host:port to serve health checks on; empty disables it.
 	Listen string `yaml:"listen"`
+	// MaxConnections caps the connections held at once (default 64).
+	MaxConnections int `yaml:"max_connections"`
 }
 
 // Supplier is one supplier operator key and the services it serves.
@@ -151,8 +200,11 @@ func Parse(data []byte) (*Config, error) {
 	}
 
 	cfg := &Config{
-		Chain: Chain{GasPrices: DefaultGasPrices, GasAdjustment: DefaultGasAdjustment},
-		Store: Store{Path: DefaultStorePath},
+		Chain:        Chain{GasPrices: DefaultGasPrices, GasAdjustment: DefaultGasAdjustment},
+		Store:        Store{Path: DefaultStorePath},
+		RelayServers: DefaultRelayServers,
+		Metrics:      Metrics{MaxConnections: DefaultAuxMaxConnections},
+		Health:       Health{MaxConnections: DefaultAuxMaxConnections},
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
@@ -225,6 +277,33 @@ func (c *Config) Validate() error {
 
 	if c.Store.Path == "" {
 		v.add("store.path", "must not be empty")
+	}
+
+	rs := c.RelayServers
+	for _, d := range []struct {
+		field string
+		value time.Duration
+	}{
+		{"relay_servers.read_header_timeout", rs.ReadHeaderTimeout},
+		{"relay_servers.read_timeout", rs.ReadTimeout},
+		{"relay_servers.write_timeout", rs.WriteTimeout},
+		{"relay_servers.idle_timeout", rs.IdleTimeout},
+	} {
+		if d.value <= 0 {
+			v.add(d.field, "must be positive, got %v", d.value)
+		}
+	}
+	if rs.ReadTimeout > 0 && rs.ReadHeaderTimeout > rs.ReadTimeout {
+		v.add("relay_servers.read_header_timeout", "%v is longer than relay_servers.read_timeout (%v), which includes the headers", rs.ReadHeaderTimeout, rs.ReadTimeout)
+	}
+	if rs.MaxConnections <= 0 {
+		v.add("relay_servers.max_connections", "must be positive, got %d", rs.MaxConnections)
+	}
+	if c.Metrics.Listen != "" && c.Metrics.MaxConnections <= 0 {
+		v.add("metrics.max_connections", "must be positive, got %d", c.Metrics.MaxConnections)
+	}
+	if c.Health.Listen != "" && c.Health.MaxConnections <= 0 {
+		v.add("health.max_connections", "must be positive, got %d", c.Health.MaxConnections)
 	}
 
 	listeners := map[string]string{} // field → address, for conflicts

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/pokt-network/poktroll/x/relayer/internal/httplimit"
 )
 
 const validYAML = `
@@ -49,6 +51,13 @@ func TestValidConfigParsesWithDefaults(t *testing.T) {
 		GasPrices: "0upokt", GasAdjustment: 1.5,
 	}, cfg.Chain)
 	require.Equal(t, Store{Path: filepath.Join(home, ".poktroll/relayminer/store")}, cfg.Store)
+	require.Equal(t, ServerLimits{
+		ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second,
+		IdleTimeout: 2 * time.Minute, MaxConnections: 4096,
+	}, cfg.RelayServers)
+	require.Equal(t, httplimit.DefaultServer, cfg.RelayServers.Limits())
+	require.Equal(t, Metrics{Listen: "127.0.0.1:9464", MaxConnections: 64}, cfg.Metrics)
+	require.Equal(t, Health{Listen: "127.0.0.1:9465", MaxConnections: 64}, cfg.Health)
 
 	eth := cfg.Suppliers[0].Services[0]
 	require.Equal(t, 10*time.Second, eth.RequestTimeout)
@@ -79,6 +88,21 @@ store:
 	require.NoError(t, err)
 	require.Equal(t, Store{Path: "/var/lib/relayminer", SyncWrites: true}, cfg.Store)
 
+	cfg, err = Parse([]byte(validYAML + `
+relay_servers:
+  read_timeout: 15s
+  max_connections: 100
+`))
+	require.NoError(t, err)
+	require.Equal(t, ServerLimits{
+		ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 15 * time.Second, WriteTimeout: 30 * time.Second,
+		IdleTimeout: 2 * time.Minute, MaxConnections: 100,
+	}, cfg.RelayServers, "absent fields keep their defaults")
+	cfg, err = Parse([]byte(strings.Replace(validYAML, "  listen: 127.0.0.1:9465\n", "  listen: 127.0.0.1:9465\n  max_connections: 8\n", 1)))
+	require.NoError(t, err)
+	require.Equal(t, 8, cfg.Health.MaxConnections)
+	require.Equal(t, 64, cfg.Metrics.MaxConnections)
+
 	cfg, err = Parse([]byte(strings.Replace(validYAML, "  chain_id: poktroll\n",
 		"  gas_prices: 0.01upokt\n  gas_adjustment: 2\n", 1)))
 	require.NoError(t, err)
@@ -107,6 +131,7 @@ func TestStorePathTildeIsExpanded(t *testing.T) {
 func TestExampleConfigIsValid(t *testing.T) {
 	cfg, err := Load("relayminer.example.yaml")
 	require.NoError(t, err)
+	require.Equal(t, DefaultRelayServers, cfg.RelayServers, "the example shows the defaults")
 	require.Len(t, cfg.Suppliers, 2)
 	require.Len(t, cfg.ListenAddresses()["0.0.0.0:8545"], 3)
 }
@@ -212,6 +237,28 @@ func TestBadFieldIsNamed(t *testing.T) {
 			`suppliers[1].services: "eth" is not a list`},
 		{"chain not a mapping", "chain:\n", "chain: [1]\nx:\n",
 			"chain: got a list, want a mapping"},
+		{"unknown relay_servers field", "metrics:", "relay_servers:\n  read_timout: 5s\nmetrics:",
+			"relay_servers.read_timout: unknown field"},
+		{"zero read timeout", "metrics:", "relay_servers:\n  read_timeout: 0s\nmetrics:",
+			"relay_servers.read_timeout: must be positive, got 0s"},
+		{"negative write timeout", "metrics:", "relay_servers:\n  write_timeout: -1s\nmetrics:",
+			"relay_servers.write_timeout: must be positive, got -1s"},
+		{"zero idle timeout", "metrics:", "relay_servers:\n  idle_timeout: 0s\nmetrics:",
+			"relay_servers.idle_timeout: must be positive, got 0s"},
+		{"zero read header timeout", "metrics:", "relay_servers:\n  read_header_timeout: 0s\nmetrics:",
+			"relay_servers.read_header_timeout: must be positive, got 0s"},
+		{"header timeout over read timeout", "metrics:", "relay_servers:\n  read_header_timeout: 1m\n  read_timeout: 5s\nmetrics:",
+			"relay_servers.read_header_timeout: 1m0s is longer than relay_servers.read_timeout (5s)"},
+		{"read timeout not a duration", "metrics:", "relay_servers:\n  read_timeout: 30\nmetrics:",
+			`relay_servers.read_timeout: "30" is not a duration`},
+		{"zero max connections", "metrics:", "relay_servers:\n  max_connections: 0\nmetrics:",
+			"relay_servers.max_connections: must be positive, got 0"},
+		{"max connections not a number", "metrics:", "relay_servers:\n  max_connections: lots\nmetrics:",
+			`relay_servers.max_connections: "lots" is not an integer`},
+		{"negative metrics max connections", "  listen: 127.0.0.1:9464\n", "  listen: 127.0.0.1:9464\n  max_connections: -1\n",
+			"metrics.max_connections: must be positive, got -1"},
+		{"zero health max connections", "  listen: 127.0.0.1:9465\n", "  listen: 127.0.0.1:9465\n  max_connections: 0\n",
+			"health.max_connections: must be positive, got 0"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			require.Contains(t, validYAML, tc.old)
@@ -253,8 +300,9 @@ func TestSyntaxAndDocumentErrors(t *testing.T) {
 
 func TestValidateOnBuiltConfig(t *testing.T) {
 	cfg := &Config{
-		Chain: Chain{RPCURL: "https://rpc.example", GRPCURL: "grpc.example:443", GasPrices: "0upokt", GasAdjustment: 1.5},
-		Store: Store{Path: "/tmp/x"},
+		Chain:        Chain{RPCURL: "https://rpc.example", GRPCURL: "grpc.example:443", GasPrices: "0upokt", GasAdjustment: 1.5},
+		Store:        Store{Path: "/tmp/x"},
+		RelayServers: DefaultRelayServers,
 		Suppliers: []Supplier{{KeyName: "k", Services: []Service{{
 			ServiceID: "eth", Listen: ":8545", BackendURL: "http://b", RequestTimeout: time.Second, MaxBodyBytes: 1,
 		}}}},
@@ -262,4 +310,10 @@ func TestValidateOnBuiltConfig(t *testing.T) {
 	require.NoError(t, cfg.Validate())
 	cfg.Suppliers[0].Services[0].MaxBodyBytes = 0
 	require.ErrorContains(t, cfg.Validate(), "suppliers[0].services[0].max_body_bytes: must be positive")
+	cfg.Suppliers[0].Services[0].MaxBodyBytes = 1
+	cfg.RelayServers = ServerLimits{}
+	require.ErrorContains(t, cfg.Validate(), "relay_servers.read_timeout: must be positive")
+	cfg.RelayServers = DefaultRelayServers
+	cfg.Metrics.Listen = "127.0.0.1:9464"
+	require.ErrorContains(t, cfg.Validate(), "metrics.max_connections: must be positive, got 0")
 }

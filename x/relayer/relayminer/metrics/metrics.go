@@ -4,8 +4,16 @@
 package metrics
 
 import (
+	"sync"
+
 	"github.com/prometheus/client_golang/prometheus"
 )
+
+// UnknownService is the service label of a relay for a service not
+// configured here, or whose service id could not be read. Label values
+// never come from a request: a client could otherwise add a series per
+// request (or panic the handler with a label that is not valid UTF-8).
+const UnknownService = "unknown"
 
 // Metrics are the RelayMiner's counters, gauges and histograms.
 type Metrics struct {
@@ -32,6 +40,27 @@ type Metrics struct {
 	TxLatency prometheus.Histogram
 	// BlockHeight is the last block height processed.
 	BlockHeight prometheus.Gauge
+
+	// services are the configured service ids: with UnknownService, the
+	// only values of the service label.
+	services sync.Map
+}
+
+// AddServices declares configured service ids as values of the service
+// label.
+func (m *Metrics) AddServices(ids ...string) {
+	for _, id := range ids {
+		m.services.Store(id, struct{}{})
+	}
+}
+
+// Service is the service label of id, a service id read from a request:
+// id itself when it is a configured service, else UnknownService.
+func (m *Metrics) Service(id string) string {
+	if _, ok := m.services.Load(id); ok {
+		return id
+	}
+	return UnknownService
 }
 
 // New makes and registers the metrics in a fresh registry.

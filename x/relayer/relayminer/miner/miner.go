@@ -62,6 +62,6 @@ func (m *Miner) Mine(ctx context.Context, req *types.RelayRequest, res *types.Re
 	if err := m.sessions.AddRelay(*hdr, req.Meta.SupplierOperatorAddress, svc.ComputeUnitsPerRelay, protocol.LeafPath(relayKey), relayKey, leaf); err != nil {
 		return err
 	}
-	m.metrics.RelaysMined.WithLabelValues(hdr.ServiceId).Inc()
+	m.metrics.RelaysMined.WithLabelValues(m.metrics.Service(hdr.ServiceId)).Inc()
 	return nil
 }

@@ -16,6 +16,7 @@ import (
 	"cosmossdk.io/log"
 	cryptotypes "github.com/cosmos/cosmos-sdk/crypto/types"
 
+	"github.com/pokt-network/poktroll/x/relayer/internal/httplimit"
 	"github.com/pokt-network/poktroll/x/relayer/protocol"
 	"github.com/pokt-network/poktroll/x/relayer/relayminer/metrics"
 	"github.com/pokt-network/poktroll/x/relayer/relayminer/miner"
@@ -69,6 +70,10 @@ type Server struct {
 	backend  *http.Client
 	logger   log.Logger
 	metrics  *metrics.Metrics
+	limits   httplimit.Limits
+	// handlerTime is the longest backend timeout of the services: how long
+	// a relay may take between its request and its response.
+	handlerTime time.Duration
 
 	srv *http.Server
 	ln  net.Listener
@@ -83,6 +88,7 @@ func New(listen string, services []Service, chain Chain, miner Miner, logger log
 		miner:    miner,
 		logger:   logger.With("module", "proxy", "listen", listen),
 		metrics:  m,
+		limits:   httplimit.DefaultServer,
 		backend: &http.Client{Transport: &http.Transport{
 			Proxy:               nil,
 			MaxIdleConns:        1024,
@@ -94,24 +100,31 @@ func New(listen string, services []Service, chain Chain, miner Miner, logger log
 		svc := services[i]
 		s.services[svc.Supplier+"/"+svc.ServiceID] = &svc
 		s.maxBody = max(s.maxBody, svc.MaxBodyBytes)
+		s.handlerTime = max(s.handlerTime, svc.Timeout)
+		m.AddServices(svc.ServiceID)
 	}
-	s.srv = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
 	return s
 }
 
+// SetLimits sets the server's timeouts and connection cap (zero fields
+// take httplimit.DefaultServer's); call it before Start.
+func (s *Server) SetLimits(l httplimit.Limits) { s.limits = l.Or(httplimit.DefaultServer) }
+
 // Start listens and serves in the background.
 func (s *Server) Start() error {
-	ln, err := net.Listen("tcp", s.listen)
+	ln, err := httplimit.Listen(s.listen, s.limits.MaxConnections)
 	if err != nil {
 		return fmt.Errorf("relay server on %s: %w", s.listen, err)
 	}
 	s.ln = ln
+	s.srv = httplimit.Server(s, s.limits, s.handlerTime, s.logger)
 	go func() {
 		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.logger.Error("relay server stopped", "error", err)
 		}
 	}()
-	s.logger.Info("serving relays", "addr", ln.Addr().String(), "services", len(s.services))
+	s.logger.Info("serving relays", "addr", ln.Addr().String(), "services", len(s.services),
+		"max_connections", s.limits.MaxConnections, "read_timeout", s.limits.ReadTimeout)
 	return nil
 }
 
@@ -119,7 +132,12 @@ func (s *Server) Start() error {
 func (s *Server) Addr() string { return s.ln.Addr().String() }
 
 // Stop stops accepting relays and waits for the ones in flight.
-func (s *Server) Stop(ctx context.Context) error { return s.srv.Shutdown(ctx) }
+func (s *Server) Stop(ctx context.Context) error {
+	if s.srv == nil {
+		return nil
+	}
+	return s.srv.Shutdown(ctx)
+}
 
 // ServeHTTP handles one relay, from the request bytes to the recorded relay.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -134,7 +152,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	s.fail(w, a.req, err)
+	s.fail(w, a, err)
 }
 
 // admit decodes the relay request and checks it may be served: known
@@ -150,6 +168,9 @@ func (s *Server) admit(w http.ResponseWriter, r *http.Request) (admitted, error)
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
 			return a, errorsmod.Wrapf(ErrBodyTooLarge, "relay request over %d bytes", tooLarge.Limit)
+		}
+		if httplimit.TimedOut(err) {
+			return a, errorsmod.Wrapf(ErrBadRequest, "relay request not received within the read timeout (%s)", s.limits.ReadTimeout)
 		}
 		return a, errorsmod.Wrap(ErrBadRequest, err.Error())
 	}
@@ -354,8 +375,10 @@ func (s *Server) reply(w http.ResponseWriter, status int, res *types.RelayRespon
 	_, _ = w.Write(bz)
 }
 
-// fail answers a refused relay with its typed error.
-func (s *Server) fail(w http.ResponseWriter, req *types.RelayRequest, err error) {
+// fail answers a refused relay with its typed error. Its metric labels are
+// a configured service id (or metrics.UnknownService) and a fixed reason,
+// never a request field.
+func (s *Server) fail(w http.ResponseWriter, a admitted, err error) {
 	regErr := ErrInternal
 	for e := range statusOf {
 		if errors.Is(err, e) {
@@ -363,13 +386,16 @@ func (s *Server) fail(w http.ResponseWriter, req *types.RelayRequest, err error)
 			break
 		}
 	}
-	service, lg := "", s.logger
+	req, service, lg := a.req, metrics.UnknownService, s.logger
 	res := &types.RelayResponse{Error: &types.RelayError{Codespace: Codespace, Code: regErr.ABCICode(), Message: err.Error()}}
 	if req != nil && req.Meta.SessionHeader != nil {
 		hdr := req.Meta.SessionHeader
 		res.Meta.SessionHeader = hdr
-		service = hdr.ServiceId
-		lg = lg.With("session_id", hdr.SessionId, "supplier", req.Meta.SupplierOperatorAddress, "service", service)
+		service = s.metrics.Service(hdr.ServiceId)
+		lg = lg.With("session_id", hdr.SessionId, "supplier", req.Meta.SupplierOperatorAddress, "service", hdr.ServiceId)
+	}
+	if a.svc != nil {
+		service = a.svc.ServiceID
 	}
 	s.metrics.RelaysFailed.WithLabelValues(service, reasonOf[regErr]).Inc()
 	lg.Debug("relay refused", "reason", reasonOf[regErr], "error", err)

@@ -14,12 +14,13 @@ import (
 	"testing"
 	"time"
 
-	"cosmossdk.io/log"
 	cryptotypes "github.com/cosmos/cosmos-sdk/crypto/types"
 	"github.com/stretchr/testify/require"
 
 	_ "github.com/pokt-network/poktroll/app" // bech32 prefixes
 	"github.com/pokt-network/poktroll/testutil/relaytest"
+	"github.com/pokt-network/poktroll/x/relayer/internal/httplimit"
+	"github.com/pokt-network/poktroll/x/relayer/internal/httplimit/httplimittest"
 	"github.com/pokt-network/poktroll/x/relayer/protocol"
 	"github.com/pokt-network/poktroll/x/relayer/relayminer/metrics"
 	"github.com/pokt-network/poktroll/x/relayer/relayminer/proxy"
@@ -106,13 +107,17 @@ type fixture struct {
 	server   *proxy.Server
 	url      string
 	header   types.SessionHeader
+	metrics  *metrics.Metrics
+	errs     httplimittest.Errors // the server's error log
 }
 
-// newFixture starts a proxy for supplier sup serving "eth" from backend.
-func newFixture(t testing.TB, backend http.Handler, miner proxy.Miner) *fixture {
+// newFixture starts a proxy for supplier sup serving "eth" from backend,
+// within limits if given.
+func newFixture(t testing.TB, backend http.Handler, miner proxy.Miner, limits ...httplimit.Limits) *fixture {
 	be := httptest.NewServer(backend)
 	t.Cleanup(be.Close)
-	f := &fixture{app: relaytest.NewActor(), sup: relaytest.NewActor(), miner: &fakeMiner{}}
+	f := &fixture{app: relaytest.NewActor(), sup: relaytest.NewActor(), miner: &fakeMiner{},
+		metrics: metrics.New(), errs: httplimittest.NewErrors()}
 	if miner == nil {
 		miner = f.miner
 	}
@@ -131,7 +136,10 @@ func newFixture(t testing.TB, backend http.Handler, miner proxy.Miner) *fixture 
 	f.server = proxy.New("127.0.0.1:0", []proxy.Service{{
 		ServiceID: "eth", Supplier: f.sup.Address, Key: f.sup.Key, Backend: beURL,
 		Timeout: 300 * time.Millisecond, MaxBodyBytes: 1 << 16, Headers: map[string]string{"X-Api-Key": "secret"},
-	}}, f.chain, miner, log.NewNopLogger(), metrics.New())
+	}}, f.chain, miner, f.errs, f.metrics)
+	for _, l := range limits {
+		f.server.SetLimits(l)
+	}
 	require.NoError(t, f.server.Start())
 	t.Cleanup(func() { _ = f.server.Stop(context.Background()) })
 	f.url = "http://" + f.server.Addr()
