@@ -1,7 +1,6 @@
 package keeper_test
 
 import (
-
 	"testing"
 
 	"cosmossdk.io/collections"
