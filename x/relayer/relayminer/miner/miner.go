@@ -8,12 +8,17 @@ import (
 	"github.com/pokt-network/poktroll/x/relayer/protocol"
 	"github.com/pokt-network/poktroll/x/relayer/relayminer/metrics"
 	"github.com/pokt-network/poktroll/x/relayer/relayminer/session"
+	"github.com/pokt-network/poktroll/x/relayer/relayminer/store"
 	"github.com/pokt-network/poktroll/x/relayer/types"
 )
 
 // ErrSessionSealed is returned for a relay of a session whose claim trie was
 // already built: it can no longer be counted.
 var ErrSessionSealed = session.ErrSessionClaimed
+
+// ErrStoreUnavailable is returned (wrapped) while the store cannot write (a
+// full disk): the relay could not be made durable.
+var ErrStoreUnavailable = store.ErrUnavailable
 
 // Chain is what the miner reads from the chain (cached by the caller).
 type Chain interface {

@@ -23,6 +23,7 @@ var (
 	ErrMethodNotAllowed = errorsmod.Register(Codespace, 11, "relays are POSTed")
 	ErrChainUnavailable = errorsmod.Register(Codespace, 12, "chain state unavailable")
 	ErrDuplicateRelay   = errorsmod.Register(Codespace, 13, "relay request already served")
+	ErrStoreUnavailable = errorsmod.Register(Codespace, 14, "relay store cannot write")
 )
 
 var statusOf = map[*errorsmod.Error]int{
@@ -38,6 +39,7 @@ var statusOf = map[*errorsmod.Error]int{
 	ErrMethodNotAllowed: http.StatusMethodNotAllowed,
 	ErrChainUnavailable: http.StatusServiceUnavailable,
 	ErrDuplicateRelay:   http.StatusConflict,
+	ErrStoreUnavailable: http.StatusServiceUnavailable,
 }
 
 // reasons are the metric labels of the errors.
@@ -54,4 +56,5 @@ var reasonOf = map[*errorsmod.Error]string{
 	ErrMethodNotAllowed: "method",
 	ErrChainUnavailable: "chain_unavailable",
 	ErrDuplicateRelay:   "duplicate",
+	ErrStoreUnavailable: "store_unavailable",
 }

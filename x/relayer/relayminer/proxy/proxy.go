@@ -305,6 +305,10 @@ func (s *Server) serve(ctx context.Context, a admitted) (*types.RelayResponse, e
 			// The claim trie was built while the backend answered.
 			return nil, errorsmod.Wrapf(ErrSessionExpired, "session %s was sealed for its claim while the relay was served", hdr.SessionId)
 		}
+		if errors.Is(err, miner.ErrStoreUnavailable) {
+			// Not durable: not answered. The relays answered before are.
+			return nil, errorsmod.Wrap(ErrStoreUnavailable, err.Error())
+		}
 		return nil, errorsmod.Wrap(ErrInternal, err.Error())
 	}
 	return res, nil

@@ -23,6 +23,7 @@ import (
 	"github.com/pokt-network/poktroll/x/relayer/internal/httplimit/httplimittest"
 	"github.com/pokt-network/poktroll/x/relayer/protocol"
 	"github.com/pokt-network/poktroll/x/relayer/relayminer/metrics"
+	"github.com/pokt-network/poktroll/x/relayer/relayminer/miner"
 	"github.com/pokt-network/poktroll/x/relayer/relayminer/proxy"
 	"github.com/pokt-network/poktroll/x/relayer/types"
 )
@@ -402,4 +403,22 @@ func TestAnswerAfterTheGracePeriodIsRefusedAndNotMined(t *testing.T) {
 	close(release)
 	require.Equal(t, http.StatusGone, <-done)
 	require.Zero(t, f.miner.count())
+}
+
+// failingMiner cannot make relays durable (a full disk).
+type failingMiner struct{ fakeMiner }
+
+func (*failingMiner) Mine(context.Context, *types.RelayRequest, *types.RelayResponse, []byte) error {
+	return fmt.Errorf("logging relay: %w", miner.ErrStoreUnavailable)
+}
+
+// TestRelayThatCannotBeMadeDurableIsRefusedWith503: a relay is answered
+// only once it is durable; while the store cannot write, the application
+// gets the typed store error and may try another supplier.
+func TestRelayThatCannotBeMadeDurableIsRefusedWith503(t *testing.T) {
+	f := newFixture(t, jsonRPCBackend(t), &failingMiner{})
+	status, res := f.send(t, http.MethodPost, marshal(t, f.request(t, f.header, []byte(`{}`))))
+	require.Equal(t, http.StatusServiceUnavailable, status)
+	require.Equal(t, proxy.ErrStoreUnavailable.ABCICode(), res.Error.Code)
+	require.Empty(t, res.Payload, "no answer without a durable relay")
 }
