@@ -2,6 +2,7 @@ package session
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -81,8 +82,12 @@ type Tree struct {
 	busy bool // a claim or proof tx is in flight
 }
 
+// treeKey is the short store prefix of one supplier's session: 8 bytes of
+// sha256(supplier ‖ "/" ‖ session id). Every relay log and trie node key
+// starts with it, so it is kept short: leveldb compares whole keys.
 func treeKey(supplier, sessionID string) []byte {
-	return []byte(supplier + "/" + sessionID + "/")
+	h := sha256.Sum256([]byte(supplier + "/" + sessionID))
+	return append(h[:8:8], '/')
 }
 
 func metaKey(k []byte) []byte  { return append([]byte("m/"), k...) }
