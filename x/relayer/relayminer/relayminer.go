@@ -22,6 +22,7 @@ import (
 	sdk "github.com/cosmos/cosmos-sdk/types"
 	gogogrpc "github.com/cosmos/gogoproto/grpc"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/syndtr/goleveldb/leveldb/storage"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
@@ -45,6 +46,10 @@ type Deps struct {
 	// PollInterval is how often the block follower polls the node when the
 	// websocket is quiet (default 2s).
 	PollInterval time.Duration
+	// WrapStorage, when set, wraps the store's on-disk storage
+	// (store.Options.WrapStorage). A test hook for disk faults
+	// (testutil/diskfault); nil in production.
+	WrapStorage func(storage.Storage) storage.Storage
 }
 
 // RelayMiner is a running relay miner.
@@ -124,7 +129,7 @@ func (rm *RelayMiner) Start(ctx context.Context) (err error) {
 			return err
 		}
 	}
-	if rm.db, err = store.Open(rm.cfg.Store.Path, store.Options{SyncWrites: rm.cfg.Store.SyncWrites}); err != nil {
+	if rm.db, err = store.Open(rm.cfg.Store.Path, store.Options{SyncWrites: rm.cfg.Store.SyncWrites, WrapStorage: rm.deps.WrapStorage}); err != nil {
 		return fmt.Errorf("store.path %q: %w", rm.cfg.Store.Path, err)
 	}
 	rm.Sessions = session.NewManager(rm.db, rm.Chain, tx, rm.deps.Logger, rm.Metrics, session.Options{})

@@ -3,12 +3,10 @@ package e2e_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -58,13 +56,27 @@ func TestRelayMiner(t *testing.T) {
 	n := network.New(t,
 		network.WithParams(params()),
 		network.WithServices(types.Service{Id: "eth", Name: "Ethereum", ComputeUnitsPerRelay: cupr}),
-		network.WithFundedAccounts("app1", "sup1", "app2", "sup2", "app3", "sup3", "app4", "sup4"),
+		// app<i> and sup<i>: one pair per scenario (5-10: faults_test.go).
+		network.WithFundedAccounts("app1", "sup1", "app2", "sup2", "app3", "sup3", "app4", "sup4",
+			"app5", "sup5", "app6", "sup6", "app7", "sup7", "app8", "sup8", "app9", "sup9", "app10", "sup10"),
 	)
-	listens := map[string]string{"sup1": freeAddr(t), "sup2": freeAddr(t), "sup3": freeAddr(t), "sup4": freeAddr(t)}
-	for i, sup := range []string{"sup1", "sup2", "sup3", "sup4"} {
-		stakeActors(t, n, "app"+string(rune('1'+i)), sup, listens[sup])
+	const pairs = 10
+	listens := map[string]string{}
+	for i := 1; i <= pairs; i++ {
+		listens[fmt.Sprintf("sup%d", i)] = freeAddr(t)
 	}
+	// Staked in parallel: each pair waits for the next session to activate.
+	require.True(t, t.Run("stake", func(t *testing.T) {
+		for i := 1; i <= pairs; i++ {
+			app, sup := fmt.Sprintf("app%d", i), fmt.Sprintf("sup%d", i)
+			t.Run(sup, func(t *testing.T) {
+				t.Parallel()
+				stakeActors(t, n, app, sup, listens[sup])
+			})
+		}
+	}), "staking the scenarios' actors")
 	backend := jsonRPCBackend(t)
+	bin := newPoktrolld(t) // built once, by the first scenario that runs it
 
 	t.Run("two sessions are claimed, proven and paid; bad relays are refused and not counted", func(t *testing.T) {
 		t.Parallel()
@@ -181,44 +193,18 @@ func TestRelayMiner(t *testing.T) {
 
 	t.Run("kill -9 mid-session loses no answered relay", func(t *testing.T) {
 		t.Parallel()
-		bin := filepath.Join(t.TempDir(), "poktrolld")
-		build := exec.Command("go", "build", "-o", bin, "github.com/pokt-network/poktroll/cmd/poktrolld")
-		build.Stderr = os.Stderr
-		require.NoError(t, build.Run())
-
-		storeDir := t.TempDir()
-		path, cfg := writeConfig(t, n.RPCURL(), "sup2", listens["sup2"], backend.URL, storeDir)
-		start := func() *exec.Cmd {
-			cmd := exec.Command(bin, "relayminer", "start", "--config", path, "--home", t.TempDir(),
-				"--keyring-backend", "test", "--keyring-dir", n.KeyringDir(), "--poll-interval", "500ms")
-			var logs strings.Builder
-			cmd.Stdout, cmd.Stderr = &logs, &logs
-			require.NoError(t, cmd.Start())
-			t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-			waitFor(t, n, 60*time.Second, "the relay miner's health endpoint", func() bool {
-				resp, err := http.Get("http://" + cfg.Health.Listen)
-				if err != nil {
-					return false
-				}
-				resp.Body.Close()
-				return resp.StatusCode == http.StatusOK
-			})
-			return cmd
-		}
-		rmProc := start()
+		path, cfg := writeConfig(t, n.RPCURL(), "sup2", listens["sup2"], backend.URL, t.TempDir())
+		rm := startRelayMinerProcess(t, n, bin.path(t), path, cfg)
 		sup := n.Address("sup2")
 		c := newClient(t, n, "app2", "sup2", "http://"+listens["sup2"])
 		hdr := c.nextSession(t)
-		waitFor(t, n, 10*time.Second, "the relay miner to see the session", func() bool {
-			return healthHeight("http://"+cfg.Health.Listen) >= hdr.SessionStartBlockHeight
-		})
+		waitFor(t, n, 10*time.Second, "the relay miner to see the session", func() bool { return rm.height() >= hdr.SessionStartBlockHeight })
 		const answered = 10
 		for i := 0; i < answered; i++ {
 			c.relay(t, hdr, i)
 		}
-		require.NoError(t, rmProc.Process.Kill()) // SIGKILL: no shutdown path runs
-		_ = rmProc.Wait()
-		start()
+		rm.kill9(t) // SIGKILL: no shutdown path runs
+		rm.start(t) // on the same store
 
 		w := protocol.SessionWindows(params(), hdr.SessionEndBlockHeight)
 		_, err := n.WaitForHeightWithTimeout(w.ProofWindowClose+1, 60*time.Second)
@@ -263,4 +249,6 @@ func TestRelayMiner(t *testing.T) {
 		require.True(t, o.proofs[hdr.SessionId])
 		require.NotNil(t, o.settled[hdr.SessionId])
 	})
+
+	faultScenarios(t, n, listens, backend.URL, bin)
 }
