@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"sync"
@@ -137,7 +138,24 @@ func (db *DB) Close() error {
 	if db.ldb == nil {
 		return nil
 	}
+	flushMemtable(db.ldb, db.wo)
 	return errors.Join(db.ldb.Close(), db.stor.Close())
+}
+
+// closeMarker is the key flushMemtable writes.
+var closeMarker = []byte("~close")
+
+// flushMemtable writes the memtable to disk and waits until no memtable
+// flush is in flight. goleveldb's Close does not wait for one (a flush
+// finishing after Close races with it: a data race report under -race, or
+// a send on a closed channel), and the next Open then has no journal to
+// replay. Compacting the range of one key just written forces the flush
+// and waits for it, without compacting anything else.
+func flushMemtable(ldb *leveldb.DB, wo *opt.WriteOptions) {
+	if ldb.Put(closeMarker, nil, wo) != nil {
+		return // a broken journal: nothing more can be flushed
+	}
+	_ = ldb.CompactRange(util.Range{Start: closeMarker, Limit: append(bytes.Clone(closeMarker), 0)})
 }
 
 // write runs one write, first reopening the database if an earlier write
@@ -192,6 +210,7 @@ func (db *DB) recover() error {
 		if err := db.probeDisk(); err != nil {
 			return fmt.Errorf("%w: %w", ErrUnavailable, err)
 		}
+		flushMemtable(db.ldb, db.wo)
 		_ = db.ldb.Close()
 		_ = db.stor.Close()
 		db.ldb, db.stor = nil, nil
