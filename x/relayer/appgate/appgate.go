@@ -146,6 +146,7 @@ func (a *AppGate) queryConn() (gogogrpc.ClientConn, error) {
 	}
 	conn, err := grpc.NewClient(a.cfg.Chain.GRPCURL,
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		chain.GRPCReconnect(),
 		grpc.WithDefaultCallOptions(grpc.ForceCodec(codec.NewProtoCodec(reg).GRPCCodec())))
 	if err != nil {
 		return nil, fmt.Errorf("chain.grpc_url %q: %w", a.cfg.Chain.GRPCURL, err)

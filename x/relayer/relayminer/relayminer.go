@@ -191,6 +191,7 @@ func (rm *RelayMiner) queryConn() (gogogrpc.ClientConn, error) {
 	}
 	conn, err := grpc.NewClient(rm.cfg.Chain.GRPCURL,
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		chain.GRPCReconnect(),
 		grpc.WithDefaultCallOptions(grpc.ForceCodec(codec.NewProtoCodec(reg).GRPCCodec())))
 	if err != nil {
 		return nil, fmt.Errorf("chain.grpc_url %q: %w", rm.cfg.Chain.GRPCURL, err)

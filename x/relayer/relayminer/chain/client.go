@@ -2,11 +2,9 @@ package chain
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"cosmossdk.io/log"
 	rpchttp "github.com/cometbft/cometbft/rpc/client/http"
@@ -26,12 +24,15 @@ const retainBlocks = 2000
 // cannot change: params, services and sessions of past heights, account
 // public keys and block hashes.
 type Client struct {
-	rpc    *rpchttp.HTTP
-	rpcURL string
-	query  types.QueryClient
-	auth   authtypes.QueryClient
-	cdc    codec.Codec
-	logger log.Logger
+	rpc        *rpchttp.HTTP // plain HTTP queries; its websocket is never started
+	wsURL      string
+	subscriber string
+	ws         wsConfig
+	subSeq     atomic.Int64
+	query      types.QueryClient
+	auth       authtypes.QueryClient
+	cdc        codec.Codec
+	logger     log.Logger
 
 	latest atomic.Int64
 
@@ -49,28 +50,46 @@ type failure struct {
 	err    error
 }
 
+// Option configures a Client.
+type Option func(*Client)
+
+// WithSubscriber names the client in its block subscriptions' request ids
+// and logs (default "relayminer").
+func WithSubscriber(name string) Option { return func(c *Client) { c.subscriber = name } }
+
 // NewClient builds a client over a CometBFT RPC URL and a query connection
 // (gRPC, or a client.Context doing ABCI queries).
 // cdc must know the auth account types (the app codec does).
-func NewClient(rpcURL string, conn gogogrpc.ClientConn, cdc codec.Codec, logger log.Logger) (*Client, error) {
+func NewClient(rpcURL string, conn gogogrpc.ClientConn, cdc codec.Codec, logger log.Logger, opts ...Option) (*Client, error) {
+	// The CometBFT client is used for plain HTTP calls only: its websocket
+	// client is never started (see FollowBlocks).
 	rpc, err := rpchttp.New(rpcURL, "/websocket")
 	if err != nil {
 		return nil, fmt.Errorf("CometBFT RPC client for %q: %w", rpcURL, err)
 	}
-	return &Client{
-		rpc:      rpc,
-		rpcURL:   rpcURL,
-		query:    types.NewQueryClient(conn),
-		auth:     authtypes.NewQueryClient(conn),
-		cdc:      cdc,
-		logger:   logger.With("module", "chain"),
-		params:   map[int64]types.Params{},
-		services: map[string]types.Service{},
-		sessions: map[string]types.Session{},
-		failed:   map[string]failure{},
-		pubkeys:  map[string]cryptotypes.PubKey{},
-		hashes:   map[int64][]byte{},
-	}, nil
+	ws, err := wsURL(rpcURL)
+	if err != nil {
+		return nil, fmt.Errorf("CometBFT websocket of %q: %w", rpcURL, err)
+	}
+	c := &Client{
+		rpc:        rpc,
+		wsURL:      ws,
+		subscriber: "relayminer",
+		query:      types.NewQueryClient(conn),
+		auth:       authtypes.NewQueryClient(conn),
+		cdc:        cdc,
+		logger:     logger.With("module", "chain"),
+		params:     map[int64]types.Params{},
+		services:   map[string]types.Service{},
+		sessions:   map[string]types.Session{},
+		failed:     map[string]failure{},
+		pubkeys:    map[string]cryptotypes.PubKey{},
+		hashes:     map[int64][]byte{},
+	}
+	for _, opt := range opts {
+		opt(c)
+	}
+	return c, nil
 }
 
 // RPC is the CometBFT RPC client.
@@ -261,110 +280,4 @@ func (c *Client) ProofRequired(ctx context.Context, sessionID, supplier string) 
 		return false, fmt.Errorf("proof requirement of session %s: %w", sessionID, err)
 	}
 	return res.Required, nil
-}
-
-// errStalled forces a resubscription when the websocket goes quiet while
-// blocks keep coming.
-var errStalled = errors.New("no block event over the websocket while blocks were produced")
-
-// FollowBlocks calls fn with every block height in order, from the node's
-// latest height at start, until ctx ends. It subscribes to new blocks over
-// the websocket; after a disconnect it reconnects with backoff and first
-// hands out every height it missed, and it polls every pollInterval so a
-// silent connection cannot stall it.
-func (c *Client) FollowBlocks(ctx context.Context, pollInterval time.Duration, fn func(context.Context, int64)) error {
-	var next int64
-	backoff := 200 * time.Millisecond
-	for {
-		started := time.Now()
-		err := c.follow(ctx, pollInterval, &next, fn)
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		if time.Since(started) > 10*time.Second {
-			backoff = 200 * time.Millisecond
-		}
-		c.logger.Error("block subscription lost; reconnecting", "error", err, "next_height", next, "retry_in", backoff)
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(backoff):
-		}
-		backoff = min(2*backoff, 10*time.Second)
-	}
-}
-
-func (c *Client) follow(ctx context.Context, pollInterval time.Duration, next *int64, fn func(context.Context, int64)) error {
-	ws, err := rpchttp.New(c.rpcURL, "/websocket")
-	if err != nil {
-		return err
-	}
-	if err := ws.Start(); err != nil {
-		return fmt.Errorf("websocket: %w", err)
-	}
-	defer func() { _ = ws.Stop() }()
-	subCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	events, err := ws.Subscribe(subCtx, "relayminer", "tm.event='NewBlock'", 64)
-	cancel()
-	if err != nil {
-		return fmt.Errorf("subscribing to new blocks: %w", err)
-	}
-	if err := c.catchUp(ctx, next, 0, fn); err != nil {
-		return err
-	}
-	ticker := time.NewTicker(pollInterval)
-	defer ticker.Stop()
-	quietPolls := 0
-	for {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case ev, ok := <-events:
-			if !ok {
-				return errors.New("block event stream closed")
-			}
-			quietPolls = 0
-			target := int64(0)
-			if blk, ok := blockOf(ev.Data); ok {
-				c.recordHash(blk.height, blk.hash)
-				target = blk.height
-			}
-			if err := c.catchUp(ctx, next, target, fn); err != nil {
-				return err
-			}
-		case <-ticker.C:
-			before := *next
-			if err := c.catchUp(ctx, next, 0, fn); err != nil {
-				return err
-			}
-			if *next > before {
-				if quietPolls++; quietPolls >= 2 {
-					return errStalled
-				}
-			}
-		}
-	}
-}
-
-// catchUp hands out every height from *next to target (the node's latest
-// when target is 0).
-func (c *Client) catchUp(ctx context.Context, next *int64, target int64, fn func(context.Context, int64)) error {
-	if target == 0 {
-		st, err := c.rpc.Status(ctx)
-		if err != nil {
-			return fmt.Errorf("node status: %w", err)
-		}
-		target = st.SyncInfo.LatestBlockHeight
-	}
-	if *next == 0 {
-		*next = target
-	}
-	for ; *next <= target; *next++ {
-		if _, err := c.BlockHash(ctx, *next); err != nil {
-			return err
-		}
-		c.advance(*next)
-		fn(ctx, *next)
-	}
-	return nil
 }

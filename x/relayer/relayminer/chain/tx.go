@@ -1,6 +1,7 @@
 package chain
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 
 	errorsmod "cosmossdk.io/errors"
 	"cosmossdk.io/log"
+	"github.com/cometbft/cometbft/crypto/tmhash"
 	"github.com/cosmos/cosmos-sdk/client"
 	"github.com/cosmos/cosmos-sdk/client/tx"
 	"github.com/cosmos/cosmos-sdk/crypto/keyring"
@@ -202,7 +204,12 @@ func (s *Submitter) submitOnce(ctx context.Context, signer string, acc *account,
 	}
 	res, err := s.client.rpc.BroadcastTxSync(ctx, bz)
 	if err != nil {
-		return nil, fmt.Errorf("broadcasting tx: %w", err)
+		// The node may hold the tx anyway (the answer was lost, or the
+		// same bytes were sent before a restart and are in its mempool):
+		// wait for it by hash. If it does not land by its timeout height
+		// it is sent again; a stale sequence is then refreshed.
+		s.logger.Info("broadcast failed; waiting for the tx in case the node has it", "supplier", signer, "error", err)
+		return tmhash.Sum(bz), nil
 	}
 	if res.Code != 0 {
 		return nil, errorsmod.ABCIError(res.Codespace, res.Code, res.Log)
@@ -238,16 +245,18 @@ func (s *Submitter) simulate(ctx context.Context, f tx.Factory, msgs []sdk.Msg) 
 }
 
 // waitForInclusion polls for the tx until it is in a block, the chain
-// passes its timeout height without it, or InclusionTimeout passes.
+// committed the block of its timeout height without it, or
+// InclusionTimeout passes.
 func (s *Submitter) waitForInclusion(ctx context.Context, hash []byte, timeoutHeight int64) error {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.InclusionTimeout)
 	defer cancel()
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		// Read the height first: a tx not found after the block past its
-		// timeout height was seen can never land.
-		passed := timeoutHeight > 0 && s.client.LatestHeight() > timeoutHeight
+		// Read the height first: a tx that is not found once the block of
+		// its timeout height is committed, and is not in that block (the
+		// tx index can lag behind the block), can never land.
+		latest := s.client.LatestHeight()
 		res, err := s.client.rpc.Tx(ctx, hash, false)
 		if err == nil {
 			if res.TxResult.Code != 0 {
@@ -255,8 +264,10 @@ func (s *Submitter) waitForInclusion(ctx context.Context, hash []byte, timeoutHe
 			}
 			return nil
 		}
-		if passed {
-			return fmt.Errorf("tx %X not included by its timeout height %d", hash, timeoutHeight)
+		if timeoutHeight > 0 && latest >= timeoutHeight {
+			if in, err := s.inBlock(ctx, timeoutHeight, hash); err == nil && !in || latest > timeoutHeight+1 {
+				return fmt.Errorf("%w: tx %X, timeout height %d", ErrNotIncluded, hash, timeoutHeight)
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -264,4 +275,22 @@ func (s *Submitter) waitForInclusion(ctx context.Context, hash []byte, timeoutHe
 		case <-tick.C:
 		}
 	}
+}
+
+// ErrNotIncluded is returned by Submit for a tx that the chain passed its
+// timeout height without: it will never land, and can be sent again.
+var ErrNotIncluded = errors.New("tx not included by its timeout height")
+
+// inBlock reports whether block h holds the tx with hash.
+func (s *Submitter) inBlock(ctx context.Context, h int64, hash []byte) (bool, error) {
+	b, err := s.client.rpc.Block(ctx, &h)
+	if err != nil {
+		return false, err
+	}
+	for _, tx := range b.Block.Txs {
+		if bytes.Equal(tx.Hash(), hash) {
+			return true, nil
+		}
+	}
+	return false, nil
 }

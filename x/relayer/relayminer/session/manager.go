@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	errorsmod "cosmossdk.io/errors"
 	"cosmossdk.io/log"
 	sdk "github.com/cosmos/cosmos-sdk/types"
 
@@ -18,6 +19,8 @@ import (
 // Chain is what the lifecycle reads from the chain, the source of truth for
 // what was claimed, proven and settled.
 type Chain interface {
+	// LatestHeight is the newest block height known.
+	LatestHeight() int64
 	// ParamsAt returns the module params in force at a height.
 	ParamsAt(ctx context.Context, height int64) (types.Params, error)
 	// BlockHash returns the hash of the block at a height.
@@ -323,6 +326,9 @@ func (m *Manager) claim(ctx context.Context, supplier string, trees []*Tree, h i
 			m.remove(t, "no minable relays to claim")
 			continue
 		}
+		if h >= w.ClaimWindowClose {
+			continue // a tx sent now would land too late: resolved next block
+		}
 		if h >= w.ClaimWindowOpen {
 			// The chain first: a claim that landed before a crash, or while
 			// its tx was being waited for, is already there.
@@ -337,7 +343,17 @@ func (m *Manager) claim(ctx context.Context, supplier string, trees []*Tree, h i
 		items = append(items, item{tree: t, timeout: m.txTimeout(h, w.ClaimWindowClose),
 			msg: &types.MsgCreateClaim{SupplierOperatorAddress: supplier, SessionHeader: hdr, RootHash: tm.Root}})
 	}
-	m.submit(ctx, supplier, "claim", items, func(it item, err error) { m.claimed(it.tree, err) })
+	var retry []*Tree
+	m.submit(ctx, supplier, "claim", items, func(it item, err error) {
+		if m.claimed(it.tree, err) {
+			retry = append(retry, it.tree)
+		}
+	})
+	if next := m.chain.LatestHeight(); len(retry) > 0 && next > h && ctx.Err() == nil {
+		// Lost on the way (never landed): sent again at once, not a
+		// block later, while the window is open.
+		m.claim(ctx, supplier, retry, next)
+	}
 }
 
 // seal builds the tree's claim trie if it is not built yet, and reports its
@@ -391,18 +407,20 @@ func (m *Manager) recogniseClaim(ctx context.Context, t *Tree) (bool, error) {
 	return true, nil
 }
 
-// claimed records the outcome of a claim tx. A duplicate-claim rejection
-// means an earlier tx landed: the chain is asked next block which root.
-func (m *Manager) claimed(t *Tree, err error) {
+// claimed records the outcome of a claim tx, and says whether to send it
+// again at once (it never landed, and the chain did not refuse it). A
+// duplicate-claim rejection means an earlier tx landed: the chain is asked
+// next block which root.
+func (m *Manager) claimed(t *Tree, err error) (retry bool) {
 	lg := m.treeLogger(t)
 	switch {
 	case errors.Is(err, types.ErrClaimExists):
 		lg.Info("the chain already holds a claim for the session; checking its root next block")
-		return
+		return false
 	case err != nil:
-		lg.Error("claim not landed; sending it again next block while the window is open", "error", err)
+		lg.Error("claim not landed; sending it again while the window is open", "error", err)
 		m.metrics.Claims.WithLabelValues("failed").Inc()
-		return
+		return !refused(err)
 	}
 	if err := t.markClaimed(); err != nil {
 		// The chain holds the claim: the next block recognises it again.
@@ -412,6 +430,17 @@ func (m *Manager) claimed(t *Tree, err error) {
 	root, _ := protocol.ParseRoot(tm.Root)
 	lg.Info("session claimed", "relays", root.Count, "compute_units", root.Sum)
 	m.metrics.Claims.WithLabelValues("ok").Inc()
+	return false
+}
+
+// refused reports whether err is the chain's (a registered ABCI error, in
+// CheckTx or in its block): sending the same tx again would not help.
+func refused(err error) bool {
+	var coded interface {
+		ABCICode() uint32
+		Codespace() string
+	}
+	return errors.As(err, &coded) && coded.ABCICode() != 0 && coded.Codespace() != errorsmod.UndefinedCodespace
 }
 
 // prove builds and submits the proofs the chain requires and holds not yet.
@@ -426,6 +455,9 @@ func (m *Manager) prove(ctx context.Context, supplier string, trees []*Tree, h i
 			continue
 		}
 		w := protocol.SessionWindows(p, hdr.SessionEndBlockHeight)
+		if h >= w.ProofWindowClose {
+			continue // a tx sent now would land too late: resolved next block
+		}
 		required, err := m.chain.ProofRequired(ctx, hdr.SessionId, supplier)
 		if err != nil {
 			lg.Error("asking whether a proof is required; retrying next block", "error", err)
@@ -462,20 +494,32 @@ func (m *Manager) prove(ctx context.Context, supplier string, trees []*Tree, h i
 		items = append(items, item{tree: t, timeout: m.txTimeout(h, w.ProofWindowClose),
 			msg: &types.MsgSubmitProof{SupplierOperatorAddress: supplier, SessionHeader: hdr, Proofs: leaves}})
 	}
-	m.submit(ctx, supplier, "proof", items, func(it item, err error) { m.proved(it.tree, err) })
+	var retry []*Tree
+	m.submit(ctx, supplier, "proof", items, func(it item, err error) {
+		if m.proved(it.tree, err) {
+			retry = append(retry, it.tree)
+		}
+	})
+	if next := m.chain.LatestHeight(); len(retry) > 0 && next > h && ctx.Err() == nil {
+		m.prove(ctx, supplier, retry, next)
+	}
 }
 
-func (m *Manager) proved(t *Tree, err error) {
+// proved records the outcome of a proof tx, and says whether to send it
+// again at once.
+func (m *Manager) proved(t *Tree, err error) (retry bool) {
 	switch {
 	case errors.Is(err, types.ErrProofExists):
 		m.proven(t, "proof on chain")
 	case err != nil:
-		m.treeLogger(t).Error("proof not landed; sending it again next block while the window is open", "error", err)
+		m.treeLogger(t).Error("proof not landed; sending it again while the window is open", "error", err)
 		m.metrics.Proofs.WithLabelValues("failed").Inc()
+		return !refused(err)
 	default:
 		m.metrics.Proofs.WithLabelValues("ok").Inc()
 		m.proven(t, "proof landed")
 	}
+	return false
 }
 
 // proven records that the tree needs nothing more from its relays and

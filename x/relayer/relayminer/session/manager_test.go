@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -33,6 +34,7 @@ const cupr = 7
 // and the claims and proofs that landed (through fakeTx).
 type fakeChain struct {
 	params types.Params
+	height atomic.Int64 // the newest block known: what the lifecycle was last handed
 
 	mu       sync.Mutex
 	claims   map[string]types.Claim // by session id + supplier
@@ -45,6 +47,7 @@ func newFakeChain() *fakeChain {
 	return &fakeChain{params: types.DefaultParams(), claims: map[string]types.Claim{}, proofs: map[string]bool{}, settled: map[string]bool{}, required: true}
 }
 
+func (c *fakeChain) LatestHeight() int64                                   { return c.height.Load() }
 func (c *fakeChain) ParamsAt(context.Context, int64) (types.Params, error) { return c.params, nil }
 func (*fakeChain) BlockHash(_ context.Context, h int64) ([]byte, error) {
 	b := sha256.Sum256(binary.BigEndian.AppendUint64(nil, uint64(h)))
@@ -172,6 +175,7 @@ func (f *fixture) restart(t testing.TB) {
 
 // block hands height h to the manager and waits for the work it started.
 func (f *fixture) block(h int64) {
+	f.chain.height.Store(h)
 	f.manager.OnBlock(context.Background(), h)
 	f.manager.Wait()
 }
@@ -603,4 +607,42 @@ func TestFullDiskAtSealStillClaimsAndProves(t *testing.T) {
 		require.NoError(t, err, "proof %d built from the log", i)
 	}
 	disk.SetFull(false)
+}
+
+// TestTxLostOnTheWayIsSentAgainAtOnce: when a claim tx is known lost (the
+// chain passed its timeout height without it), it is re-signed and sent at
+// once, not a block later; a tx the chain refused is not.
+func TestTxLostOnTheWayIsSentAgainAtOnce(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		err      error
+		attempts int
+	}{
+		{"lost", errors.New("tx not included by its timeout height"), 3},
+		{"refused", fmt.Errorf("rejected: %w", types.ErrSessionMismatch), 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			hdr := f.header(1)
+			f.add(t, relaytest.NewRelay(t, hdr, f.app, f.sup, 1))
+			w := protocol.SessionWindows(f.chain.params, hdr.SessionEndBlockHeight)
+			failures := 0
+			f.tx.setFail(func([]sdk.Msg) error {
+				if failures == 2 {
+					return nil
+				}
+				failures++
+				f.chain.height.Add(session.DefaultTxTimeoutBlocks) // the chain moved past its timeout
+				return tc.err
+			})
+			f.block(w.ClaimWindowOpen - 1)
+			require.Len(t, claimTxs(f.tx.all()), tc.attempts)
+			if tc.attempts == 3 {
+				require.Contains(t, f.chain.claims, hdr.SessionId+f.sup.Address)
+				for i := 1; i < len(f.tx.timeouts); i++ {
+					require.Greater(t, f.tx.timeouts[i], f.tx.timeouts[i-1], "each attempt re-signed with a later timeout")
+				}
+			}
+		})
+	}
 }
