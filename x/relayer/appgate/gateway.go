@@ -17,6 +17,7 @@ import (
 
 	"github.com/pokt-network/poktroll/x/relayer/appgate/config"
 	"github.com/pokt-network/poktroll/x/relayer/internal/httplimit"
+	"github.com/pokt-network/poktroll/x/relayer/internal/secp"
 	"github.com/pokt-network/poktroll/x/relayer/protocol"
 	"github.com/pokt-network/poktroll/x/relayer/relayminer/proxy"
 	"github.com/pokt-network/poktroll/x/relayer/types"
@@ -69,6 +70,7 @@ const retryPause = 250 * time.Millisecond
 // Gateway is the AppGate's HTTP handler: http://<listen>/<service_id>/...
 type Gateway struct {
 	app      Signer
+	sign     func(msg []byte) ([]byte, error) // app.Key's signature, the fastest way
 	services []string
 	serves   map[string]bool
 	chain    Chain
@@ -105,6 +107,7 @@ func NewGateway(app Signer, services []string, chain Chain, opts Options, logger
 	logger = logger.With("module", "appgate")
 	g := &Gateway{
 		app:      app,
+		sign:     app.Key.Sign,
 		services: slices.Clone(services),
 		serves:   map[string]bool{},
 		chain:    chain,
@@ -114,6 +117,9 @@ func NewGateway(app Signer, services []string, chain Chain, opts Options, logger
 		client:   &http.Client{Transport: opts.Transport},
 		logger:   logger,
 		metrics:  m,
+	}
+	if signer, err := secp.NewSigner(app.Key); err == nil {
+		g.sign = signer.Sign
 	}
 	for _, s := range services {
 		g.serves[s] = true
@@ -331,7 +337,7 @@ func (g *Gateway) attempt(ctx context.Context, sess *session, sup types.Supplier
 	req := &types.RelayRequest{Meta: types.RelayRequestMetadata{SessionHeader: &hdr, SupplierOperatorAddress: addr, Nonce: nonce}, Payload: payload}
 	relayKey, err := protocol.RelayKey(req)
 	if err == nil {
-		req.Meta.Signature, err = g.app.Key.Sign(relayKey)
+		req.Meta.Signature, err = g.sign(relayKey)
 	}
 	var raw []byte
 	if err == nil {
