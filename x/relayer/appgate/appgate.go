@@ -90,7 +90,7 @@ func (a *AppGate) Start(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	if a.Chain, err = chain.NewClient(a.cfg.Chain.RPCURL, conn, a.deps.Codec, a.deps.Logger); err != nil {
+	if a.Chain, err = chain.NewClient(a.cfg.Chain.RPCURL, conn, a.deps.Codec, a.deps.Logger, chain.WithSubscriber("appgate")); err != nil {
 		return fmt.Errorf("chain.rpc_url: %w", err)
 	}
 	height, err := a.Chain.Sync(ctx)
