@@ -38,6 +38,7 @@ type benchChain struct {
 }
 
 func (benchChain) LatestHeight() int64 { return 2 }
+func (benchChain) Tip() int64          { return 2 }
 func (benchChain) ParamsAt(context.Context, int64) (types.Params, error) {
 	return types.DefaultParams(), nil
 }

@@ -35,6 +35,7 @@ type Client struct {
 	logger     log.Logger
 
 	latest atomic.Int64
+	tip    atomic.Int64 // see Tip
 
 	mu       sync.Mutex
 	params   map[int64]types.Params
@@ -98,6 +99,11 @@ func (c *Client) RPC() *rpchttp.HTTP { return c.rpc }
 // LatestHeight is the last block height handed out by FollowBlocks (or
 // seen by Sync).
 func (c *Client) LatestHeight() int64 { return c.latest.Load() }
+
+// Tip is the newest block height the node is known to have: while
+// FollowBlocks catches up after an outage it is ahead of LatestHeight. A
+// tx's timeout height is reckoned from it.
+func (c *Client) Tip() int64 { return max(c.tip.Load(), c.latest.Load()) }
 
 // Sync reads the node's latest height, for use before blocks are followed.
 func (c *Client) Sync(ctx context.Context) (int64, error) {

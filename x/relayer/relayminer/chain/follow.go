@@ -188,6 +188,9 @@ func (c *Client) catchUp(ctx context.Context, next *int64, target int64, fn func
 		}
 		target = st.SyncInfo.LatestBlockHeight
 	}
+	if target > c.tip.Load() {
+		c.tip.Store(target)
+	}
 	if *next == 0 {
 		*next = target
 	}

@@ -95,8 +95,8 @@ func (s *Submitter) AddSigner(keyName string) (string, error) {
 // error (errors.Is works). The signer's account is held only while signing
 // and broadcasting, so several txs of one signer can be waited for at once.
 func (s *Submitter) Submit(ctx context.Context, signer string, timeoutHeight int64, msgs ...sdk.Msg) error {
-	if timeoutHeight > 0 && timeoutHeight <= s.client.LatestHeight() {
-		return fmt.Errorf("timeout height %d is not above the latest height %d: the chain can no longer take this tx", timeoutHeight, s.client.LatestHeight())
+	if tip := s.client.Tip(); timeoutHeight > 0 && timeoutHeight <= tip {
+		return fmt.Errorf("timeout height %d is not above the latest height %d: the chain can no longer take this tx", timeoutHeight, tip)
 	}
 	hash, err := s.broadcast(ctx, signer, timeoutHeight, msgs)
 	if err != nil {
@@ -256,7 +256,7 @@ func (s *Submitter) waitForInclusion(ctx context.Context, hash []byte, timeoutHe
 		// Read the height first: a tx that is not found once the block of
 		// its timeout height is committed, and is not in that block (the
 		// tx index can lag behind the block), can never land.
-		latest := s.client.LatestHeight()
+		latest := s.client.Tip()
 		res, err := s.client.rpc.Tx(ctx, hash, false)
 		if err == nil {
 			if res.TxResult.Code != 0 {

@@ -19,8 +19,9 @@ import (
 // Chain is what the lifecycle reads from the chain, the source of truth for
 // what was claimed, proven and settled.
 type Chain interface {
-	// LatestHeight is the newest block height known.
-	LatestHeight() int64
+	// Tip is the newest block height the node is known to have (ahead of
+	// the heights handed to OnBlock while they catch up after an outage).
+	Tip() int64
 	// ParamsAt returns the module params in force at a height.
 	ParamsAt(ctx context.Context, height int64) (types.Params, error)
 	// BlockHash returns the hash of the block at a height.
@@ -210,8 +211,13 @@ func phaseAt(state State, w protocol.Windows, h int64) phase {
 
 // OnBlock advances every tree's lifecycle to height h. Blocks must be
 // handed in order, each once; the work runs in the background, one batch
-// per supplier and phase, and a tree with work in flight is skipped.
+// per supplier and phase, and a tree with work in flight is skipped. While
+// heights are caught up after an outage (h below the chain's tip) nothing
+// is done: a tx built at an old height would carry a stale timeout.
 func (m *Manager) OnBlock(ctx context.Context, h int64) {
+	if h < m.chain.Tip() {
+		return
+	}
 	type batch struct {
 		supplier string
 		phase    phase
@@ -349,7 +355,7 @@ func (m *Manager) claim(ctx context.Context, supplier string, trees []*Tree, h i
 			retry = append(retry, it.tree)
 		}
 	})
-	if next := m.chain.LatestHeight(); len(retry) > 0 && next > h && ctx.Err() == nil {
+	if next := m.chain.Tip(); len(retry) > 0 && next > h && ctx.Err() == nil {
 		// Lost on the way (never landed): sent again at once, not a
 		// block later, while the window is open.
 		m.claim(ctx, supplier, retry, next)
@@ -500,7 +506,7 @@ func (m *Manager) prove(ctx context.Context, supplier string, trees []*Tree, h i
 			retry = append(retry, it.tree)
 		}
 	})
-	if next := m.chain.LatestHeight(); len(retry) > 0 && next > h && ctx.Err() == nil {
+	if next := m.chain.Tip(); len(retry) > 0 && next > h && ctx.Err() == nil {
 		m.prove(ctx, supplier, retry, next)
 	}
 }

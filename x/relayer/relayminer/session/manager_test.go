@@ -47,7 +47,7 @@ func newFakeChain() *fakeChain {
 	return &fakeChain{params: types.DefaultParams(), claims: map[string]types.Claim{}, proofs: map[string]bool{}, settled: map[string]bool{}, required: true}
 }
 
-func (c *fakeChain) LatestHeight() int64                                   { return c.height.Load() }
+func (c *fakeChain) Tip() int64                                            { return c.height.Load() }
 func (c *fakeChain) ParamsAt(context.Context, int64) (types.Params, error) { return c.params, nil }
 func (*fakeChain) BlockHash(_ context.Context, h int64) ([]byte, error) {
 	b := sha256.Sum256(binary.BigEndian.AppendUint64(nil, uint64(h)))
