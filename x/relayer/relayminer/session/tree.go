@@ -318,8 +318,20 @@ func (t *Tree) markProven() error {
 	t.meta.State = StateProven
 	err := t.saveMetaLocked()
 	t.mu.Unlock()
+	return errors.Join(err, t.deleteData())
+}
+
+// deleteData deletes the tree's relay log and trie nodes, and compacts
+// their key ranges so the disk space comes back at once.
+func (t *Tree) deleteData() error {
+	var err error
 	for _, prefix := range [][]byte{logKey(t.key), nodesKey(t.key)} {
-		err = errors.Join(err, t.db.DeletePrefix(prefix))
+		if err = t.db.DeletePrefix(prefix); err != nil {
+			return err
+		}
+	}
+	for _, prefix := range [][]byte{logKey(t.key), nodesKey(t.key)} {
+		err = errors.Join(err, t.db.Compact(prefix))
 	}
 	return err
 }
@@ -355,10 +367,8 @@ func (t *Tree) saveMetaLocked() error {
 // destroy deletes everything the tree stored: the log and nodes, then the
 // metadata, so a crash part-way leaves a tree that is deleted again.
 func (t *Tree) destroy() error {
-	for _, prefix := range [][]byte{logKey(t.key), nodesKey(t.key)} {
-		if err := t.db.DeletePrefix(prefix); err != nil {
-			return err
-		}
+	if err := t.deleteData(); err != nil {
+		return err
 	}
 	return t.db.Delete(metaKey(t.key))
 }

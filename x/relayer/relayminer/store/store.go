@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -296,6 +297,34 @@ func (db *DB) DeletePrefix(prefix []byte) error {
 			return err
 		}
 	}
+}
+
+// Compact compacts the keys starting with prefix: once they are deleted,
+// this is what gives their disk space back (leveldb keeps deleted keys'
+// tombstones, and the data they hide, until a compaction reaches them).
+func (db *DB) Compact(prefix []byte) error {
+	db.mu.RLock()
+	defer db.mu.RUnlock()
+	if db.closed || db.ldb == nil {
+		return db.unusable()
+	}
+	return db.ldb.CompactRange(*util.BytesPrefix(prefix))
+}
+
+// Size is the size on disk of the database's directory: tables, journal
+// and manifest.
+func (db *DB) Size() (int64, error) {
+	entries, err := os.ReadDir(db.dir)
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	for _, e := range entries {
+		if info, err := e.Info(); err == nil && info.Mode().IsRegular() {
+			n += info.Size()
+		}
+	}
+	return n, nil
 }
 
 // Batch collects writes that Write applies atomically.
