@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"cosmossdk.io/collections"
+	"cosmossdk.io/collections/indexes"
 	errorsmod "cosmossdk.io/errors"
 	sdkmath "cosmossdk.io/math"
 	cryptotypes "github.com/cosmos/cosmos-sdk/crypto/types"
@@ -53,7 +54,7 @@ func (k Keeper) createClaim(ctx context.Context, msg *types.MsgCreateClaim) erro
 		return err
 	}
 	w := rules.windows
-	if h < w.ClaimWindowOpen || h > w.ClaimWindowClose {
+	if !w.InClaimWindow(h) {
 		return errorsmod.Wrapf(types.ErrOutsideClaimWindow, "claim window for session %s is heights %d-%d, current height %d", hdr.SessionId, w.ClaimWindowOpen, w.ClaimWindowClose, h)
 	}
 	key := collections.Join(hdr.SessionId, msg.SupplierOperatorAddress)
@@ -79,36 +80,23 @@ func (k Keeper) createClaim(ctx context.Context, msg *types.MsgCreateClaim) erro
 		RootHash:                msg.RootHash,
 		ProofWindowCloseHeight:  w.ProofWindowClose,
 	}
-	if err := k.setClaim(ctx, claim); err != nil {
+	if err := k.Claims.Set(ctx, key, claim); err != nil {
 		return err
 	}
 	return emit(ctx, &types.EventClaimCreated{Claim: claim, NumRelays: root.Count, NumClaimedComputeUnits: root.Sum})
 }
 
-func (k Keeper) setClaim(ctx context.Context, c types.Claim) error {
-	id, sup := c.SessionHeader.SessionId, c.SupplierOperatorAddress
-	if err := k.Claims.Set(ctx, collections.Join(id, sup), c); err != nil {
-		return err
-	}
-	if err := k.ClaimsBySupplier.Set(ctx, collections.Join(sup, id)); err != nil {
-		return err
-	}
-	return k.ClaimsByProofClose.Set(ctx, collections.Join(c.ProofWindowCloseHeight, collections.Join(id, sup)))
+// claimKey is the key of a claim and of its proof: (session id, supplier).
+func claimKey(c types.Claim) collections.Pair[string, string] {
+	return collections.Join(c.SessionHeader.SessionId, c.SupplierOperatorAddress)
 }
 
+// removeClaim deletes a claim (its index entries go with it) and its proof.
 func (k Keeper) removeClaim(ctx context.Context, c types.Claim) error {
-	id, sup := c.SessionHeader.SessionId, c.SupplierOperatorAddress
-	for _, err := range []error{
-		k.Claims.Remove(ctx, collections.Join(id, sup)),
-		k.ClaimsBySupplier.Remove(ctx, collections.Join(sup, id)),
-		k.ClaimsByProofClose.Remove(ctx, collections.Join(c.ProofWindowCloseHeight, collections.Join(id, sup))),
-		k.Proofs.Remove(ctx, collections.Join(id, sup)),
-	} {
-		if err != nil {
-			return err
-		}
+	if err := k.Claims.Remove(ctx, claimKey(c)); err != nil {
+		return err
 	}
-	return nil
+	return k.Proofs.Remove(ctx, claimKey(c))
 }
 
 func (k Keeper) submitProof(ctx context.Context, msg *types.MsgSubmitProof) error {
@@ -129,7 +117,7 @@ func (k Keeper) submitProof(ctx context.Context, msg *types.MsgSubmitProof) erro
 		return err
 	}
 	w := rules.windows
-	if h < w.ProofWindowOpen || h > w.ProofWindowClose {
+	if !w.InProofWindow(h) {
 		return errorsmod.Wrapf(types.ErrOutsideProofWindow, "proof window for session %s is heights %d-%d, current height %d", hdr.SessionId, w.ProofWindowOpen, w.ProofWindowClose, h)
 	}
 	if has, err := k.Proofs.Has(ctx, key); err != nil {
@@ -264,19 +252,17 @@ func (k Keeper) ProofRequired(ctx context.Context, c types.Claim) (bool, int64, 
 // the current height.
 func (k Keeper) settleClaims(ctx context.Context) error {
 	h := height(ctx)
-	iter, err := k.ClaimsByProofClose.Iterate(ctx, collections.NewPrefixedPairRange[int64, collections.Pair[string, string]](h))
+	iter, err := k.Claims.Indexes.ProofClose.MatchExact(ctx, h)
 	if err != nil {
 		return err
 	}
-	keys, err := iter.Keys()
+	// All of them are read before any is removed: the index is not
+	// iterated while it changes.
+	claims, err := indexes.CollectValues(ctx, k.Claims, iter)
 	if err != nil {
 		return err
 	}
-	for _, key := range keys {
-		claim, err := k.Claims.Get(ctx, key.K2())
-		if err != nil {
-			return err
-		}
+	for _, claim := range claims {
 		// Each claim settles atomically; one that cannot be settled must not
 		// halt the chain: it expires, with the reason in its event.
 		cacheCtx, write := sdk.UnwrapSDKContext(ctx).CacheContext()
@@ -310,7 +296,7 @@ func (k Keeper) settleClaim(ctx context.Context, claim types.Claim) error {
 	if err != nil {
 		return err
 	}
-	proven, err := k.Proofs.Has(ctx, collections.Join(claim.SessionHeader.SessionId, claim.SupplierOperatorAddress))
+	proven, err := k.Proofs.Has(ctx, claimKey(claim))
 	if err != nil {
 		return err
 	}
@@ -368,7 +354,7 @@ func (k Keeper) slashSupplier(ctx context.Context, claim types.Claim, p types.Pa
 		return nil
 	}
 	s.Stake = s.Stake.Sub(penalty)
-	if err := k.Suppliers.Set(ctx, s.OperatorAddress, s); err != nil {
+	if err := k.setSupplier(ctx, s); err != nil {
 		return err
 	}
 	if err := k.bank.BurnCoins(ctx, types.ModuleName, sdk.NewCoins(penalty)); err != nil {

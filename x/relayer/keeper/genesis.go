@@ -31,7 +31,7 @@ func (k Keeper) InitGenesis(ctx context.Context, gs types.GenesisState) error {
 		}
 	}
 	for _, c := range gs.Claims {
-		if err := k.setClaim(ctx, c); err != nil {
+		if err := k.Claims.Set(ctx, claimKey(c), c); err != nil {
 			return err
 		}
 	}

@@ -28,17 +28,18 @@ type Keeper struct {
 	Services      collections.Map[string, types.Service]
 	// ServiceHistory keeps every version of a service by the height it was
 	// written at, so sessions use the compute units in force at their start.
-	ServiceHistory     collections.Map[collections.Pair[string, int64], types.Service]
-	Applications       collections.Map[string, types.Application]
-	Suppliers          collections.Map[string, types.Supplier]
-	SupplierServices   collections.KeySet[collections.Pair[string, string]] // (service id, operator)
-	BlockHashes        collections.Map[int64, []byte]
-	AppUnbonding       collections.KeySet[collections.Pair[int64, string]] // (completion height, address)
-	SupplierUnbonding  collections.KeySet[collections.Pair[int64, string]]
-	Claims             collections.Map[collections.Pair[string, string], types.Claim]                // (session id, supplier)
-	ClaimsBySupplier   collections.KeySet[collections.Pair[string, string]]                          // (supplier, session id)
-	ClaimsByProofClose collections.KeySet[collections.Pair[int64, collections.Pair[string, string]]] // (proof close height, (session id, supplier))
-	Proofs             collections.Map[collections.Pair[string, string], types.Proof]
+	ServiceHistory collections.Map[collections.Pair[string, int64], types.Service]
+	Applications   collections.Map[string, types.Application]
+	// Suppliers are indexed by service: Suppliers.Indexes.Service.
+	Suppliers         *collections.IndexedMap[string, types.Supplier, SupplierIndexes]
+	BlockHashes       collections.Map[int64, []byte]
+	AppUnbonding      collections.KeySet[collections.Pair[int64, string]] // (completion height, address)
+	SupplierUnbonding collections.KeySet[collections.Pair[int64, string]]
+	// Claims, keyed (session id, supplier), are indexed by supplier and by
+	// proof window close height: Claims.Indexes.Supplier and .ProofClose.
+	Claims *collections.IndexedMap[collections.Pair[string, string], types.Claim, ClaimIndexes]
+	// Proofs share their claim's key and are removed with it (removeClaim).
+	Proofs collections.Map[collections.Pair[string, string], types.Proof]
 	// AppStakeHistory records an application's stake amount after every
 	// change, by the height of the change, so a session is bounded by the
 	// stake at its start (see appStakeAt).
@@ -60,20 +61,17 @@ func NewKeeper(cdc codec.BinaryCodec, storeService store.KVStoreService, account
 		bank:         bank,
 		authority:    authority,
 
-		ParamsHistory:      collections.NewMap(sb, types.ParamsHistoryKey, "params_history", collections.Int64Key, codec.CollValue[types.Params](cdc)),
-		Services:           collections.NewMap(sb, types.ServicesKey, "services", collections.StringKey, codec.CollValue[types.Service](cdc)),
-		ServiceHistory:     collections.NewMap(sb, types.ServiceHistoryKey, "service_history", collections.PairKeyCodec(collections.StringKey, collections.Int64Key), codec.CollValue[types.Service](cdc)),
-		Applications:       collections.NewMap(sb, types.ApplicationsKey, "applications", collections.StringKey, codec.CollValue[types.Application](cdc)),
-		Suppliers:          collections.NewMap(sb, types.SuppliersKey, "suppliers", collections.StringKey, codec.CollValue[types.Supplier](cdc)),
-		SupplierServices:   collections.NewKeySet(sb, types.SupplierServicesKey, "supplier_services", pairSS),
-		BlockHashes:        collections.NewMap(sb, types.BlockHashesKey, "block_hashes", collections.Int64Key, collections.BytesValue),
-		AppUnbonding:       collections.NewKeySet(sb, types.ApplicationUnbondingKey, "application_unbonding", pairIS),
-		SupplierUnbonding:  collections.NewKeySet(sb, types.SupplierUnbondingKey, "supplier_unbonding", pairIS),
-		Claims:             collections.NewMap(sb, types.ClaimsKey, "claims", pairSS, codec.CollValue[types.Claim](cdc)),
-		ClaimsBySupplier:   collections.NewKeySet(sb, types.ClaimsBySupplierKey, "claims_by_supplier", pairSS),
-		ClaimsByProofClose: collections.NewKeySet(sb, types.ClaimsByProofCloseKey, "claims_by_proof_close", collections.PairKeyCodec(collections.Int64Key, pairSS)),
-		Proofs:             collections.NewMap(sb, types.ProofsKey, "proofs", pairSS, codec.CollValue[types.Proof](cdc)),
-		AppStakeHistory:    collections.NewMap(sb, types.AppStakeHistoryKey, "app_stake_history", collections.PairKeyCodec(collections.StringKey, collections.Int64Key), sdk.IntValue),
+		ParamsHistory:     collections.NewMap(sb, types.ParamsHistoryKey, "params_history", collections.Int64Key, codec.CollValue[types.Params](cdc)),
+		Services:          collections.NewMap(sb, types.ServicesKey, "services", collections.StringKey, codec.CollValue[types.Service](cdc)),
+		ServiceHistory:    collections.NewMap(sb, types.ServiceHistoryKey, "service_history", collections.PairKeyCodec(collections.StringKey, collections.Int64Key), codec.CollValue[types.Service](cdc)),
+		Applications:      collections.NewMap(sb, types.ApplicationsKey, "applications", collections.StringKey, codec.CollValue[types.Application](cdc)),
+		Suppliers:         collections.NewIndexedMap(sb, types.SuppliersKey, "suppliers", collections.StringKey, codec.CollValue[types.Supplier](cdc), newSupplierIndexes(sb)),
+		BlockHashes:       collections.NewMap(sb, types.BlockHashesKey, "block_hashes", collections.Int64Key, collections.BytesValue),
+		AppUnbonding:      collections.NewKeySet(sb, types.ApplicationUnbondingKey, "application_unbonding", pairIS),
+		SupplierUnbonding: collections.NewKeySet(sb, types.SupplierUnbondingKey, "supplier_unbonding", pairIS),
+		Claims:            collections.NewIndexedMap(sb, types.ClaimsKey, "claims", pairSS, codec.CollValue[types.Claim](cdc), newClaimIndexes(sb, pairSS)),
+		Proofs:            collections.NewMap(sb, types.ProofsKey, "proofs", pairSS, codec.CollValue[types.Proof](cdc)),
+		AppStakeHistory:   collections.NewMap(sb, types.AppStakeHistoryKey, "app_stake_history", collections.PairKeyCodec(collections.StringKey, collections.Int64Key), sdk.IntValue),
 	}
 	schema, err := sb.Build()
 	if err != nil {

@@ -161,7 +161,7 @@ func (q queryServer) Claims(ctx context.Context, req *types.QueryClaimsRequest) 
 	)
 	switch {
 	case req.SupplierOperatorAddress != "":
-		list, page, err = query.CollectionPaginate(ctx, q.k.ClaimsBySupplier, req.Pagination,
+		list, page, err = query.CollectionPaginate(ctx, q.k.Claims.Indexes.Supplier, req.Pagination,
 			func(k collections.Pair[string, string], _ collections.NoValue) (types.Claim, error) {
 				return get(k.K2(), k.K1())
 			},
@@ -171,7 +171,7 @@ func (q queryServer) Claims(ctx context.Context, req *types.QueryClaimsRequest) 
 			func(_ collections.Pair[string, string], c types.Claim) (types.Claim, error) { return c, nil },
 			query.WithCollectionPaginationPairPrefix[string, string](req.SessionId))
 	case req.ProofWindowCloseHeight != 0:
-		list, page, err = query.CollectionPaginate(ctx, q.k.ClaimsByProofClose, req.Pagination,
+		list, page, err = query.CollectionPaginate(ctx, q.k.Claims.Indexes.ProofClose, req.Pagination,
 			func(k collections.Pair[int64, collections.Pair[string, string]], _ collections.NoValue) (types.Claim, error) {
 				return get(k.K2().K1(), k.K2().K2())
 			},

@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"cosmossdk.io/collections"
+	"cosmossdk.io/collections/indexes"
 	errorsmod "cosmossdk.io/errors"
 	sdk "github.com/cosmos/cosmos-sdk/types"
 
@@ -85,25 +86,18 @@ func (k Keeper) GetSession(ctx context.Context, appAddr, serviceID string, h int
 
 // suppliersForService lists the suppliers of a service active at start.
 func (k Keeper) suppliersForService(ctx context.Context, serviceID string, start int64) ([]types.Supplier, error) {
-	iter, err := k.SupplierServices.Iterate(ctx, collections.NewPrefixedPairRange[string, string](serviceID))
-	if err != nil {
-		return nil, err
-	}
-	keys, err := iter.Keys()
+	iter, err := k.Suppliers.Indexes.Service.MatchExact(ctx, serviceID)
 	if err != nil {
 		return nil, err
 	}
 	var out []types.Supplier
-	for _, key := range keys {
-		s, err := k.Suppliers.Get(ctx, key.K2())
-		if err != nil {
-			return nil, err
-		}
+	err = indexes.ScanValues(ctx, k.Suppliers, iter, func(s types.Supplier) bool {
 		if activeAt(s.ActivationHeight, s.UnstakeSessionEndHeight, start) {
 			out = append(out, s)
 		}
-	}
-	return out, nil
+		return false
+	})
+	return out, err
 }
 
 // blockHash returns the recorded hash of block h; height 0 (before the
@@ -140,11 +134,10 @@ func (k Keeper) recordBlockHash(ctx context.Context) error {
 	return nil
 }
 
-// lifecycleSpan is one session plus every offset after it: how far back a
+// lifecycleSpan is one session plus every window after it: how far back a
 // session that can still be settled started.
 func lifecycleSpan(p types.Params) int64 {
-	return int64(p.NumBlocksPerSession + p.GracePeriodEndOffsetBlocks + p.ClaimWindowOpenOffsetBlocks +
-		p.ClaimWindowCloseOffsetBlocks + p.ProofWindowOpenOffsetBlocks + p.ProofWindowCloseOffsetBlocks)
+	return int64(p.NumBlocksPerSession) + protocol.SessionWindows(p, 0).ProofWindowClose
 }
 
 func containsString(list []string, s string) bool {

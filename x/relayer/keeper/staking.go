@@ -2,10 +2,12 @@ package keeper
 
 import (
 	"context"
+	"errors"
 
 	"cosmossdk.io/collections"
 	errorsmod "cosmossdk.io/errors"
 	sdk "github.com/cosmos/cosmos-sdk/types"
+	"github.com/cosmos/gogoproto/proto"
 
 	"github.com/pokt-network/poktroll/x/relayer/protocol"
 	"github.com/pokt-network/poktroll/x/relayer/types"
@@ -81,214 +83,217 @@ func activeAt(activation, unstakeSessionEnd, start int64) bool {
 	return activation <= start && (unstakeSessionEnd == 0 || start <= unstakeSessionEnd)
 }
 
-func (k Keeper) stakeApplication(ctx context.Context, msg *types.MsgStakeApplication) (types.Application, error) {
-	p, err := k.GetParams(ctx)
-	if err != nil {
-		return types.Application{}, err
-	}
-	if app, err := k.Applications.Get(ctx, msg.Address); err == nil {
-		if app.UnstakeSessionEndHeight != 0 {
-			return types.Application{}, errorsmod.Wrapf(types.ErrApplicationUnbonding, "application %s is unbonding; stake again after it completes", msg.Address)
-		}
-		return types.Application{}, errorsmod.Wrapf(types.ErrApplicationAlreadyStaked, "application %s (use add-application-stake to raise its stake)", msg.Address)
-	}
-	if err := checkStake(p, msg.Stake, p.MinApplicationStake); err != nil {
-		return types.Application{}, err
-	}
-	if err := k.requireServices(ctx, msg.ServiceIds); err != nil {
-		return types.Application{}, err
-	}
-	if err := k.escrow(ctx, msg.Address, msg.Stake); err != nil {
-		return types.Application{}, err
-	}
-	app := types.Application{
-		Address:          msg.Address,
-		Stake:            msg.Stake,
-		ServiceIds:       msg.ServiceIds,
-		ActivationHeight: nextSessionStart(p, height(ctx)),
-	}
-	return app, k.setApplication(ctx, app)
+// actor is what staking needs to know of one kind of staked actor
+// (applications, suppliers): stake, add-stake, unstake and unbonding are
+// written once, over it.
+type actor[T any] struct {
+	k    Keeper
+	kind string // "application" or "supplier", in error messages
+
+	errNotFound, errUnbonding, errAlreadyStaked *errorsmod.Error
+	minStake                                    func(types.Params) sdk.Coin
+
+	get    func(ctx context.Context, addr string) (T, error)
+	set    func(ctx context.Context, v T) error
+	remove func(ctx context.Context, addr string) error
+	// unbonding holds (completion height, address) of the unbonding actors.
+	unbonding collections.KeySet[collections.Pair[int64, string]]
+	// unbondingEnd is the event of a completed unbonding.
+	unbondingEnd func(T) proto.Message
+	// fields reads an actor's address and points at its stake and at the
+	// end of the session it unstaked in (0 while staked).
+	fields func(*T) (addr string, stake *sdk.Coin, unstakeSessionEnd *int64)
 }
 
-func (k Keeper) addApplicationStake(ctx context.Context, msg *types.MsgAddApplicationStake) (types.Application, error) {
-	app, err := k.Applications.Get(ctx, msg.Address)
-	if err != nil {
-		return app, errorsmod.Wrapf(types.ErrApplicationNotFound, "application %s", msg.Address)
+func (k Keeper) applications() actor[types.Application] {
+	return actor[types.Application]{
+		k: k, kind: "application",
+		errNotFound: types.ErrApplicationNotFound, errUnbonding: types.ErrApplicationUnbonding, errAlreadyStaked: types.ErrApplicationAlreadyStaked,
+		minStake:  func(p types.Params) sdk.Coin { return p.MinApplicationStake },
+		get:       k.Applications.Get,
+		set:       k.setApplication,
+		remove:    k.removeApplication,
+		unbonding: k.AppUnbonding,
+		unbondingEnd: func(a types.Application) proto.Message {
+			return &types.EventApplicationUnbondingEnd{Application: a}
+		},
+		fields: func(a *types.Application) (string, *sdk.Coin, *int64) {
+			return a.Address, &a.Stake, &a.UnstakeSessionEndHeight
+		},
 	}
-	if app.UnstakeSessionEndHeight != 0 {
-		return app, errorsmod.Wrapf(types.ErrApplicationUnbonding, "application %s is unbonding", msg.Address)
-	}
-	if msg.Amount.Denom != app.Stake.Denom {
-		return app, errorsmod.Wrapf(types.ErrInvalidStake, "amount denom %q, want %q", msg.Amount.Denom, app.Stake.Denom)
-	}
-	if err := k.escrow(ctx, msg.Address, msg.Amount); err != nil {
-		return app, err
-	}
-	app.Stake = app.Stake.Add(msg.Amount)
-	return app, k.setApplication(ctx, app)
 }
 
-func (k Keeper) unstakeApplication(ctx context.Context, addr string) (types.Application, int64, error) {
-	app, err := k.Applications.Get(ctx, addr)
-	if err != nil {
-		return app, 0, errorsmod.Wrapf(types.ErrApplicationNotFound, "application %s", addr)
+func (k Keeper) suppliers() actor[types.Supplier] {
+	return actor[types.Supplier]{
+		k: k, kind: "supplier",
+		errNotFound: types.ErrSupplierNotFound, errUnbonding: types.ErrSupplierUnbonding, errAlreadyStaked: types.ErrSupplierAlreadyStaked,
+		minStake:  func(p types.Params) sdk.Coin { return p.MinSupplierStake },
+		get:       k.Suppliers.Get,
+		set:       k.setSupplier,
+		remove:    k.Suppliers.Remove,
+		unbonding: k.SupplierUnbonding,
+		unbondingEnd: func(s types.Supplier) proto.Message {
+			return &types.EventSupplierUnbondingEnd{Supplier: s}
+		},
+		fields: func(s *types.Supplier) (string, *sdk.Coin, *int64) {
+			return s.OperatorAddress, &s.Stake, &s.UnstakeSessionEndHeight
+		},
 	}
-	if app.UnstakeSessionEndHeight != 0 {
-		return app, 0, errorsmod.Wrapf(types.ErrApplicationUnbonding, "application %s is already unbonding", addr)
-	}
-	sessionEnd, completion, err := k.unbondingSchedule(ctx)
-	if err != nil {
-		return app, 0, err
-	}
-	app.UnstakeSessionEndHeight = sessionEnd
-	if err := k.Applications.Set(ctx, addr, app); err != nil {
-		return app, 0, err
-	}
-	return app, completion, k.AppUnbonding.Set(ctx, collections.Join(completion, addr))
 }
 
-func (k Keeper) stakeSupplier(ctx context.Context, msg *types.MsgStakeSupplier) (types.Supplier, error) {
-	p, err := k.GetParams(ctx)
-	if err != nil {
-		return types.Supplier{}, err
-	}
-	if s, err := k.Suppliers.Get(ctx, msg.OperatorAddress); err == nil {
-		if s.UnstakeSessionEndHeight != 0 {
-			return types.Supplier{}, errorsmod.Wrapf(types.ErrSupplierUnbonding, "supplier %s is unbonding; stake again after it completes", msg.OperatorAddress)
-		}
-		return types.Supplier{}, errorsmod.Wrapf(types.ErrSupplierAlreadyStaked, "supplier %s (use add-supplier-stake to raise its stake)", msg.OperatorAddress)
-	}
-	if err := checkStake(p, msg.Stake, p.MinSupplierStake); err != nil {
-		return types.Supplier{}, err
-	}
-	ids := make([]string, len(msg.Services))
-	for i, s := range msg.Services {
-		ids[i] = s.ServiceId
-	}
-	if err := k.requireServices(ctx, ids); err != nil {
-		return types.Supplier{}, err
-	}
-	if err := k.escrow(ctx, msg.OperatorAddress, msg.Stake); err != nil {
-		return types.Supplier{}, err
-	}
-	s := types.Supplier{
-		OperatorAddress:  msg.OperatorAddress,
-		Stake:            msg.Stake,
-		Services:         msg.Services,
-		ActivationHeight: nextSessionStart(p, height(ctx)),
-	}
-	return s, k.setSupplier(ctx, s)
-}
-
-// setSupplier writes a supplier and its service index entries.
+// setSupplier writes a supplier; the Suppliers index follows its services.
 func (k Keeper) setSupplier(ctx context.Context, s types.Supplier) error {
-	for _, svc := range s.Services {
-		if err := k.SupplierServices.Set(ctx, collections.Join(svc.ServiceId, s.OperatorAddress)); err != nil {
-			return err
-		}
-	}
 	return k.Suppliers.Set(ctx, s.OperatorAddress, s)
 }
 
-func (k Keeper) addSupplierStake(ctx context.Context, msg *types.MsgAddSupplierStake) (types.Supplier, error) {
-	s, err := k.Suppliers.Get(ctx, msg.OperatorAddress)
-	if err != nil {
-		return s, errorsmod.Wrapf(types.ErrSupplierNotFound, "supplier %s", msg.OperatorAddress)
+// staked returns the actor staked at addr, errNotFound if there is none.
+func (a actor[T]) staked(ctx context.Context, addr string) (T, error) {
+	v, err := a.get(ctx, addr)
+	if errors.Is(err, collections.ErrNotFound) {
+		return v, errorsmod.Wrapf(a.errNotFound, "%s %s", a.kind, addr)
 	}
-	if s.UnstakeSessionEndHeight != 0 {
-		return s, errorsmod.Wrapf(types.ErrSupplierUnbonding, "supplier %s is unbonding", msg.OperatorAddress)
-	}
-	if msg.Amount.Denom != s.Stake.Denom {
-		return s, errorsmod.Wrapf(types.ErrInvalidStake, "amount denom %q, want %q", msg.Amount.Denom, s.Stake.Denom)
-	}
-	if err := k.escrow(ctx, msg.OperatorAddress, msg.Amount); err != nil {
-		return s, err
-	}
-	s.Stake = s.Stake.Add(msg.Amount)
-	return s, k.Suppliers.Set(ctx, s.OperatorAddress, s)
+	return v, err
 }
 
-func (k Keeper) unstakeSupplier(ctx context.Context, addr string) (types.Supplier, int64, error) {
-	s, err := k.Suppliers.Get(ctx, addr)
+// stake stakes a new actor at addr for serviceIDs; build makes it, given the
+// height it becomes active at.
+func (a actor[T]) stake(ctx context.Context, addr string, stake sdk.Coin, serviceIDs []string, build func(activation int64) T) (T, error) {
+	var none T
+	p, err := a.k.GetParams(ctx)
 	if err != nil {
-		return s, 0, errorsmod.Wrapf(types.ErrSupplierNotFound, "supplier %s", addr)
+		return none, err
 	}
-	if s.UnstakeSessionEndHeight != 0 {
-		return s, 0, errorsmod.Wrapf(types.ErrSupplierUnbonding, "supplier %s is already unbonding", addr)
+	switch v, err := a.get(ctx, addr); {
+	case err == nil:
+		if _, _, unstakeEnd := a.fields(&v); *unstakeEnd != 0 {
+			return none, errorsmod.Wrapf(a.errUnbonding, "%s %s is unbonding; stake again after it completes", a.kind, addr)
+		}
+		return none, errorsmod.Wrapf(a.errAlreadyStaked, "%s %s (use add-%s-stake to raise its stake)", a.kind, addr, a.kind)
+	case !errors.Is(err, collections.ErrNotFound):
+		return none, err
 	}
-	sessionEnd, completion, err := k.unbondingSchedule(ctx)
-	if err != nil {
-		return s, 0, err
+	if err := checkStake(p, stake, a.minStake(p)); err != nil {
+		return none, err
 	}
-	s.UnstakeSessionEndHeight = sessionEnd
-	if err := k.Suppliers.Set(ctx, addr, s); err != nil {
-		return s, 0, err
+	if err := a.k.requireServices(ctx, serviceIDs); err != nil {
+		return none, err
 	}
-	return s, completion, k.SupplierUnbonding.Set(ctx, collections.Join(completion, addr))
+	if err := a.k.escrow(ctx, addr, stake); err != nil {
+		return none, err
+	}
+	v := build(nextSessionStart(p, height(ctx)))
+	return v, a.set(ctx, v)
 }
 
-// completeUnbonding returns the stakes of actors whose unbonding ends at or
-// before the current height and removes them.
-func (k Keeper) completeUnbonding(ctx context.Context) error {
-	sdkCtx := sdk.UnwrapSDKContext(ctx)
-	h := height(ctx)
-	rng := collections.NewPrefixUntilPairRange[int64, string](h)
-	apps, err := k.AppUnbonding.Iterate(ctx, rng)
+// addStake raises the stake of the actor at addr by amount.
+func (a actor[T]) addStake(ctx context.Context, addr string, amount sdk.Coin) (T, error) {
+	v, err := a.staked(ctx, addr)
+	if err != nil {
+		return v, err
+	}
+	_, stake, unstakeEnd := a.fields(&v)
+	if *unstakeEnd != 0 {
+		return v, errorsmod.Wrapf(a.errUnbonding, "%s %s is unbonding", a.kind, addr)
+	}
+	if amount.Denom != stake.Denom {
+		return v, errorsmod.Wrapf(types.ErrInvalidStake, "amount denom %q, want %q", amount.Denom, stake.Denom)
+	}
+	if err := a.k.escrow(ctx, addr, amount); err != nil {
+		return v, err
+	}
+	*stake = stake.Add(amount)
+	return v, a.set(ctx, v)
+}
+
+// unstake starts the unbonding of the actor at addr and returns the height
+// it completes at.
+func (a actor[T]) unstake(ctx context.Context, addr string) (T, int64, error) {
+	v, err := a.staked(ctx, addr)
+	if err != nil {
+		return v, 0, err
+	}
+	_, _, unstakeEnd := a.fields(&v)
+	if *unstakeEnd != 0 {
+		return v, 0, errorsmod.Wrapf(a.errUnbonding, "%s %s is already unbonding", a.kind, addr)
+	}
+	sessionEnd, completion, err := a.k.unbondingSchedule(ctx)
+	if err != nil {
+		return v, 0, err
+	}
+	*unstakeEnd = sessionEnd
+	if err := a.set(ctx, v); err != nil {
+		return v, 0, err
+	}
+	return v, completion, a.unbonding.Set(ctx, collections.Join(completion, addr))
+}
+
+// completeUnbonding returns the stakes of the actors whose unbonding ends at
+// or before height h and removes them.
+func (a actor[T]) completeUnbonding(ctx context.Context, h int64) error {
+	iter, err := a.unbonding.Iterate(ctx, collections.NewPrefixUntilPairRange[int64, string](h))
 	if err != nil {
 		return err
 	}
-	appKeys, err := apps.Keys()
+	keys, err := iter.Keys()
 	if err != nil {
 		return err
 	}
-	for _, key := range appKeys {
-		app, err := k.Applications.Get(ctx, key.K2())
+	for _, key := range keys {
+		v, err := a.get(ctx, key.K2())
 		if err != nil {
 			return err
 		}
-		if err := k.release(ctx, app.Address, app.Stake); err != nil {
+		addr, stake, _ := a.fields(&v)
+		if err := a.k.release(ctx, addr, *stake); err != nil {
 			return err
 		}
-		if err := k.removeApplication(ctx, app.Address); err != nil {
+		if err := a.remove(ctx, addr); err != nil {
 			return err
 		}
-		if err := k.AppUnbonding.Remove(ctx, key); err != nil {
+		if err := a.unbonding.Remove(ctx, key); err != nil {
 			return err
 		}
-		if err := sdkCtx.EventManager().EmitTypedEvent(&types.EventApplicationUnbondingEnd{Application: app}); err != nil {
-			return err
-		}
-	}
-	sups, err := k.SupplierUnbonding.Iterate(ctx, rng)
-	if err != nil {
-		return err
-	}
-	supKeys, err := sups.Keys()
-	if err != nil {
-		return err
-	}
-	for _, key := range supKeys {
-		s, err := k.Suppliers.Get(ctx, key.K2())
-		if err != nil {
-			return err
-		}
-		if err := k.release(ctx, s.OperatorAddress, s.Stake); err != nil {
-			return err
-		}
-		for _, svc := range s.Services {
-			if err := k.SupplierServices.Remove(ctx, collections.Join(svc.ServiceId, s.OperatorAddress)); err != nil {
-				return err
-			}
-		}
-		if err := k.Suppliers.Remove(ctx, s.OperatorAddress); err != nil {
-			return err
-		}
-		if err := k.SupplierUnbonding.Remove(ctx, key); err != nil {
-			return err
-		}
-		if err := sdkCtx.EventManager().EmitTypedEvent(&types.EventSupplierUnbondingEnd{Supplier: s}); err != nil {
+		if err := emit(ctx, a.unbondingEnd(v)); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+func (k Keeper) stakeApplication(ctx context.Context, msg *types.MsgStakeApplication) (types.Application, error) {
+	return k.applications().stake(ctx, msg.Address, msg.Stake, msg.ServiceIds, func(activation int64) types.Application {
+		return types.Application{Address: msg.Address, Stake: msg.Stake, ServiceIds: msg.ServiceIds, ActivationHeight: activation}
+	})
+}
+
+func (k Keeper) addApplicationStake(ctx context.Context, msg *types.MsgAddApplicationStake) (types.Application, error) {
+	return k.applications().addStake(ctx, msg.Address, msg.Amount)
+}
+
+func (k Keeper) unstakeApplication(ctx context.Context, addr string) (types.Application, int64, error) {
+	return k.applications().unstake(ctx, addr)
+}
+
+func (k Keeper) stakeSupplier(ctx context.Context, msg *types.MsgStakeSupplier) (types.Supplier, error) {
+	return k.suppliers().stake(ctx, msg.OperatorAddress, msg.Stake, supplierServiceIDs(msg.Services), func(activation int64) types.Supplier {
+		return types.Supplier{OperatorAddress: msg.OperatorAddress, Stake: msg.Stake, Services: msg.Services, ActivationHeight: activation}
+	})
+}
+
+func (k Keeper) addSupplierStake(ctx context.Context, msg *types.MsgAddSupplierStake) (types.Supplier, error) {
+	return k.suppliers().addStake(ctx, msg.OperatorAddress, msg.Amount)
+}
+
+func (k Keeper) unstakeSupplier(ctx context.Context, addr string) (types.Supplier, int64, error) {
+	return k.suppliers().unstake(ctx, addr)
+}
+
+// completeUnbonding returns the stakes of actors whose unbonding ends at or
+// before the current height and removes them: applications, then suppliers.
+func (k Keeper) completeUnbonding(ctx context.Context) error {
+	h := height(ctx)
+	if err := k.applications().completeUnbonding(ctx, h); err != nil {
+		return err
+	}
+	return k.suppliers().completeUnbonding(ctx, h)
 }

@@ -4,7 +4,6 @@ import (
 	"strings"
 	"testing"
 
-	"cosmossdk.io/collections"
 	sdkmath "cosmossdk.io/math"
 	sdk "github.com/cosmos/cosmos-sdk/types"
 	sdkerrors "github.com/cosmos/cosmos-sdk/types/errors"
@@ -16,18 +15,14 @@ import (
 	"github.com/pokt-network/poktroll/x/relayer/types"
 )
 
-// supplierIndex lists the operators the SupplierServices index holds for a
+// supplierIndex lists the operators the Suppliers service index holds for a
 // service.
 func (f *fixture) supplierIndex(serviceID string) []string {
 	f.t.Helper()
-	iter, err := f.k.SupplierServices.Iterate(f.ctx, collections.NewPrefixedPairRange[string, string](serviceID))
+	iter, err := f.k.Suppliers.Indexes.Service.MatchExact(f.ctx, serviceID)
 	require.NoError(f.t, err)
-	keys, err := iter.Keys()
+	out, err := iter.PrimaryKeys()
 	require.NoError(f.t, err)
-	var out []string
-	for _, k := range keys {
-		out = append(out, k.K2())
-	}
 	return out
 }
 
@@ -268,4 +263,37 @@ func TestUnstakeSupplier_Rejections(t *testing.T) {
 		_, err := f.msgs.UnstakeSupplier(f.ctx, &types.MsgUnstakeSupplier{OperatorAddress: addr})
 		require.ErrorIs(t, err, types.ErrInvalidAddress, name)
 	}
+}
+
+// The service index follows every write of a supplier, whoever makes it:
+// a service dropped from a supplier leaves the index, one added enters it,
+// and removing the supplier removes all of its entries.
+func TestSupplierIndex_FollowsEveryWrite(t *testing.T) {
+	f := newFixture(t)
+	bob, carol := f.newAccount("bob", 0), f.newAccount("carol", 0)
+	svc := func(ids ...string) []types.SupplierService {
+		out := make([]types.SupplierService, len(ids))
+		for i, id := range ids {
+			out[i] = types.SupplierService{ServiceId: id, EndpointUrl: "https://" + id + ".example", RpcType: types.RPCType_RPC_TYPE_JSON_RPC}
+		}
+		return out
+	}
+	set := func(addr string, ids ...string) {
+		t.Helper()
+		require.NoError(t, f.k.Suppliers.Set(f.ctx, addr, types.Supplier{OperatorAddress: addr, Stake: coin(1), Services: svc(ids...)}))
+	}
+
+	set(bob, "eth", "sol")
+	set(carol, "eth")
+	require.ElementsMatch(t, []string{bob, carol}, f.supplierIndex("eth"))
+	require.Equal(t, []string{bob}, f.supplierIndex("sol"))
+
+	set(bob, "eth", "avax")
+	require.ElementsMatch(t, []string{bob, carol}, f.supplierIndex("eth"))
+	require.Empty(t, f.supplierIndex("sol"), "dropped service")
+	require.Equal(t, []string{bob}, f.supplierIndex("avax"), "added service")
+
+	require.NoError(t, f.k.Suppliers.Remove(f.ctx, bob))
+	require.Equal(t, []string{carol}, f.supplierIndex("eth"))
+	require.Empty(t, f.supplierIndex("avax"))
 }
