@@ -97,9 +97,9 @@ func TestServerLimitProblemsNameTheirField(t *testing.T) {
 		{"zero header timeout", "server: {read_header_timeout: 0s}", "server.read_header_timeout", "must be positive, got 0s"},
 		{"header timeout over read timeout", "server: {read_header_timeout: 1m, read_timeout: 5s}", "server.read_header_timeout",
 			"1m0s is longer than server.read_timeout (5s), which includes the headers"},
-		{"timeout not a duration", "server: {read_timeout: 30}", "server.read_timeout", `got "30", want a duration such as "10s" or "1m30s" (line 15)`},
+		{"timeout not a duration", "server: {read_timeout: 30}", "server.read_timeout", `"30" is not a duration such as "10s" or "1m30s" (line 15)`},
 		{"zero max connections", "server: {max_connections: 0}", "server.max_connections", "must be positive, got 0"},
-		{"max connections not a number", "server: {max_connections: lots}", "server.max_connections", `got "lots", want an integer (line 15)`},
+		{"max connections not a number", "server: {max_connections: lots}", "server.max_connections", `"lots" is not an integer (line 15)`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			require.Equal(t, map[string]string{tc.field: tc.problem}, fieldErrors(t, valid+tc.yaml+"\n"))
@@ -191,9 +191,9 @@ health: {listen: nope}
 `)
 	require.Equal(t, "unknown field (line 5)", got["chain.chain_id"])
 	require.Equal(t, "unknown field (line 7)", got["application.password"])
-	require.Equal(t, `got "eth", want a list (line 8)`, got["services"])
-	require.Equal(t, `got "10", want a duration such as "10s" or "1m30s" (line 9)`, got["request_timeout"])
-	require.Equal(t, `got "4MiB", want an integer (line 10)`, got["max_body_bytes"])
+	require.Equal(t, `"eth" is not a list (line 8)`, got["services"])
+	require.Equal(t, `"10" is not a duration such as "10s" or "1m30s" (line 9)`, got["request_timeout"])
+	require.Equal(t, `"4MiB" is not an integer (line 10)`, got["max_body_bytes"])
 	require.Equal(t, "got a list, want a mapping (line 11)", got["metrics"])
 	require.Equal(t, `"nope" is not a host:port address`, got["health.listen"], "the fields that decoded are validated too")
 	require.Len(t, got, 7, "no second problem for a field that did not decode (services)")
@@ -201,7 +201,7 @@ health: {listen: nope}
 
 func TestKeyGivenTwiceIsRefused(t *testing.T) {
 	got := fieldErrors(t, valid+"listen: 127.0.0.1:9999\n")
-	require.Equal(t, map[string]string{"listen": "given twice (line 15)"}, got)
+	require.Equal(t, map[string]string{"listen": "given twice (line 15, first on line 5)"}, got)
 }
 
 func TestEmptyFileNamesEveryRequiredField(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pokt-network/poktroll/x/relayer/internal/httplimit"
+	"github.com/pokt-network/poktroll/x/relayer/internal/yamlconf"
 )
 
 const validYAML = `
@@ -47,7 +48,8 @@ func TestValidConfigParsesWithDefaults(t *testing.T) {
 	home, err := os.UserHomeDir()
 	require.NoError(t, err)
 	require.Equal(t, Chain{
-		RPCURL: "http://127.0.0.1:26657", GRPCURL: "127.0.0.1:9090", ChainID: "poktroll",
+		Chain:     yamlconf.Chain{RPCURL: "http://127.0.0.1:26657", GRPCURL: "127.0.0.1:9090"},
+		ChainID:   "poktroll",
 		GasPrices: "0upokt", GasAdjustment: 1.5,
 	}, cfg.Chain)
 	require.Equal(t, Store{Path: filepath.Join(home, ".poktroll/relayminer/store")}, cfg.Store)
@@ -56,8 +58,8 @@ func TestValidConfigParsesWithDefaults(t *testing.T) {
 		IdleTimeout: 2 * time.Minute, MaxConnections: 4096,
 	}, cfg.RelayServers)
 	require.Equal(t, httplimit.DefaultServer, cfg.RelayServers.Limits())
-	require.Equal(t, Metrics{Listen: "127.0.0.1:9464", MaxConnections: 64}, cfg.Metrics)
-	require.Equal(t, Health{Listen: "127.0.0.1:9465", MaxConnections: 64}, cfg.Health)
+	require.Equal(t, Endpoint{Listen: "127.0.0.1:9464", MaxConnections: 64}, cfg.Metrics)
+	require.Equal(t, Endpoint{Listen: "127.0.0.1:9465", MaxConnections: 64}, cfg.Health)
 
 	eth := cfg.Suppliers[0].Services[0]
 	require.Equal(t, 10*time.Second, eth.RequestTimeout)
@@ -201,13 +203,15 @@ func TestBadFieldIsNamed(t *testing.T) {
 		{"listen is a URL", "        listen: 0.0.0.0:8545\n        backend_url: https", "        listen: http://0.0.0.0:8545\n        backend_url: https",
 			`suppliers[0].services[1].listen: "http://0.0.0.0:8545" is not a host:port address`},
 		{"same port other address", "        listen: 0.0.0.0:8545\n        backend_url: https", "        listen: 127.0.0.1:8545\n        backend_url: https",
-			`suppliers[0].services[1].listen: "127.0.0.1:8545" overlaps "0.0.0.0:8545" of suppliers[0].services[0].listen`},
+			`suppliers[0].services[1].listen: "127.0.0.1:8545" overlaps "0.0.0.0:8545" of suppliers[0].services[0].listen: listeners sharing a port must use the same listen address`},
 		{"service on metrics port", "        listen: 0.0.0.0:8545\n        backend_url: https", "        listen: :9464\n        backend_url: https",
 			`suppliers[0].services[1].listen: ":9464" overlaps "127.0.0.1:9464" of metrics.listen`},
 		{"bad backend URL", "backend_url: https://sol.example:8899/rpc", "backend_url: htp//x",
 			`suppliers[0].services[1].backend_url: "htp//x" is not an http(s) URL`},
 		{"backend URL without host", "backend_url: https://sol.example:8899/rpc", "backend_url: http:///rpc",
 			`suppliers[0].services[1].backend_url: "http:///rpc" is not an http(s) URL`},
+		{"backend URL port with a leading zero", "backend_url: https://sol.example:8899/rpc", "backend_url: https://sol.example:08899/rpc",
+			`suppliers[0].services[1].backend_url: "https://sol.example:08899/rpc" is not an http(s) URL: bad port`},
 		{"missing backend URL", "        backend_url: https://sol.example:8899/rpc\n", "",
 			"suppliers[0].services[1].backend_url: is required"},
 		{"zero timeout", "request_timeout: 10s", "request_timeout: 0s",
@@ -287,6 +291,27 @@ suppliers:
 	}
 }
 
+func TestDecodingAndValidationProblemsTogether(t *testing.T) {
+	_, err := Parse([]byte(`
+chain: {grpc_url: "x", rpc_url: [a]}
+store: {path: 1, sync: true}
+suppliers:
+  - key_name: k
+    services: [{service_id: eth, listen: ":1", backend_url: "http://b", request_timeout: 10}]
+`))
+	require.Error(t, err)
+	for _, want := range []string{
+		"chain.rpc_url: got a list, want a string (line 2)",
+		`chain.grpc_url: "x" is not a host:port address`,
+		"store.sync: unknown field (line 3)",
+		`suppliers[0].services[0].request_timeout: "10" is not a duration such as "10s" or "1m30s" (line 6)`,
+	} {
+		require.ErrorContains(t, err, want)
+	}
+	require.NotContains(t, err.Error(), "chain.rpc_url: is required", "no second problem for a field that did not decode")
+	require.NotContains(t, err.Error(), "request_timeout: must be positive")
+}
+
 func TestSyntaxAndDocumentErrors(t *testing.T) {
 	_, err := Parse([]byte("chain: [\n"))
 	require.Error(t, err)
@@ -295,12 +320,12 @@ func TestSyntaxAndDocumentErrors(t *testing.T) {
 	_, err = Parse(nil)
 	require.ErrorContains(t, err, "chain.rpc_url: is required")
 	_, err = Parse([]byte(strings.Replace(validYAML, "metrics:", "chain: {}\nmetrics:", 1)))
-	require.ErrorContains(t, err, `"chain" already defined`)
+	require.ErrorContains(t, err, "chain: given twice (line 6, first on line 2)")
 }
 
 func TestValidateOnBuiltConfig(t *testing.T) {
 	cfg := &Config{
-		Chain:        Chain{RPCURL: "https://rpc.example", GRPCURL: "grpc.example:443", GasPrices: "0upokt", GasAdjustment: 1.5},
+		Chain:        Chain{Chain: yamlconf.Chain{RPCURL: "https://rpc.example", GRPCURL: "grpc.example:443"}, GasPrices: "0upokt", GasAdjustment: 1.5},
 		Store:        Store{Path: "/tmp/x"},
 		RelayServers: DefaultRelayServers,
 		Suppliers: []Supplier{{KeyName: "k", Services: []Service{{

@@ -4,6 +4,11 @@
 // fields are rejected, defaults are applied, and every error names the field
 // it is about (e.g. suppliers[0].services[1].backend_url).
 //
+// The strict decoding, the sections shared with the AppGate (chain
+// endpoints, server limits, metrics and health endpoints) and the address
+// checks are x/relayer/internal/yamlconf's; this package holds the
+// RelayMiner's own struct, defaults and cross-field rules.
+//
 // It checks only what the file alone can tell. It must never open the
 // keyring, dial the chain or bind a port: whether each key_name exists in
 // the keyring, whether its supplier is staked for each configured service,
