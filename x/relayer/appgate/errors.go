@@ -5,11 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"regexp"
 	"strconv"
-	"strings"
-
-	errorsmod "cosmossdk.io/errors"
 
 	"github.com/pokt-network/poktroll/x/relayer/types"
 )
@@ -97,36 +93,19 @@ func writeError(w http.ResponseWriter, err *Error) {
 	_, _ = w.Write(append(body, '\n'))
 }
 
-// grpcCodeRe finds the registered error in a gRPC status message, e.g.
-// "codespace relayer code 18: application not staked for service: ...".
-var grpcCodeRe = regexp.MustCompile(`codespace (\S+) code (\d+):`)
-
-// isChainError reports whether err is the module error reg, in process, as
-// it arrives over gRPC (codespace and code in the status message) or as
-// it arrives in an ABCI query's log (the code is lost there, but the
-// registered description is kept).
-func isChainError(err error, reg *errorsmod.Error) bool {
-	if errors.Is(err, reg) {
-		return true
-	}
-	if m := grpcCodeRe.FindStringSubmatch(err.Error()); m != nil {
-		return m[1] == reg.Codespace() && m[2] == strconv.FormatUint(uint64(reg.ABCICode()), 10)
-	}
-	return strings.Contains(err.Error(), reg.Error())
-}
-
-// sessionError maps the chain's refusal to give a session to a client
-// error.
+// sessionError maps the chain's refusal to give a session (a registered
+// module error: the chain client explains refusals, see
+// chain.Client.CurrentSession) to a client error.
 func sessionError(app, service string, err error) *Error {
 	why := err.Error()
 	switch {
-	case isChainError(err, types.ErrApplicationNotForService):
+	case errors.Is(err, types.ErrApplicationNotForService):
 		return newError(CodeApplicationNotStaked, fmt.Sprintf("application %s is not staked for service %q; the chain says: %s", app, service, why))
-	case isChainError(err, types.ErrApplicationNotFound):
+	case errors.Is(err, types.ErrApplicationNotFound):
 		return newError(CodeApplicationNotStaked, fmt.Sprintf("application %s is not staked; the chain says: %s", app, why))
-	case isChainError(err, types.ErrApplicationNotActive):
+	case errors.Is(err, types.ErrApplicationNotActive):
 		return newError(CodeApplicationNotActive, fmt.Sprintf("application %s has no active stake in the current session; the chain says: %s", app, why))
-	case isChainError(err, types.ErrServiceNotFound):
+	case errors.Is(err, types.ErrServiceNotFound):
 		return newError(CodeUnknownService, fmt.Sprintf("service %q does not exist on chain; the chain says: %s", service, why))
 	}
 	return newError(CodeNoSession, fmt.Sprintf("no session of application %s for service %q: %s", app, service, why))

@@ -20,7 +20,6 @@ import (
 
 	"github.com/pokt-network/poktroll/x/relayer/appgate"
 	"github.com/pokt-network/poktroll/x/relayer/protocol"
-	"github.com/pokt-network/poktroll/x/relayer/relayminer/proxy"
 	"github.com/pokt-network/poktroll/x/relayer/types"
 )
 
@@ -168,7 +167,7 @@ func (s *fakeSupplier) serveHTTP(w http.ResponseWriter, r *http.Request) {
 
 	refuse := func(status int, e interface{ ABCICode() uint32 }) {
 		res := &types.RelayResponse{Meta: types.RelayResponseMetadata{SessionHeader: req.Meta.SessionHeader},
-			Error: &types.RelayError{Codespace: proxy.Codespace, Code: e.ABCICode(), Message: "refused by " + s.name}}
+			Error: &types.RelayError{Codespace: types.RelayCodespace, Code: e.ABCICode(), Message: "refused by " + s.name}}
 		bz, _ := res.Marshal()
 		w.WriteHeader(status)
 		_, _ = w.Write(bz)
@@ -182,13 +181,13 @@ func (s *fakeSupplier) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		<-r.Context().Done()
 		return
 	case refuseWrongSession:
-		refuse(http.StatusForbidden, proxy.ErrWrongSession)
+		refuse(http.StatusForbidden, types.ErrRelayWrongSession)
 		return
 	case refuseExpired:
-		refuse(http.StatusGone, proxy.ErrSessionExpired)
+		refuse(http.StatusGone, types.ErrRelaySessionOver)
 		return
 	case refuseBackend:
-		refuse(http.StatusBadGateway, proxy.ErrBackendFailed)
+		refuse(http.StatusBadGateway, types.ErrRelayBackendFailed)
 		return
 	}
 	in := &types.HTTPRequest{}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -19,7 +20,6 @@ import (
 	"github.com/pokt-network/poktroll/x/relayer/internal/httplimit"
 	"github.com/pokt-network/poktroll/x/relayer/internal/secp"
 	"github.com/pokt-network/poktroll/x/relayer/protocol"
-	"github.com/pokt-network/poktroll/x/relayer/relayminer/proxy"
 	"github.com/pokt-network/poktroll/x/relayer/types"
 )
 
@@ -375,8 +375,8 @@ func (g *Gateway) attempt(ctx context.Context, sess *session, sup types.Supplier
 	}
 	if e := res.Error; e != nil {
 		a := fail("refused", "HTTP %d, %s code %d: %s", resp.StatusCode, e.Codespace, e.Code, e.Message)
-		a.sessionLevel = e.Codespace == proxy.Codespace &&
-			(e.Code == proxy.ErrWrongSession.ABCICode() || e.Code == proxy.ErrSessionExpired.ABCICode())
+		refusal := e.Err()
+		a.sessionLevel = errors.Is(refusal, types.ErrRelayWrongSession) || errors.Is(refusal, types.ErrRelaySessionOver)
 		return nil, a
 	}
 	if resp.StatusCode != http.StatusOK {

@@ -208,12 +208,6 @@ func TestNoSessionErrors(t *testing.T) {
 			http.StatusForbidden, appgate.CodeApplicationNotStaked, `is not staked for service "svc"`},
 		{"application not staked", types.ErrApplicationNotFound.Wrapf("application %s is not staked", appAddr),
 			http.StatusForbidden, appgate.CodeApplicationNotStaked, "application app1 is not staked"},
-		// As it arrives over gRPC.
-		{"not staked for the service, over gRPC", errors.New(`rpc error: code = Unknown desc = codespace relayer code 18: application not staked for service: application app1 is not staked for service "svc"`),
-			http.StatusForbidden, appgate.CodeApplicationNotStaked, `is not staked for service "svc"`},
-		// As it arrives in an ABCI query's log: the code is lost, the description kept.
-		{"not staked for the service, over ABCI", errors.New(`rpc error: code = Unknown desc = application app1 is not staked for service "svc": application not staked for service: unknown request`),
-			http.StatusForbidden, appgate.CodeApplicationNotStaked, `is not staked for service "svc"`},
 		{"application not active yet", types.ErrApplicationNotActive.Wrap("active from height 9"),
 			http.StatusServiceUnavailable, appgate.CodeApplicationNotActive, "application app1 has no active stake"},
 		{"service not on chain", types.ErrServiceNotFound.Wrap(service),

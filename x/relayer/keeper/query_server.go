@@ -52,7 +52,9 @@ func (q queryServer) Service(ctx context.Context, req *types.QueryServiceRequest
 		return nil, status.Error(codes.InvalidArgument, "empty request")
 	}
 	s, err := q.k.ServiceAt(ctx, req.Id, orNow(ctx, req.Height))
-	if err != nil {
+	if errors.Is(err, types.ErrServiceNotFound) {
+		return nil, status.Error(codes.NotFound, err.Error())
+	} else if err != nil {
 		return nil, err
 	}
 	return &types.QueryServiceResponse{Service: s}, nil

@@ -94,6 +94,14 @@ func (w Windows) InProofWindow(h int64) bool {
 	return w.ProofWindowOpen <= h && h <= w.ProofWindowClose
 }
 
+// ActiveAt reports whether an actor (application or supplier) staked with
+// these heights takes part in the session starting at start: from its
+// activation height (the session start after it staked) to the end of the
+// session it unstaked in (0: still staked).
+func ActiveAt(activation, unstakeSessionEnd, start int64) bool {
+	return activation <= start && (unstakeSessionEnd == 0 || start <= unstakeSessionEnd)
+}
+
 // SessionSeedHeight is the height whose block hash seeds the id of the
 // session starting at sessionStartHeight. Height 0 means "no block": the
 // seed hash is then empty.

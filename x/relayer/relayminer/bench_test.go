@@ -113,7 +113,7 @@ func setup(b *testing.B, syncWrites bool) (be *httptest.Server, rmURL string, re
 	beURL, _ := url.Parse(be.URL)
 	srv := proxy.New("127.0.0.1:0", []proxy.Service{{ServiceID: "eth", Supplier: sup.Address, Key: sup.Key,
 		Backend: beURL, Timeout: 10 * time.Second, MaxBodyBytes: 1 << 20}}, chain, miner.New(chain, sessions, m), log.NewNopLogger(), m)
-	require.NoError(b, srv.Start())
+	require.NoError(b, srv.Start(context.Background()))
 	b.Cleanup(func() { _ = srv.Stop(context.Background()) })
 
 	// Distinct signed requests, built before the clock starts: enough for

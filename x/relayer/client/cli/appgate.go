@@ -1,16 +1,6 @@
 package cli
 
 import (
-	"context"
-	"fmt"
-	"os"
-	"os/signal"
-	"syscall"
-	"time"
-
-	"github.com/cosmos/cosmos-sdk/client"
-	"github.com/cosmos/cosmos-sdk/client/flags"
-	"github.com/cosmos/cosmos-sdk/server"
 	"github.com/spf13/cobra"
 
 	"github.com/pokt-network/poktroll/x/relayer/appgate"
@@ -41,38 +31,19 @@ AppGate itself are JSON: {"error": {"code": ..., "message": ...}}.
 Stops cleanly on SIGINT or SIGTERM.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cmd.SilenceUsage = true // the flags parsed: what fails now is not their usage
-			clientCtx, err := client.GetClientQueryContext(cmd)
+			dc, err := readDaemonFlags(cmd)
 			if err != nil {
 				return err
 			}
-			path, _ := cmd.Flags().GetString(flagConfig)
-			if path == "" {
-				return fmt.Errorf("--%s is required", flagConfig)
-			}
-			cfg, err := config.Load(path)
+			cfg, err := config.Load(dc.configPath)
 			if err != nil {
 				return err
 			}
-			poll, _ := cmd.Flags().GetDuration(flagPollInterval)
-			logger := server.GetServerContextFromCmd(cmd).Logger
-			ag := appgate.New(cfg, appgate.Deps{
-				Keyring: clientCtx.Keyring, Codec: clientCtx.Codec, Logger: logger, PollInterval: poll,
-			})
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
-			if err := ag.Start(ctx); err != nil {
-				return err
-			}
-			<-ctx.Done()
-			logger.Info("stopping appgate")
-			shutdown, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			return ag.Stop(shutdown)
+			return runDaemon(cmd, "appgate", dc.logger, appgate.New(cfg, appgate.Deps{
+				Keyring: dc.client.Keyring, Codec: dc.client.Codec, Logger: dc.logger, PollInterval: dc.poll,
+			}))
 		},
 	}
-	cmd.Flags().String(flagConfig, "", "path of the AppGate YAML config (see x/relayer/appgate/config/appgate.example.yaml)")
-	cmd.Flags().Duration(flagPollInterval, 2*time.Second, "how often to poll the node for blocks when the websocket is quiet")
-	flags.AddKeyringFlags(cmd.Flags())
+	addDaemonFlags(cmd, "AppGate", "x/relayer/appgate/config/appgate.example.yaml")
 	return cmd
 }

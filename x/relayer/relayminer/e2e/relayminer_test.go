@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -18,7 +19,7 @@ import (
 
 	"github.com/pokt-network/poktroll/testutil/network"
 	"github.com/pokt-network/poktroll/x/relayer/protocol"
-	"github.com/pokt-network/poktroll/x/relayer/relayminer/proxy"
+	"github.com/pokt-network/poktroll/x/relayer/relayminer"
 	"github.com/pokt-network/poktroll/x/relayer/types"
 )
 
@@ -105,17 +106,17 @@ func TestRelayMiner(t *testing.T) {
 				status int
 				err    interface{ ABCICode() uint32 }
 			}{
-				{"forged signature", c.request(t, hdr, "supplier", 1000+s), http.StatusUnauthorized, proxy.ErrInvalidSignature},
+				{"forged signature", c.request(t, hdr, "supplier", 1000+s), http.StatusUnauthorized, types.ErrRelayInvalidSignature},
 				{"wrong session", func() []byte {
 					h := hdr
 					h.SessionId = protocol.SessionID([]byte("not the chain's"), "eth", h.ApplicationAddress, h.SessionStartBlockHeight)
 					return c.request(t, h, "app1", 2000+s)
-				}(), http.StatusForbidden, proxy.ErrWrongSession},
+				}(), http.StatusForbidden, types.ErrRelayWrongSession},
 				{"unknown service", func() []byte {
 					h := hdr
 					h.ServiceId = "btc"
 					return c.request(t, h, "app1", 3000+s)
-				}(), http.StatusNotFound, proxy.ErrUnknownService},
+				}(), http.StatusNotFound, types.ErrRelayUnknownService},
 			}
 			for _, b := range bad {
 				status, res := c.send(t, b.raw)
@@ -145,6 +146,26 @@ func TestRelayMiner(t *testing.T) {
 			paid = paid.Add(settled.Amount.Amount)
 		}
 		require.Equal(t, before.Add(paid), balance(t, n, sup), "supplier paid exactly the settled amounts (fees are zero)")
+	})
+
+	t.Run("a start that fails after the relay listener is up frees its port", func(t *testing.T) {
+		t.Parallel()
+		busy, err := net.Listen("tcp", "127.0.0.1:0") // the metrics address is taken
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = busy.Close() })
+		relayListen := freeAddr(t)
+		_, cfg := writeConfig(t, n.RPCURL(), "sup1", relayListen, backend.URL, t.TempDir())
+		cfg.Metrics.Listen = busy.Addr().String()
+		rm := relayminer.New(cfg, relayminer.Deps{
+			Keyring: n.Keyring(), Codec: n.Codec(), TxConfig: n.ClientCtx().TxConfig, Logger: testLogger(t),
+		})
+		err = rm.Start(context.Background())
+		require.ErrorContains(t, err, "metrics.listen")
+		require.NotEmpty(t, rm.RelayAddrs(), "the relay server was listening when the start failed")
+		ln, err := net.Listen("tcp", relayListen)
+		require.NoError(t, err, "the relay listener was closed")
+		require.NoError(t, ln.Close())
+		require.NoError(t, rm.Stop(context.Background()), "stopping a failed start is harmless")
 	})
 
 	t.Run("a 3 MB answer is served, claimed, proven and paid with a proof tx under 10 KB", func(t *testing.T) {

@@ -20,7 +20,6 @@ import (
 	"github.com/pokt-network/poktroll/x/relayer/internal/httplimit"
 	"github.com/pokt-network/poktroll/x/relayer/internal/httplimit/httplimittest"
 	"github.com/pokt-network/poktroll/x/relayer/relayminer/metrics"
-	"github.com/pokt-network/poktroll/x/relayer/relayminer/proxy"
 	"github.com/pokt-network/poktroll/x/relayer/types"
 )
 
@@ -93,9 +92,9 @@ func TestForgedServiceIDsGetTypedErrorsAndAddNoMetricSeries(t *testing.T) {
 	// want is the refusal of a relay for service: malformed, or not served.
 	want := func(service string) (int, uint32) {
 		if types.ValidateServiceID(service) != nil {
-			return http.StatusBadRequest, proxy.ErrBadRequest.ABCICode()
+			return http.StatusBadRequest, types.ErrRelayBadRequest.ABCICode()
 		}
-		return http.StatusNotFound, proxy.ErrUnknownService.ABCICode()
+		return http.StatusNotFound, types.ErrRelayUnknownService.ABCICode()
 	}
 
 	// One of each refusal first: the series they add are the fixed ones.
@@ -169,8 +168,8 @@ func checkRefusal(client *http.Client, url string, raw []byte, want func(string)
 		return fmt.Sprintf("HTTP %d, not a RelayResponse: %v", resp.StatusCode, err)
 	}
 	wantStatus, wantCode := want(req.Meta.SessionHeader.ServiceId)
-	if resp.StatusCode != wantStatus || res.Error == nil || res.Error.Codespace != proxy.Codespace || res.Error.Code != wantCode {
-		return fmt.Sprintf("HTTP %d, error %v; want HTTP %d, %s code %d", resp.StatusCode, res.Error, wantStatus, proxy.Codespace, wantCode)
+	if resp.StatusCode != wantStatus || res.Error == nil || res.Error.Codespace != types.RelayCodespace || res.Error.Code != wantCode {
+		return fmt.Sprintf("HTTP %d, error %v; want HTTP %d, %s code %d", resp.StatusCode, res.Error, wantStatus, types.RelayCodespace, wantCode)
 	}
 	return ""
 }
@@ -200,7 +199,7 @@ func TestSlowRelayRequestIsCutOffAtTheReadTimeout(t *testing.T) {
 				require.Equal(t, http.StatusBadRequest, got.Response.StatusCode)
 				res := &types.RelayResponse{}
 				require.NoError(t, res.Unmarshal(got.Body))
-				require.Equal(t, proxy.ErrBadRequest.ABCICode(), res.Error.Code)
+				require.Equal(t, types.ErrRelayBadRequest.ABCICode(), res.Error.Code)
 				require.Contains(t, res.Error.Message, "not received within the read timeout")
 			}
 		})

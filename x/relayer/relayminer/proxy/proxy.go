@@ -118,7 +118,7 @@ func New(listen string, services []Service, chain Chain, miner Miner, logger log
 func (s *Server) SetLimits(l httplimit.Limits) { s.limits = l.Or(httplimit.DefaultServer) }
 
 // Start listens and serves in the background.
-func (s *Server) Start() error {
+func (s *Server) Start(context.Context) error {
 	ln, err := httplimit.Listen(s.listen, s.limits.MaxConnections)
 	if err != nil {
 		return fmt.Errorf("relay server on %s: %w", s.listen, err)
@@ -168,41 +168,41 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (s *Server) admit(w http.ResponseWriter, r *http.Request) (admitted, error) {
 	var a admitted
 	if r.Method != http.MethodPost {
-		return a, errorsmod.Wrapf(ErrMethodNotAllowed, "got %s", r.Method)
+		return a, errorsmod.Wrapf(types.ErrRelayMethodNotAllowed, "got %s", r.Method)
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.maxBody+64<<10))
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			return a, errorsmod.Wrapf(ErrBodyTooLarge, "relay request over %d bytes", tooLarge.Limit)
+			return a, errorsmod.Wrapf(types.ErrRelayBodyTooLarge, "relay request over %d bytes", tooLarge.Limit)
 		}
 		if httplimit.TimedOut(err) {
-			return a, errorsmod.Wrapf(ErrBadRequest, "relay request not received within the read timeout (%s)", s.limits.ReadTimeout)
+			return a, errorsmod.Wrapf(types.ErrRelayBadRequest, "relay request not received within the read timeout (%s)", s.limits.ReadTimeout)
 		}
-		return a, errorsmod.Wrap(ErrBadRequest, err.Error())
+		return a, errorsmod.Wrap(types.ErrRelayBadRequest, err.Error())
 	}
 	req := &types.RelayRequest{}
 	if err := req.Unmarshal(body); err != nil {
-		return a, errorsmod.Wrapf(ErrBadRequest, "not a RelayRequest: %v", err)
+		return a, errorsmod.Wrapf(types.ErrRelayBadRequest, "not a RelayRequest: %v", err)
 	}
 	a.req = req
 	hdr := req.Meta.SessionHeader
 	if err := hdr.ValidateBasic(); err != nil {
-		return a, errorsmod.Wrap(ErrBadRequest, err.Error())
+		return a, errorsmod.Wrap(types.ErrRelayBadRequest, err.Error())
 	}
 	if len(req.PayloadHash) > 0 {
-		return a, errorsmod.Wrap(ErrBadRequest, "payload_hash is only for trie leaves: send the payload")
+		return a, errorsmod.Wrap(types.ErrRelayBadRequest, "payload_hash is only for trie leaves: send the payload")
 	}
 	if n := len(req.Meta.Nonce); n > protocol.MaxNonceSize {
-		return a, errorsmod.Wrapf(ErrBadRequest, "nonce of %d bytes, at most %d", n, protocol.MaxNonceSize)
+		return a, errorsmod.Wrapf(types.ErrRelayBadRequest, "nonce of %d bytes, at most %d", n, protocol.MaxNonceSize)
 	}
 	svc, ok := s.services[req.Meta.SupplierOperatorAddress+"/"+hdr.ServiceId]
 	if !ok {
-		return a, errorsmod.Wrapf(ErrUnknownService, "supplier %q does not serve service %q here", req.Meta.SupplierOperatorAddress, hdr.ServiceId)
+		return a, errorsmod.Wrapf(types.ErrRelayUnknownService, "supplier %q does not serve service %q here", req.Meta.SupplierOperatorAddress, hdr.ServiceId)
 	}
 	a.svc = svc
 	if int64(len(req.Payload)) > svc.MaxBodyBytes {
-		return a, errorsmod.Wrapf(ErrBodyTooLarge, "payload of %d bytes, limit %d", len(req.Payload), svc.MaxBodyBytes)
+		return a, errorsmod.Wrapf(types.ErrRelayBodyTooLarge, "payload of %d bytes, limit %d", len(req.Payload), svc.MaxBodyBytes)
 	}
 	ctx := r.Context()
 	if err := s.checkSession(ctx, hdr, svc); err != nil {
@@ -210,23 +210,23 @@ func (s *Server) admit(w http.ResponseWriter, r *http.Request) (admitted, error)
 	}
 	pub, err := s.chain.PubKey(ctx, hdr.ApplicationAddress)
 	if err != nil {
-		return a, errorsmod.Wrap(ErrInvalidSignature, err.Error())
+		return a, errorsmod.Wrap(types.ErrRelayInvalidSignature, err.Error())
 	}
 	// One payload hash and one request hash: the key is what was signed.
 	if a.compact, err = protocol.CompactRequest(req); err != nil {
-		return a, errorsmod.Wrap(ErrBadRequest, err.Error())
+		return a, errorsmod.Wrap(types.ErrRelayBadRequest, err.Error())
 	}
 	if a.key, err = protocol.RequestSignableBytes(&a.compact); err != nil {
-		return a, errorsmod.Wrap(ErrBadRequest, err.Error())
+		return a, errorsmod.Wrap(types.ErrRelayBadRequest, err.Error())
 	}
 	if err := protocol.VerifySignature("relay request", a.key, req.Meta.Signature, pub); err != nil {
-		return a, errorsmod.Wrapf(ErrInvalidSignature, "application %s: %v", hdr.ApplicationAddress, err)
+		return a, errorsmod.Wrapf(types.ErrRelayInvalidSignature, "application %s: %v", hdr.ApplicationAddress, err)
 	}
 	switch seen, err := s.miner.Seen(*hdr, svc.Supplier, a.key); {
 	case err != nil:
-		return a, errorsmod.Wrap(ErrInternal, err.Error())
+		return a, errorsmod.Wrap(types.ErrRelayInternal, err.Error())
 	case seen:
-		return a, errorsmod.Wrapf(ErrDuplicateRelay, "request %x was already served in session %s (it is paid once)", a.key, hdr.SessionId)
+		return a, errorsmod.Wrapf(types.ErrRelayDuplicate, "request %x was already served in session %s (it is paid once)", a.key, hdr.SessionId)
 	}
 	return a, nil
 }
@@ -241,45 +241,45 @@ func (s *Server) checkSession(ctx context.Context, hdr *types.SessionHeader, svc
 	cur := s.chain.LatestHeight()
 	start := hdr.SessionStartBlockHeight
 	if start > cur {
-		return errorsmod.Wrapf(ErrWrongSession, "session %s starts at height %d, current height %d", hdr.SessionId, start, cur)
+		return errorsmod.Wrapf(types.ErrRelayWrongSession, "session %s starts at height %d, current height %d", hdr.SessionId, start, cur)
 	}
 	p, err := s.chain.ParamsAt(ctx, start)
 	if err != nil {
-		return errorsmod.Wrap(ErrChainUnavailable, err.Error())
+		return errorsmod.Wrap(types.ErrRelayChainUnavailable, err.Error())
 	}
 	if protocol.SessionStartHeight(p.NumBlocksPerSession, start) != start || protocol.SessionEndHeight(p.NumBlocksPerSession, start) != hdr.SessionEndBlockHeight {
-		return errorsmod.Wrapf(ErrWrongSession, "heights %d-%d are not a session", start, hdr.SessionEndBlockHeight)
+		return errorsmod.Wrapf(types.ErrRelayWrongSession, "heights %d-%d are not a session", start, hdr.SessionEndBlockHeight)
 	}
 	if w := protocol.SessionWindows(p, hdr.SessionEndBlockHeight); cur > w.GracePeriodEnd {
-		return errorsmod.Wrapf(ErrSessionExpired, "session %s ended at height %d (grace period to %d), current height %d", hdr.SessionId, hdr.SessionEndBlockHeight, w.GracePeriodEnd, cur)
+		return errorsmod.Wrapf(types.ErrRelaySessionOver, "session %s ended at height %d (grace period to %d), current height %d", hdr.SessionId, hdr.SessionEndBlockHeight, w.GracePeriodEnd, cur)
 	}
 	seed, err := s.chain.BlockHash(ctx, protocol.SessionSeedHeight(start))
 	if err != nil {
-		return errorsmod.Wrap(ErrChainUnavailable, err.Error())
+		return errorsmod.Wrap(types.ErrRelayChainUnavailable, err.Error())
 	}
 	if id := protocol.SessionID(seed, hdr.ServiceId, hdr.ApplicationAddress, start); id != hdr.SessionId {
-		return errorsmod.Wrapf(ErrWrongSession, "session id %s is not the chain's %s", hdr.SessionId, id)
+		return errorsmod.Wrapf(types.ErrRelayWrongSession, "session id %s is not the chain's %s", hdr.SessionId, id)
 	}
 	session, err := s.chain.Session(ctx, hdr.ApplicationAddress, hdr.ServiceId, start)
 	if err != nil {
-		return errorsmod.Wrap(ErrWrongSession, err.Error())
+		return errorsmod.Wrap(types.ErrRelayWrongSession, err.Error())
 	}
 	if session.Header != *hdr {
-		return errorsmod.Wrapf(ErrWrongSession, "relay is for session %s, chain has %s", hdr, &session.Header)
+		return errorsmod.Wrapf(types.ErrRelayWrongSession, "relay is for session %s, chain has %s", hdr, &session.Header)
 	}
 	for _, sup := range session.Suppliers {
 		if sup.OperatorAddress == svc.Supplier {
 			return nil
 		}
 	}
-	return errorsmod.Wrapf(ErrWrongSession, "supplier %s is not in session %s", svc.Supplier, hdr.SessionId)
+	return errorsmod.Wrapf(types.ErrRelayWrongSession, "supplier %s is not in session %s", svc.Supplier, hdr.SessionId)
 }
 
 // serve forwards the payload, signs the response and has it mined.
 func (s *Server) serve(ctx context.Context, a admitted) (*types.RelayResponse, error) {
 	var in types.HTTPRequest
 	if err := in.Unmarshal(a.req.Payload); err != nil {
-		return nil, errorsmod.Wrapf(ErrBadRequest, "payload is not an HTTPRequest: %v", err)
+		return nil, errorsmod.Wrapf(types.ErrRelayBadRequest, "payload is not an HTTPRequest: %v", err)
 	}
 	out, err := s.forward(ctx, &in, a.svc)
 	if err != nil {
@@ -287,7 +287,7 @@ func (s *Server) serve(ctx context.Context, a admitted) (*types.RelayResponse, e
 	}
 	payload, err := out.Marshal()
 	if err != nil {
-		return nil, errorsmod.Wrap(ErrInternal, err.Error())
+		return nil, errorsmod.Wrap(types.ErrRelayInternal, err.Error())
 	}
 	hdr := a.req.Meta.SessionHeader
 	if err := s.stillServable(ctx, hdr); err != nil {
@@ -296,27 +296,27 @@ func (s *Server) serve(ctx context.Context, a admitted) (*types.RelayResponse, e
 	res := &types.RelayResponse{Meta: types.RelayResponseMetadata{SessionHeader: hdr, RelayKey: a.key}, Payload: payload}
 	compact, err := protocol.CompactResponse(res)
 	if err != nil {
-		return nil, errorsmod.Wrap(ErrInternal, err.Error())
+		return nil, errorsmod.Wrap(types.ErrRelayInternal, err.Error())
 	}
 	signable, err := protocol.ResponseSignableBytes(&compact)
 	if err != nil {
-		return nil, errorsmod.Wrap(ErrInternal, err.Error())
+		return nil, errorsmod.Wrap(types.ErrRelayInternal, err.Error())
 	}
 	if res.Meta.SupplierSignature, err = a.svc.sign(signable); err != nil {
-		return nil, errorsmod.Wrapf(ErrInternal, "signing response: %v", err)
+		return nil, errorsmod.Wrapf(types.ErrRelayInternal, "signing response: %v", err)
 	}
 	compact.Meta.SupplierSignature = res.Meta.SupplierSignature
 	// The relay is durable before the application sees the response.
 	if err := s.miner.Mine(ctx, &a.compact, &compact, a.key); err != nil {
 		if errors.Is(err, miner.ErrSessionSealed) {
 			// The claim trie was built while the backend answered.
-			return nil, errorsmod.Wrapf(ErrSessionExpired, "session %s was sealed for its claim while the relay was served", hdr.SessionId)
+			return nil, errorsmod.Wrapf(types.ErrRelaySessionOver, "session %s was sealed for its claim while the relay was served", hdr.SessionId)
 		}
 		if errors.Is(err, miner.ErrStoreUnavailable) {
 			// Not durable: not answered. The relays answered before are.
-			return nil, errorsmod.Wrap(ErrStoreUnavailable, err.Error())
+			return nil, errorsmod.Wrap(types.ErrRelayStoreUnavailable, err.Error())
 		}
-		return nil, errorsmod.Wrap(ErrInternal, err.Error())
+		return nil, errorsmod.Wrap(types.ErrRelayInternal, err.Error())
 	}
 	return res, nil
 }
@@ -327,10 +327,10 @@ func (s *Server) serve(ctx context.Context, a admitted) (*types.RelayResponse, e
 func (s *Server) stillServable(ctx context.Context, hdr *types.SessionHeader) error {
 	p, err := s.chain.ParamsAt(ctx, hdr.SessionStartBlockHeight)
 	if err != nil {
-		return errorsmod.Wrap(ErrChainUnavailable, err.Error())
+		return errorsmod.Wrap(types.ErrRelayChainUnavailable, err.Error())
 	}
 	if w, cur := protocol.SessionWindows(p, hdr.SessionEndBlockHeight), s.chain.LatestHeight(); cur > w.GracePeriodEnd {
-		return errorsmod.Wrapf(ErrSessionExpired, "session %s ended its grace period at height %d while the backend answered (height %d)", hdr.SessionId, w.GracePeriodEnd, cur)
+		return errorsmod.Wrapf(types.ErrRelaySessionOver, "session %s ended its grace period at height %d while the backend answered (height %d)", hdr.SessionId, w.GracePeriodEnd, cur)
 	}
 	return nil
 }
@@ -348,7 +348,7 @@ func (s *Server) forward(ctx context.Context, in *types.HTTPRequest, svc *Servic
 	defer cancel()
 	r, err := http.NewRequestWithContext(ctx, method, target.String(), bytes.NewReader(in.Body))
 	if err != nil {
-		return nil, errorsmod.Wrapf(ErrBadRequest, "building backend request: %v", err)
+		return nil, errorsmod.Wrapf(types.ErrRelayBadRequest, "building backend request: %v", err)
 	}
 	r.Header = types.HeadersToHTTP(in.Headers)
 	for k, v := range svc.Headers {
@@ -357,20 +357,20 @@ func (s *Server) forward(ctx context.Context, in *types.HTTPRequest, svc *Servic
 	resp, err := s.backend.Do(r)
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return nil, errorsmod.Wrapf(ErrBackendTimeout, "no answer within %s", svc.Timeout)
+			return nil, errorsmod.Wrapf(types.ErrRelayBackendTimeout, "no answer within %s", svc.Timeout)
 		}
-		return nil, errorsmod.Wrap(ErrBackendFailed, err.Error())
+		return nil, errorsmod.Wrap(types.ErrRelayBackendFailed, err.Error())
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, svc.MaxBodyBytes+1))
 	if err != nil {
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return nil, errorsmod.Wrapf(ErrBackendTimeout, "no full answer within %s", svc.Timeout)
+			return nil, errorsmod.Wrapf(types.ErrRelayBackendTimeout, "no full answer within %s", svc.Timeout)
 		}
-		return nil, errorsmod.Wrap(ErrBackendFailed, err.Error())
+		return nil, errorsmod.Wrap(types.ErrRelayBackendFailed, err.Error())
 	}
 	if int64(len(body)) > svc.MaxBodyBytes {
-		return nil, errorsmod.Wrapf(ErrBodyTooLarge, "backend response over %d bytes", svc.MaxBodyBytes)
+		return nil, errorsmod.Wrapf(types.ErrRelayBodyTooLarge, "backend response over %d bytes", svc.MaxBodyBytes)
 	}
 	return &types.HTTPResponse{StatusCode: uint32(resp.StatusCode), Headers: types.HeadersFromHTTP(resp.Header), Body: body}, nil
 }
@@ -390,15 +390,9 @@ func (s *Server) reply(w http.ResponseWriter, status int, res *types.RelayRespon
 // a configured service id (or metrics.UnknownService) and a fixed reason,
 // never a request field.
 func (s *Server) fail(w http.ResponseWriter, a admitted, err error) {
-	regErr := ErrInternal
-	for e := range statusOf {
-		if errors.Is(err, e) {
-			regErr = e
-			break
-		}
-	}
+	_, status, reason := types.RelayRefusal(err)
 	req, service, lg := a.req, metrics.UnknownService, s.logger
-	res := &types.RelayResponse{Error: &types.RelayError{Codespace: Codespace, Code: regErr.ABCICode(), Message: err.Error()}}
+	res := &types.RelayResponse{Error: types.NewRelayError(err)}
 	if req != nil && req.Meta.SessionHeader != nil {
 		hdr := req.Meta.SessionHeader
 		res.Meta.SessionHeader = hdr
@@ -408,7 +402,7 @@ func (s *Server) fail(w http.ResponseWriter, a admitted, err error) {
 	if a.svc != nil {
 		service = a.svc.ServiceID
 	}
-	s.metrics.RelaysFailed.WithLabelValues(service, reasonOf[regErr]).Inc()
-	lg.Debug("relay refused", "reason", reasonOf[regErr], "error", err)
-	s.reply(w, statusOf[regErr], res)
+	s.metrics.RelaysFailed.WithLabelValues(service, reason).Inc()
+	lg.Debug("relay refused", "reason", reason, "error", err)
+	s.reply(w, status, res)
 }

@@ -141,7 +141,7 @@ func newFixture(t testing.TB, backend http.Handler, miner proxy.Miner, limits ..
 	for _, l := range limits {
 		f.server.SetLimits(l)
 	}
-	require.NoError(t, f.server.Start())
+	require.NoError(t, f.server.Start(context.Background()))
 	t.Cleanup(func() { _ = f.server.Stop(context.Background()) })
 	f.url = "http://" + f.server.Addr()
 	return f
@@ -232,7 +232,7 @@ func TestReplayedRequestIsRefusedAndMinedOnce(t *testing.T) {
 	require.Equal(t, http.StatusOK, status)
 	status, res := f.send(t, http.MethodPost, raw)
 	require.Equal(t, http.StatusConflict, status)
-	require.Equal(t, proxy.ErrDuplicateRelay.ABCICode(), res.Error.Code)
+	require.Equal(t, types.ErrRelayDuplicate.ABCICode(), res.Error.Code)
 	require.Equal(t, 1, f.miner.count())
 	// The same call with a fresh nonce is a new relay.
 	status, _ = f.send(t, http.MethodPost, marshal(t, f.request(t, f.header, []byte(`{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber"}`))))
@@ -264,42 +264,42 @@ func TestRefusedRelaysGetTypedErrorsAndAreNotMined(t *testing.T) {
 		status int
 		err    error
 	}{
-		{"not a relay", func() []byte { return []byte("garbage\xff\xff") }, "POST", 2, http.StatusBadRequest, proxy.ErrBadRequest},
-		{"GET", func() []byte { return nil }, "GET", 2, http.StatusMethodNotAllowed, proxy.ErrMethodNotAllowed},
+		{"not a relay", func() []byte { return []byte("garbage\xff\xff") }, "POST", 2, http.StatusBadRequest, types.ErrRelayBadRequest},
+		{"GET", func() []byte { return nil }, "GET", 2, http.StatusMethodNotAllowed, types.ErrRelayMethodNotAllowed},
 		{"forged signature", func() []byte {
 			req := f.request(t, f.header, []byte(`{}`))
 			relaytest.SignRequest(t, req, other.Key)
 			return marshal(t, req)
-		}, "POST", 2, http.StatusUnauthorized, proxy.ErrInvalidSignature},
+		}, "POST", 2, http.StatusUnauthorized, types.ErrRelayInvalidSignature},
 		{"tampered payload", func() []byte {
 			req := f.request(t, f.header, []byte(`{}`))
 			req.Payload = append(req.Payload, 0x22, 0)
 			return marshal(t, req)
-		}, "POST", 2, http.StatusUnauthorized, proxy.ErrInvalidSignature},
+		}, "POST", 2, http.StatusUnauthorized, types.ErrRelayInvalidSignature},
 		{"wrong session id", func() []byte {
 			h := f.header
 			h.SessionId = protocol.SessionID([]byte("x"), "eth", f.app.Address, 1)
 			return marshal(t, f.request(t, h, []byte(`{}`)))
-		}, "POST", 2, http.StatusForbidden, proxy.ErrWrongSession},
+		}, "POST", 2, http.StatusForbidden, types.ErrRelayWrongSession},
 		{"unknown service", func() []byte {
 			h := f.header
 			h.ServiceId = "btc"
 			return marshal(t, f.request(t, h, []byte(`{}`)))
-		}, "POST", 2, http.StatusNotFound, proxy.ErrUnknownService},
-		{"session over", func() []byte { return marshal(t, f.request(t, f.header, []byte(`{}`))) }, "POST", 100, http.StatusGone, proxy.ErrSessionExpired},
-		{"payload too large", func() []byte { return marshal(t, f.request(t, f.header, make([]byte, 1<<17))) }, "POST", 2, http.StatusRequestEntityTooLarge, proxy.ErrBodyTooLarge},
+		}, "POST", 2, http.StatusNotFound, types.ErrRelayUnknownService},
+		{"session over", func() []byte { return marshal(t, f.request(t, f.header, []byte(`{}`))) }, "POST", 100, http.StatusGone, types.ErrRelaySessionOver},
+		{"payload too large", func() []byte { return marshal(t, f.request(t, f.header, make([]byte, 1<<17))) }, "POST", 2, http.StatusRequestEntityTooLarge, types.ErrRelayBodyTooLarge},
 		{"compact form on the wire", func() []byte {
 			req := f.request(t, f.header, []byte(`{}`))
 			c, err := protocol.CompactRequest(req)
 			require.NoError(t, err)
 			return marshal(t, &c)
-		}, "POST", 2, http.StatusBadRequest, proxy.ErrBadRequest},
+		}, "POST", 2, http.StatusBadRequest, types.ErrRelayBadRequest},
 		{"nonce too long", func() []byte {
 			req := f.request(t, f.header, []byte(`{}`))
 			req.Meta.Nonce = make([]byte, protocol.MaxNonceSize+1)
 			relaytest.SignRequest(t, req, f.app.Key)
 			return marshal(t, req)
-		}, "POST", 2, http.StatusBadRequest, proxy.ErrBadRequest},
+		}, "POST", 2, http.StatusBadRequest, types.ErrRelayBadRequest},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -307,7 +307,7 @@ func TestRefusedRelaysGetTypedErrorsAndAreNotMined(t *testing.T) {
 			status, res := f.send(t, tt.method, tt.raw())
 			require.Equal(t, tt.status, status)
 			require.NotNil(t, res.Error)
-			require.Equal(t, proxy.Codespace, res.Error.Codespace)
+			require.Equal(t, types.RelayCodespace, res.Error.Codespace)
 			require.Equal(t, tt.err.(interface{ ABCICode() uint32 }).ABCICode(), res.Error.Code, res.Error.Message)
 		})
 	}
@@ -318,8 +318,8 @@ func TestRefusedRelaysGetTypedErrorsAndAreNotMined(t *testing.T) {
 		status int
 		err    error
 	}{
-		{"backend timeout", "X-Slow", http.StatusGatewayTimeout, proxy.ErrBackendTimeout},
-		{"backend response too large", "X-Big", http.StatusRequestEntityTooLarge, proxy.ErrBodyTooLarge},
+		{"backend timeout", "X-Slow", http.StatusGatewayTimeout, types.ErrRelayBackendTimeout},
+		{"backend response too large", "X-Big", http.StatusRequestEntityTooLarge, types.ErrRelayBodyTooLarge},
 	}
 	f.chain.setHeight(2)
 	for _, tt := range backendCases {
@@ -342,7 +342,7 @@ func TestSupplierNotInSessionIsRefused(t *testing.T) {
 	f.chain.session.Suppliers = []types.Supplier{{OperatorAddress: relaytest.NewActor().Address}}
 	status, res := f.send(t, "POST", marshal(t, f.request(t, f.header, []byte(`{}`))))
 	require.Equal(t, http.StatusForbidden, status)
-	require.Equal(t, proxy.ErrWrongSession.ABCICode(), res.Error.Code)
+	require.Equal(t, types.ErrRelayWrongSession.ABCICode(), res.Error.Code)
 	require.Zero(t, f.miner.count())
 }
 
@@ -365,7 +365,7 @@ func TestForgedSessionsCostNoChainQuery(t *testing.T) {
 		forged[i%len(forged)](&h, i)
 		status, res := f.send(t, "POST", marshal(t, f.request(t, h, []byte(`{}`))))
 		require.Equal(t, http.StatusForbidden, status, res.Error.GetMessage())
-		require.Equal(t, proxy.ErrWrongSession.ABCICode(), res.Error.Code)
+		require.Equal(t, types.ErrRelayWrongSession.ABCICode(), res.Error.Code)
 	}
 	require.Zero(t, f.chain.sessionQueries.Load(), "no forged header reached the chain")
 	require.Zero(t, f.miner.count())
@@ -419,6 +419,6 @@ func TestRelayThatCannotBeMadeDurableIsRefusedWith503(t *testing.T) {
 	f := newFixture(t, jsonRPCBackend(t), &failingMiner{})
 	status, res := f.send(t, http.MethodPost, marshal(t, f.request(t, f.header, []byte(`{}`))))
 	require.Equal(t, http.StatusServiceUnavailable, status)
-	require.Equal(t, proxy.ErrStoreUnavailable.ABCICode(), res.Error.Code)
+	require.Equal(t, types.ErrRelayStoreUnavailable.ABCICode(), res.Error.Code)
 	require.Empty(t, res.Payload, "no answer without a durable relay")
 }

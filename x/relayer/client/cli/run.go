@@ -1,0 +1,77 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"cosmossdk.io/log"
+	"github.com/cosmos/cosmos-sdk/client"
+	"github.com/cosmos/cosmos-sdk/client/flags"
+	"github.com/cosmos/cosmos-sdk/server"
+	"github.com/spf13/cobra"
+)
+
+const (
+	flagConfig       = "config"
+	flagPollInterval = "poll-interval"
+	// stopTimeout bounds a daemon's shutdown: requests in flight get that
+	// long to finish.
+	stopTimeout = 30 * time.Second
+)
+
+// daemon is what runDaemon runs: a started daemon is stopped on SIGINT or
+// SIGTERM.
+type daemon interface {
+	Start(ctx context.Context) error
+	Stop(ctx context.Context) error
+}
+
+// daemonContext is what every daemon start command reads from its flags.
+type daemonContext struct {
+	client     client.Context
+	logger     log.Logger
+	configPath string
+	poll       time.Duration
+}
+
+// readDaemonFlags reads the flags addDaemonFlags declared. Errors from
+// here on are not usage errors.
+func readDaemonFlags(cmd *cobra.Command) (daemonContext, error) {
+	cmd.SilenceUsage = true
+	clientCtx, err := client.GetClientQueryContext(cmd)
+	if err != nil {
+		return daemonContext{}, err
+	}
+	path, _ := cmd.Flags().GetString(flagConfig)
+	if path == "" {
+		return daemonContext{}, fmt.Errorf("--%s is required", flagConfig)
+	}
+	poll, _ := cmd.Flags().GetDuration(flagPollInterval)
+	return daemonContext{client: clientCtx, logger: server.GetServerContextFromCmd(cmd).Logger, configPath: path, poll: poll}, nil
+}
+
+// addDaemonFlags declares a daemon's flags: its config (exampleConfig is
+// where an example lives), the block poll interval and the keyring flags.
+func addDaemonFlags(cmd *cobra.Command, what, exampleConfig string) {
+	cmd.Flags().String(flagConfig, "", fmt.Sprintf("path of the %s YAML config (see %s)", what, exampleConfig))
+	cmd.Flags().Duration(flagPollInterval, 2*time.Second, "how often to poll the node for blocks when the websocket is quiet")
+	flags.AddKeyringFlags(cmd.Flags())
+}
+
+// runDaemon starts d and runs it until SIGINT or SIGTERM, then stops it.
+func runDaemon(cmd *cobra.Command, name string, logger log.Logger, d daemon) error {
+	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := d.Start(ctx); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	logger.Info("stopping " + name)
+	shutdown, cancel := context.WithTimeout(context.Background(), stopTimeout)
+	defer cancel()
+	return d.Stop(shutdown)
+}
