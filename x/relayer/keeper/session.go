@@ -52,7 +52,7 @@ func (k Keeper) GetSession(ctx context.Context, appAddr, serviceID string, h int
 	} else if err != nil {
 		return types.Session{}, err
 	}
-	if !activeAt(app.ActivationHeight, app.UnstakeSessionEndHeight, start) {
+	if !protocol.ActiveAt(app.ActivationHeight, app.UnstakeSessionEndHeight, start) {
 		return types.Session{}, errorsmod.Wrapf(types.ErrApplicationNotActive, "application %s is active from height %d (unstaked after %d); session starts at %d", appAddr, app.ActivationHeight, app.UnstakeSessionEndHeight, start)
 	}
 	if !containsString(app.ServiceIds, serviceID) {
@@ -92,7 +92,7 @@ func (k Keeper) suppliersForService(ctx context.Context, serviceID string, start
 	}
 	var out []types.Supplier
 	err = indexes.ScanValues(ctx, k.Suppliers, iter, func(s types.Supplier) bool {
-		if activeAt(s.ActivationHeight, s.UnstakeSessionEndHeight, start) {
+		if protocol.ActiveAt(s.ActivationHeight, s.UnstakeSessionEndHeight, start) {
 			out = append(out, s)
 		}
 		return false

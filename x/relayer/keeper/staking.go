@@ -77,12 +77,6 @@ func (k Keeper) unbondingSchedule(ctx context.Context) (sessionEnd, completion i
 	return sessionEnd, protocol.SessionWindows(pStart, sessionEnd).ProofWindowClose, nil
 }
 
-// activeAt says whether an actor with these heights takes part in the
-// session starting at start.
-func activeAt(activation, unstakeSessionEnd, start int64) bool {
-	return activation <= start && (unstakeSessionEnd == 0 || start <= unstakeSessionEnd)
-}
-
 // actor is what staking needs to know of one kind of staked actor
 // (applications, suppliers): stake, add-stake, unstake and unbonding are
 // written once, over it.
