@@ -48,6 +48,7 @@ type admitted struct {
 	compact types.RelayRequest  // its compact form, as its trie leaf holds it
 	key     []byte              // its key: the signable bytes the application signed
 	svc     *Service
+	windows protocol.Windows // of its session
 }
 
 // Service is one supplier's service behind this server.
@@ -205,7 +206,7 @@ func (s *Server) admit(w http.ResponseWriter, r *http.Request) (admitted, error)
 		return a, errorsmod.Wrapf(types.ErrRelayBodyTooLarge, "payload of %d bytes, limit %d", len(req.Payload), svc.MaxBodyBytes)
 	}
 	ctx := r.Context()
-	if err := s.checkSession(ctx, hdr, svc); err != nil {
+	if a.windows, err = s.checkSession(ctx, hdr, svc); err != nil {
 		return a, err
 	}
 	pub, err := s.chain.PubKey(ctx, hdr.ApplicationAddress)
@@ -237,42 +238,43 @@ func (s *Server) admit(w http.ResponseWriter, r *http.Request) (admitted, error)
 // asked, so a flood of forged headers costs no chain queries: the session's
 // heights must tile the chain and its id must be the one the protocol
 // derives from the (cached) seed block hash.
-func (s *Server) checkSession(ctx context.Context, hdr *types.SessionHeader, svc *Service) error {
+func (s *Server) checkSession(ctx context.Context, hdr *types.SessionHeader, svc *Service) (protocol.Windows, error) {
+	var w protocol.Windows
 	cur := s.chain.LatestHeight()
 	start := hdr.SessionStartBlockHeight
 	if start > cur {
-		return errorsmod.Wrapf(types.ErrRelayWrongSession, "session %s starts at height %d, current height %d", hdr.SessionId, start, cur)
+		return w, errorsmod.Wrapf(types.ErrRelayWrongSession, "session %s starts at height %d, current height %d", hdr.SessionId, start, cur)
 	}
 	p, err := s.chain.ParamsAt(ctx, start)
 	if err != nil {
-		return errorsmod.Wrap(types.ErrRelayChainUnavailable, err.Error())
+		return w, errorsmod.Wrap(types.ErrRelayChainUnavailable, err.Error())
 	}
 	if protocol.SessionStartHeight(p.NumBlocksPerSession, start) != start || protocol.SessionEndHeight(p.NumBlocksPerSession, start) != hdr.SessionEndBlockHeight {
-		return errorsmod.Wrapf(types.ErrRelayWrongSession, "heights %d-%d are not a session", start, hdr.SessionEndBlockHeight)
+		return w, errorsmod.Wrapf(types.ErrRelayWrongSession, "heights %d-%d are not a session", start, hdr.SessionEndBlockHeight)
 	}
-	if w := protocol.SessionWindows(p, hdr.SessionEndBlockHeight); cur > w.GracePeriodEnd {
-		return errorsmod.Wrapf(types.ErrRelaySessionOver, "session %s ended at height %d (grace period to %d), current height %d", hdr.SessionId, hdr.SessionEndBlockHeight, w.GracePeriodEnd, cur)
+	if w = protocol.SessionWindows(p, hdr.SessionEndBlockHeight); !w.InSessionOrGrace(start, cur) {
+		return w, errorsmod.Wrapf(types.ErrRelaySessionOver, "session %s ended at height %d (grace period to %d), current height %d", hdr.SessionId, hdr.SessionEndBlockHeight, w.GracePeriodEnd, cur)
 	}
 	seed, err := s.chain.BlockHash(ctx, protocol.SessionSeedHeight(start))
 	if err != nil {
-		return errorsmod.Wrap(types.ErrRelayChainUnavailable, err.Error())
+		return w, errorsmod.Wrap(types.ErrRelayChainUnavailable, err.Error())
 	}
 	if id := protocol.SessionID(seed, hdr.ServiceId, hdr.ApplicationAddress, start); id != hdr.SessionId {
-		return errorsmod.Wrapf(types.ErrRelayWrongSession, "session id %s is not the chain's %s", hdr.SessionId, id)
+		return w, errorsmod.Wrapf(types.ErrRelayWrongSession, "session id %s is not the chain's %s", hdr.SessionId, id)
 	}
 	session, err := s.chain.Session(ctx, hdr.ApplicationAddress, hdr.ServiceId, start)
 	if err != nil {
-		return errorsmod.Wrap(types.ErrRelayWrongSession, err.Error())
+		return w, errorsmod.Wrap(types.ErrRelayWrongSession, err.Error())
 	}
 	if session.Header != *hdr {
-		return errorsmod.Wrapf(types.ErrRelayWrongSession, "relay is for session %s, chain has %s", hdr, &session.Header)
+		return w, errorsmod.Wrapf(types.ErrRelayWrongSession, "relay is for session %s, chain has %s", hdr, &session.Header)
 	}
 	for _, sup := range session.Suppliers {
 		if sup.OperatorAddress == svc.Supplier {
-			return nil
+			return w, nil
 		}
 	}
-	return errorsmod.Wrapf(types.ErrRelayWrongSession, "supplier %s is not in session %s", svc.Supplier, hdr.SessionId)
+	return w, errorsmod.Wrapf(types.ErrRelayWrongSession, "supplier %s is not in session %s", svc.Supplier, hdr.SessionId)
 }
 
 // serve forwards the payload, signs the response and has it mined.
@@ -290,7 +292,7 @@ func (s *Server) serve(ctx context.Context, a admitted) (*types.RelayResponse, e
 		return nil, errorsmod.Wrap(types.ErrRelayInternal, err.Error())
 	}
 	hdr := a.req.Meta.SessionHeader
-	if err := s.stillServable(ctx, hdr); err != nil {
+	if err := s.stillServable(hdr, a.windows); err != nil {
 		return nil, err
 	}
 	res := &types.RelayResponse{Meta: types.RelayResponseMetadata{SessionHeader: hdr, RelayKey: a.key}, Payload: payload}
@@ -324,12 +326,8 @@ func (s *Server) serve(ctx context.Context, a admitted) (*types.RelayResponse, e
 // stillServable refuses a relay whose backend answered after the session's
 // grace period: a session that is over never takes another relay (its tree
 // may be sealed, claimed or gone), so the answer is not returned either.
-func (s *Server) stillServable(ctx context.Context, hdr *types.SessionHeader) error {
-	p, err := s.chain.ParamsAt(ctx, hdr.SessionStartBlockHeight)
-	if err != nil {
-		return errorsmod.Wrap(types.ErrRelayChainUnavailable, err.Error())
-	}
-	if w, cur := protocol.SessionWindows(p, hdr.SessionEndBlockHeight), s.chain.LatestHeight(); cur > w.GracePeriodEnd {
+func (s *Server) stillServable(hdr *types.SessionHeader, w protocol.Windows) error {
+	if cur := s.chain.LatestHeight(); !w.InSessionOrGrace(hdr.SessionStartBlockHeight, cur) {
 		return errorsmod.Wrapf(types.ErrRelaySessionOver, "session %s ended its grace period at height %d while the backend answered (height %d)", hdr.SessionId, w.GracePeriodEnd, cur)
 	}
 	return nil
