@@ -9,7 +9,7 @@ export PATH := $(GOBIN):$(PATH)
 TAGS     ?= libsecp256k1_sdk
 GOFLAGS_TAGS := -tags '$(TAGS)'
 
-.PHONY: all build install test test-short bench proto-gen proto-lint proto-check localnet localnet-check clean
+.PHONY: all build install test test-short bench proto-gen proto-lint proto-check localnet localnet-check faults clean
 
 all: build
 
@@ -60,6 +60,18 @@ localnet: build
 ## for the expected amount within 5 minutes
 localnet-check: build
 	./scripts/localnet.sh --check
+
+## faults: fault benchmark (not part of test, several minutes): a fresh
+## one-node chain, RelayMiner and AppGate as processes, relays through the
+## AppGate at 100/s while the RelayMiner is killed -9 at random lifecycle
+## points (20x) and the node restarted (5x); reports relays answered,
+## claimed and settled per session and fails if any answered relay did not
+## settle or the supplier was slashed. Flags: FAULTS_FLAGS="-seed 42
+## -duration 300s -rate 200 -relayminer-kills 30 -node-restarts 5
+## -report-only" (go run ./scripts/faults -h lists them)
+FAULTS_FLAGS ?=
+faults: build
+	$(GO) run ./scripts/faults -bin $(BIN)/poktrolld $(FAULTS_FLAGS)
 
 clean:
 	rm -rf $(BIN) .gen

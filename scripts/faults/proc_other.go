@@ -1,0 +1,12 @@
+//go:build unix && !linux
+
+package main
+
+import "syscall"
+
+// childAttr puts every child in a process group of its own, so that a
+// Ctrl-C at the terminal reaches the benchmark only (which then stops the
+// children in order).
+func childAttr() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Setpgid: true}
+}
