@@ -36,8 +36,10 @@ const (
 // already sealed for its claim: it can no longer be counted.
 var ErrSessionClaimed = errors.New("session already claimed")
 
-// nodeBatch is how many trie nodes a build writes per store write.
-const nodeBatch = 4096
+// nodeBatch is how many trie nodes a build writes per store write: small,
+// so the relay log writes of the sessions being served, which leveldb
+// queues behind a batch, are not held up while a trie is written.
+const nodeBatch = 256
 
 // meta is the persisted description of one tree.
 type meta struct {
@@ -80,6 +82,8 @@ type Tree struct {
 	mu   sync.Mutex // guards meta and busy
 	meta meta
 	busy bool // a claim or proof tx is in flight
+
+	dataDeleted bool // the relay log and trie are gone (set once proven)
 }
 
 // treeKey is the short store prefix of one supplier's session: 8 bytes of
@@ -318,7 +322,11 @@ func (t *Tree) markProven() error {
 	t.meta.State = StateProven
 	err := t.saveMetaLocked()
 	t.mu.Unlock()
-	return errors.Join(err, t.deleteData())
+	if derr := t.deleteData(); derr != nil {
+		return errors.Join(err, derr)
+	}
+	t.dataDeleted = true
+	return err
 }
 
 // deleteData deletes the tree's relay log and trie nodes, and compacts
@@ -367,8 +375,10 @@ func (t *Tree) saveMetaLocked() error {
 // destroy deletes everything the tree stored: the log and nodes, then the
 // metadata, so a crash part-way leaves a tree that is deleted again.
 func (t *Tree) destroy() error {
-	if err := t.deleteData(); err != nil {
-		return err
+	if tm, _ := t.snapshot(); tm.State != StateProven || !t.dataDeleted {
+		if err := t.deleteData(); err != nil {
+			return err
+		}
 	}
 	return t.db.Delete(metaKey(t.key))
 }
