@@ -6,18 +6,15 @@ import (
 	"io"
 	mrand "math/rand/v2"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
-	"regexp"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pokt-network/poktroll/testutil/metricstest"
 	"github.com/pokt-network/poktroll/x/relayer/appgate"
 	"github.com/pokt-network/poktroll/x/relayer/internal/httplimit"
 	"github.com/pokt-network/poktroll/x/relayer/internal/httplimit/httplimittest"
@@ -37,17 +34,6 @@ func (h *harness) serveLimited(l httplimit.Limits) (string, httplimittest.Errors
 	h.t.Cleanup(func() { _ = srv.Close() })
 	return ln.Addr().String(), errs
 }
-
-// renderMetrics is the gateway's /metrics page.
-func (h *harness) renderMetrics() string {
-	h.t.Helper()
-	rec := httptest.NewRecorder()
-	promhttp.HandlerFor(h.metrics.Registry, promhttp.HandlerOpts{}).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
-	require.Equal(h.t, http.StatusOK, rec.Code)
-	return rec.Body.String()
-}
-
-var serviceLabelRe = regexp.MustCompile(`service="([^"]*)"`)
 
 // forgedServices make the first path segment a hostile client could send.
 var forgedServices = []struct {
@@ -90,7 +76,7 @@ func TestForgedServicesGetJSONErrorsAndAddNoMetricSeries(t *testing.T) {
 	base := "http://" + addr + "/"
 
 	h.failure(http.MethodGet, "/nope/", nil, nil, http.StatusNotFound, appgate.CodeUnknownService) // the fixed series
-	before := h.renderMetrics()
+	before := metricstest.RenderMetrics(h.t, h.metrics.Registry)
 
 	rng := mrand.New(mrand.NewPCG(1, 2))
 	paths := make([]string, n)
@@ -128,13 +114,9 @@ func TestForgedServicesGetJSONErrorsAndAddNoMetricSeries(t *testing.T) {
 	require.Empty(t, failures)
 	require.Empty(t, errs.Lines(), "the server logged an error (a recovered panic?)")
 
-	after := h.renderMetrics()
+	after := metricstest.RenderMetrics(h.t, h.metrics.Registry)
 	require.InDelta(t, len(before), len(after), 16, "/metrics grew from %d to %d bytes:\n%s", len(before), len(after), after)
-	var labels []string
-	for _, m := range serviceLabelRe.FindAllStringSubmatch(after, -1) {
-		labels = append(labels, m[1])
-	}
-	require.Subset(t, []string{service, "other", appgate.UnknownServiceLabel}, slices.Compact(slices.Sorted(slices.Values(labels))))
+	require.Subset(t, []string{service, "other", appgate.UnknownServiceLabel}, metricstest.ServiceLabels(after))
 	require.Contains(t, after, fmt.Sprintf(`appgate_requests_total{outcome="unknown_service",service="unknown"} %d`, n+1))
 	require.Zero(t, h.sups[0].hits())
 }

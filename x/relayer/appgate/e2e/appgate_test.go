@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -31,19 +30,6 @@ import (
 
 const service = "cometbft"
 
-// params give 8-block sessions, long enough to relay through a rollover
-// under -race, and a claim window wide enough for a slow RelayMiner.
-func params() types.Params {
-	p := types.DefaultParams()
-	p.NumBlocksPerSession = 8
-	p.GracePeriodEndOffsetBlocks = 2
-	p.ClaimWindowOpenOffsetBlocks = 2
-	p.ClaimWindowCloseOffsetBlocks = 10
-	p.ProofWindowOpenOffsetBlocks = 1
-	p.ProofWindowCloseOffsetBlocks = 6
-	return p
-}
-
 // TestAppGate runs a chain, two RelayMiners whose backend is the node's own
 // CometBFT RPC, and an AppGate in front of them, and drives the AppGate with
 // CometBFT's own RPC client.
@@ -63,14 +49,14 @@ func TestAppGate(t *testing.T) {
 	}()
 
 	n := network.New(t,
-		network.WithParams(params()),
+		network.WithParams(network.E2EParams()),
 		network.WithServices(
 			types.Service{Id: service, Name: "CometBFT RPC", ComputeUnitsPerRelay: 2},
 			types.Service{Id: "other", Name: "A service the application is not staked for"},
 		),
 		network.WithFundedAccounts("app", "supA", "supB"),
 	)
-	listens := map[string]string{"supA": freeAddr(t), "supB": freeAddr(t)}
+	listens := map[string]string{"supA": network.FreeAddr(t), "supB": network.FreeAddr(t)}
 	stake := sdk.NewInt64Coin(types.DefaultDenom, 10_000_000)
 	var activation int64
 	for _, sup := range []string{"supA", "supB"} {
@@ -132,7 +118,7 @@ func TestAppGate(t *testing.T) {
 	nextSessionStart := func() int64 {
 		cur, err := n.LatestHeight()
 		require.NoError(t, err)
-		return protocol.SessionEndHeight(params().NumBlocksPerSession, cur) + 1
+		return protocol.SessionEndHeight(network.E2EParams().NumBlocksPerSession, cur) + 1
 	}
 	supA, supB := n.Address("supA"), n.Address("supB")
 
@@ -181,7 +167,7 @@ func TestAppGate(t *testing.T) {
 	t.Run("the relays appear in settled claims", func(t *testing.T) {
 		cur, err := n.LatestHeight()
 		require.NoError(t, err)
-		w := protocol.SessionWindows(params(), protocol.SessionEndHeight(params().NumBlocksPerSession, cur))
+		w := protocol.SessionWindows(network.E2EParams(), protocol.SessionEndHeight(network.E2EParams().NumBlocksPerSession, cur))
 		_, err = n.WaitForHeightWithTimeout(w.ProofWindowClose+1, 120*time.Second)
 		require.NoError(t, err)
 
@@ -215,7 +201,7 @@ func TestAppGate(t *testing.T) {
 	// Last: its relays are in sessions the settlement check does not cover.
 	t.Run("poktrolld appgate start serves until SIGTERM", func(t *testing.T) {
 		require.NoError(t, <-built)
-		listen, health := freeAddr(t), freeAddr(t)
+		listen, health := network.FreeAddr(t), network.FreeAddr(t)
 		path := filepath.Join(t.TempDir(), "appgate.yaml")
 		require.NoError(t, os.WriteFile(path, []byte(fmt.Sprintf(`chain:
   rpc_url: %s
@@ -378,7 +364,7 @@ metrics:
   listen: ""
 health:
   listen: %s
-`, n.RPCURL(), freeAddr(t), service, freeAddr(t)), appgateconfig.Load)
+`, n.RPCURL(), network.FreeAddr(t), service, network.FreeAddr(t)), appgateconfig.Load)
 }
 
 func loadYAML[C any](t *testing.T, name, yaml string, load func(string) (C, error)) C {
@@ -387,13 +373,4 @@ func loadYAML[C any](t *testing.T, name, yaml string, load func(string) (C, erro
 	cfg, err := load(path)
 	require.NoError(t, err)
 	return cfg
-}
-
-// freeAddr returns a loopback address with a port free right now.
-func freeAddr(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := ln.Addr().String()
-	require.NoError(t, ln.Close())
-	return addr
 }

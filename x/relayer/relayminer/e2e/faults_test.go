@@ -38,7 +38,7 @@ import (
 // session was claimed with exactly the relays answered, proven and settled,
 // with no slash and no expired claim.
 //
-// Heights, with the e2e params() and E the session's last block: grace ends
+// Heights, with the e2e network.E2EParams() and E the session's last block: grace ends
 // at E+2, the claim window is E+4..E+14 (work starts at E+3), the proof
 // window E+15..E+21 (work starts at E+14); settlement is in block E+21.
 func faultScenarios(t *testing.T, n *network.Network, listens map[string]string, backend string, bin *poktrolld) {
@@ -91,7 +91,7 @@ func faultScenarios(t *testing.T, n *network.Network, listens map[string]string,
 			for i := 0; i < kill.relays; i++ {
 				c.relay(t, hdr, i)
 			}
-			w := protocol.SessionWindows(params(), hdr.SessionEndBlockHeight)
+			w := protocol.SessionWindows(network.E2EParams(), hdr.SessionEndBlockHeight)
 			kill.until(t, w, sup, hdr.SessionId)
 			rm.kill9(t)
 			rm.start(t)
@@ -139,7 +139,7 @@ func faultScenarios(t *testing.T, n *network.Network, listens map[string]string,
 		for i := 0; i < relays; i++ {
 			c.relay(t, hdr, i)
 		}
-		w := protocol.SessionWindows(params(), hdr.SessionEndBlockHeight)
+		w := protocol.SessionWindows(network.E2EParams(), hdr.SessionEndBlockHeight)
 		from := w.ClaimWindowOpen - 1
 		_, err := n.WaitForHeightWithTimeout(from, 60*time.Second)
 		require.NoError(t, err)
@@ -219,7 +219,7 @@ func faultScenarios(t *testing.T, n *network.Network, listens map[string]string,
 // that the supplier was neither slashed nor had a claim expire.
 func requireNothingMissed(t *testing.T, n *network.Network, sup string, hdr types.SessionHeader, answered int) {
 	t.Helper()
-	w := protocol.SessionWindows(params(), hdr.SessionEndBlockHeight)
+	w := protocol.SessionWindows(network.E2EParams(), hdr.SessionEndBlockHeight)
 	_, err := n.WaitForHeightWithTimeout(w.ProofWindowClose+1, 120*time.Second)
 	require.NoError(t, err)
 	var evs []proto.Message

@@ -46,15 +46,6 @@ func healthHeight(url string) int64 {
 	return h.Height
 }
 
-// freeAddr returns a loopback address with a port free right now.
-func freeAddr(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := ln.Addr().String()
-	require.NoError(t, ln.Close())
-	return addr
-}
-
 // jsonRPCBackend answers every JSON-RPC call with its id and counts calls.
 func jsonRPCBackend(t *testing.T) *httptest.Server {
 	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -100,7 +91,7 @@ suppliers:
         listen: %s
         backend_url: %s
         request_timeout: 5s
-`, rpcURL, storeDir, freeAddr(t), keyName, listen, backend)
+`, rpcURL, storeDir, network.FreeAddr(t), keyName, listen, backend)
 	path := filepath.Join(t.TempDir(), "relayminer.yaml")
 	require.NoError(t, os.WriteFile(path, []byte(yaml), 0o600))
 	cfg, err := config.Load(path)

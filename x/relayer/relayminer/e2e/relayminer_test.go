@@ -27,20 +27,6 @@ const cupr = 3
 
 func testLogger(t *testing.T) log.Logger { return log.NewTestLoggerError(t) }
 
-// params make a session's whole lifecycle last about 28 blocks (14 s), with
-// sessions long enough to send a scenario's relays even under -race, and a
-// claim window wide enough to ride out a dropped connection.
-func params() types.Params {
-	p := types.DefaultParams()
-	p.NumBlocksPerSession = 8
-	p.GracePeriodEndOffsetBlocks = 2
-	p.ClaimWindowOpenOffsetBlocks = 2
-	p.ClaimWindowCloseOffsetBlocks = 10
-	p.ProofWindowOpenOffsetBlocks = 1
-	p.ProofWindowCloseOffsetBlocks = 6
-	return p
-}
-
 func balance(t *testing.T, n *network.Network, addr string) sdkmath.Int {
 	res, err := banktypes.NewQueryClient(n.QueryConn()).Balance(context.Background(), &banktypes.QueryBalanceRequest{Address: addr, Denom: types.DefaultDenom})
 	require.NoError(t, err)
@@ -55,7 +41,7 @@ func TestRelayMiner(t *testing.T) {
 		t.Skip("in-process network")
 	}
 	n := network.New(t,
-		network.WithParams(params()),
+		network.WithParams(network.E2EParams()),
 		network.WithServices(types.Service{Id: "eth", Name: "Ethereum", ComputeUnitsPerRelay: cupr}),
 		// app<i> and sup<i>: one pair per scenario (5-10: faults_test.go).
 		network.WithFundedAccounts("app1", "sup1", "app2", "sup2", "app3", "sup3", "app4", "sup4",
@@ -64,7 +50,7 @@ func TestRelayMiner(t *testing.T) {
 	const pairs = 10
 	listens := map[string]string{}
 	for i := 1; i <= pairs; i++ {
-		listens[fmt.Sprintf("sup%d", i)] = freeAddr(t)
+		listens[fmt.Sprintf("sup%d", i)] = network.FreeAddr(t)
 	}
 	// Staked in parallel: each pair waits for the next session to activate.
 	require.True(t, t.Run("stake", func(t *testing.T) {
@@ -127,7 +113,7 @@ func TestRelayMiner(t *testing.T) {
 		}
 
 		last := headers[len(headers)-1]
-		w := protocol.SessionWindows(params(), last.SessionEndBlockHeight)
+		w := protocol.SessionWindows(network.E2EParams(), last.SessionEndBlockHeight)
 		_, err := n.WaitForHeightWithTimeout(w.ProofWindowClose+1, 90*time.Second)
 		require.NoError(t, err)
 
@@ -153,7 +139,7 @@ func TestRelayMiner(t *testing.T) {
 		busy, err := net.Listen("tcp", "127.0.0.1:0") // the metrics address is taken
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = busy.Close() })
-		relayListen := freeAddr(t)
+		relayListen := network.FreeAddr(t)
 		_, cfg := writeConfig(t, n.RPCURL(), "sup1", relayListen, backend.URL, t.TempDir())
 		cfg.Metrics.Listen = busy.Addr().String()
 		rm := relayminer.New(cfg, relayminer.Deps{
@@ -194,7 +180,7 @@ func TestRelayMiner(t *testing.T) {
 			require.NoError(t, protocol.VerifyResponseSignature(res, c.keys["supplier"].PubKey()))
 		}
 
-		w := protocol.SessionWindows(params(), hdr.SessionEndBlockHeight)
+		w := protocol.SessionWindows(network.E2EParams(), hdr.SessionEndBlockHeight)
 		_, err := n.WaitForHeightWithTimeout(w.ProofWindowClose+1, 90*time.Second)
 		require.NoError(t, err)
 		o := outcomes(n.RelayerEvents(t, hdr.SessionStartBlockHeight, w.ProofWindowClose+1), sup)
@@ -227,7 +213,7 @@ func TestRelayMiner(t *testing.T) {
 		rm.kill9(t) // SIGKILL: no shutdown path runs
 		rm.start(t) // on the same store
 
-		w := protocol.SessionWindows(params(), hdr.SessionEndBlockHeight)
+		w := protocol.SessionWindows(network.E2EParams(), hdr.SessionEndBlockHeight)
 		_, err := n.WaitForHeightWithTimeout(w.ProofWindowClose+1, 60*time.Second)
 		require.NoError(t, err)
 		o := outcomes(n.RelayerEvents(t, hdr.SessionStartBlockHeight, w.ProofWindowClose+1), sup)
@@ -255,7 +241,7 @@ func TestRelayMiner(t *testing.T) {
 		// Drop the node connection mid-session and keep it down until the
 		// claim window has opened.
 		rpc.setDown(true)
-		w := protocol.SessionWindows(params(), hdr.SessionEndBlockHeight)
+		w := protocol.SessionWindows(network.E2EParams(), hdr.SessionEndBlockHeight)
 		_, err := n.WaitForHeightWithTimeout(w.ClaimWindowOpen+1, 60*time.Second)
 		require.NoError(t, err)
 		require.Less(t, rm.Chain.LatestHeight(), w.ClaimWindowOpen, "the relay miner missed the window opening")

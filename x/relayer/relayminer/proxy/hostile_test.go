@@ -6,44 +6,19 @@ import (
 	"io"
 	mrand "math/rand/v2"
 	"net/http"
-	"net/http/httptest"
-	"regexp"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pokt-network/poktroll/testutil/metricstest"
 	"github.com/pokt-network/poktroll/x/relayer/internal/httplimit"
 	"github.com/pokt-network/poktroll/x/relayer/internal/httplimit/httplimittest"
 	"github.com/pokt-network/poktroll/x/relayer/relayminer/metrics"
 	"github.com/pokt-network/poktroll/x/relayer/types"
 )
-
-// renderMetrics is m's /metrics page.
-func renderMetrics(t testing.TB, m *metrics.Metrics) string {
-	t.Helper()
-	rec := httptest.NewRecorder()
-	promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
-	require.Equal(t, http.StatusOK, rec.Code)
-	return rec.Body.String()
-}
-
-var serviceLabelRe = regexp.MustCompile(`service="([^"]*)"`)
-
-// serviceLabels are the service label values on a /metrics page.
-func serviceLabels(page string) []string {
-	var out []string
-	for _, m := range serviceLabelRe.FindAllStringSubmatch(page, -1) {
-		if !slices.Contains(out, m[1]) {
-			out = append(out, m[1])
-		}
-	}
-	return out
-}
 
 // forgedServiceIDs make service ids a hostile client could send.
 var forgedServiceIDs = []struct {
@@ -104,7 +79,7 @@ func TestForgedServiceIDsGetTypedErrorsAndAddNoMetricSeries(t *testing.T) {
 		require.Equal(t, wantStatus, status)
 		require.Equal(t, wantCode, res.Error.Code)
 	}
-	before := renderMetrics(t, f.metrics)
+	before := metricstest.RenderMetrics(t, f.metrics.Registry)
 
 	rng := mrand.New(mrand.NewPCG(1, 2))
 	ids := make([]string, n)
@@ -138,9 +113,9 @@ func TestForgedServiceIDsGetTypedErrorsAndAddNoMetricSeries(t *testing.T) {
 	require.Empty(t, failures)
 	require.Empty(t, f.errs.Lines(), "the server logged an error (a recovered panic?)")
 
-	after := renderMetrics(t, f.metrics)
+	after := metricstest.RenderMetrics(t, f.metrics.Registry)
 	require.InDelta(t, len(before), len(after), 16, "/metrics grew from %d to %d bytes:\n%s", len(before), len(after), after)
-	require.Subset(t, []string{"eth", metrics.UnknownService}, serviceLabels(after))
+	require.Subset(t, []string{"eth", metrics.UnknownService}, metricstest.ServiceLabels(after))
 	require.Contains(t, after, `relayminer_relays_failed_total{reason="bad_request",service="unknown"}`)
 	require.Contains(t, after, `relayminer_relays_failed_total{reason="unknown_service",service="unknown"}`)
 	require.Zero(t, f.chain.sessionQueries.Load())
