@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pokt-network/poktroll/scripts/internal/localchain"
 	"github.com/pokt-network/poktroll/x/relayer/protocol"
 )
 
@@ -49,7 +50,7 @@ type load struct {
 	url     string
 	rate    int
 	workers int
-	heights *heights
+	heights *localchain.Heights
 	blocks  uint64 // blocks per session
 	first   int64  // start height of the run's first session
 
@@ -60,7 +61,7 @@ type load struct {
 	last     int64            // height of the last answered relay
 }
 
-func newLoad(url string, rate, workers int, h *heights, blocksPerSession uint64, firstSession int64) *load {
+func newLoad(url string, rate, workers int, h *localchain.Heights, blocksPerSession uint64, firstSession int64) *load {
 	return &load{url: url, rate: rate, workers: workers, heights: h, blocks: blocksPerSession, first: firstSession,
 		answered: map[int64]int64{}, failed: map[string]int64{}}
 }
@@ -107,7 +108,7 @@ func (l *load) run(ctx context.Context) {
 // send sends one relay and records its outcome against the session it was
 // most likely served in.
 func (l *load) send(client *http.Client, id int64) {
-	h := l.heights.now()
+	h := l.heights.Now()
 	body := fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"faults_ping","params":[]}`, id)
 	resp, err := client.Post(l.url, "application/json", bytes.NewBufferString(body))
 	if err != nil {

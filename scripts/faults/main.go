@@ -31,10 +31,10 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
 
+	"github.com/pokt-network/poktroll/scripts/internal/localchain"
 	"github.com/pokt-network/poktroll/x/relayer/protocol"
 	"github.com/pokt-network/poktroll/x/relayer/types"
 )
@@ -75,24 +75,17 @@ func parseFlags() options {
 
 // runner holds everything of one run.
 type runner struct {
-	opts     options
-	bin      string
-	dir      string // run directory
-	home     string // node home: chain data, configs, test keyring
-	logs     string
-	setupLog *os.File // output of the short poktrolld commands
-	ports    ports
-	params   types.Params
+	opts   options
+	chain  *localchain.Chain // run directory, node home, logs, ports, RPC
+	params types.Params
 
-	rpc     *rpc
-	heights *heights
+	heights *localchain.Heights
 	abort   context.CancelCauseFunc // a fatal event (the node exited on its own)
 
-	appAddr, supplierAddr string
-	node, relayminer      *proc
-	appgate               *proc
-	stopBackend           func()
-	stopLoad              func()
+	node, relayminer *localchain.Proc
+	appgate          *localchain.Proc
+	stopBackend      func()
+	stopLoad         func()
 
 	base       int64 // the block before the run's first session (a session end)
 	faultCount int
@@ -159,15 +152,15 @@ func (r *runner) run(ctx context.Context) (*report, error) {
 		return nil, err
 	}
 	rep.before = before
-	if rep.after, err = r.balances(ctx); err != nil {
+	if rep.after, err = r.chain.Balances(ctx); err != nil {
 		return nil, err
 	}
-	for _, p := range []*proc{r.node, r.relayminer, r.appgate} {
-		for _, c := range p.crashList() {
-			rep.crashes = append(rep.crashes, p.name+": "+c)
+	for _, p := range []*localchain.Proc{r.node, r.relayminer, r.appgate} {
+		for _, c := range p.Crashes() {
+			rep.crashes = append(rep.crashes, p.Name+": "+c)
 		}
 	}
-	rep.lossLines = lossLines(r.relayminer.logPath, 20)
+	rep.lossLines = lossLines(r.relayminer.LogPath, 20)
 	printSchedule(schedule, r.base, r.params)
 	rep.print()
 	return rep, nil
@@ -176,14 +169,14 @@ func (r *runner) run(ctx context.Context) (*report, error) {
 // setUp builds the chain, stakes the actors, starts every process and
 // waits for the first session holding the supplier; it returns the
 // balances before the run.
-func (r *runner) setUp(ctx context.Context) (balances, error) {
+func (r *runner) setUp(ctx context.Context) (localchain.Balances, error) {
 	if err := r.prepare(); err != nil {
-		return balances{}, err
+		return localchain.Balances{}, err
 	}
-	say("seed %d (same seed, same schedule: -seed %d); run directory %s", r.opts.seed, r.opts.seed, r.dir)
+	say("seed %d (same seed, same schedule: -seed %d); run directory %s", r.opts.seed, r.opts.seed, r.chain.Dir)
 	backend, stop, err := startBackend()
 	if err != nil {
-		return balances{}, err
+		return localchain.Balances{}, err
 	}
 	r.stopBackend = stop
 	say("backend (JSON-RPC, answers every POST) at %s", backend)
@@ -196,16 +189,16 @@ func (r *runner) setUp(ctx context.Context) (balances, error) {
 	}
 	for _, step := range steps {
 		if err := step(ctx); err != nil {
-			return balances{}, err
+			return localchain.Balances{}, err
 		}
 	}
 	first, err := r.waitSupplierInSession(ctx)
 	if err != nil {
-		return balances{}, err
+		return localchain.Balances{}, err
 	}
 	r.base = first.Start - 1
 	say("session %d-%d holds the application and the supplier: the run starts", first.Start, first.End)
-	return r.balances(ctx)
+	return r.chain.Balances(ctx)
 }
 
 // prepare creates the run directory (wiping a previous run's) and picks
@@ -218,18 +211,15 @@ func (r *runner) prepare() error {
 	if _, err := os.Stat(bin); err != nil {
 		return fmt.Errorf("%s: %w (run make build)", bin, err)
 	}
-	r.bin = bin
-	if r.dir, err = runDir(r.opts.dir); err != nil {
+	dir, err := runDir(r.opts.dir)
+	if err != nil {
 		return err
 	}
-	r.home, r.logs = filepath.Join(r.dir, "node"), filepath.Join(r.dir, "logs")
-	if err := os.MkdirAll(r.logs, 0o755); err != nil {
+	ports, err := localchain.FreePorts(portLow, portHigh)
+	if err != nil {
 		return err
 	}
-	if r.setupLog, err = os.Create(filepath.Join(r.logs, "setup.log")); err != nil {
-		return err
-	}
-	r.ports, err = freePorts()
+	r.chain, err = localchain.New(bin, dir, chainID, "faults", ports, out)
 	return err
 }
 
@@ -262,116 +252,62 @@ func runDir(dir string) (string, error) {
 
 // startNode starts `poktrolld start` and follows its height.
 func (r *runner) startNode(ctx context.Context) error {
-	r.rpc = newRPC(r.rpcURL())
-	r.node = &proc{name: "node", bin: r.bin, logPath: filepath.Join(r.logs, "node.log"),
-		args: []string{"start", "--home", r.home, "--log_no_color"},
-		onCrash: func(p *proc, _ *exec.Cmd, err error) {
-			r.abort(fmt.Errorf("the node exited on its own (%s); see %s", exitText(err), p.logPath))
-		}}
-	if err := r.node.start(); err != nil {
+	r.node = r.chain.Node()
+	r.node.OnCrash = func(p *localchain.Proc, _ *exec.Cmd, err error) {
+		r.abort(fmt.Errorf("the node exited on its own (%s); see %s", localchain.ExitText(err), p.LogPath))
+	}
+	if err := r.node.Start(); err != nil {
 		return err
 	}
-	if _, err := r.waitNode(ctx, 0, 60*time.Second); err != nil {
+	if _, err := r.chain.WaitNode(ctx, r.node, 0, 60*time.Second); err != nil {
 		return err
 	}
-	r.heights = &heights{rpc: r.rpc}
-	go r.heights.follow(ctx)
-	say("the node is producing blocks (RPC %s, gRPC 127.0.0.1:%d), log %s", r.rpcURL(), r.ports.GRPC, r.node.logPath)
-	return r.checkParams(ctx)
+	r.heights = &localchain.Heights{RPC: r.chain.RPC}
+	go r.heights.Follow(ctx)
+	say("the node is producing blocks (RPC %s, gRPC %s), log %s", r.chain.RPCURL(), r.chain.GRPCAddr(), r.node.LogPath)
+	return r.chain.CheckParams(ctx, r.params)
 }
 
-// restartOnCrash is the onCrash of the RelayMiner and the AppGate: an exit
+// restartOnCrash is the OnCrash of the RelayMiner and the AppGate: an exit
 // nobody asked for is a finding; the process is started again so that the
 // run goes on.
-func (r *runner) restartOnCrash(p *proc, crashed *exec.Cmd, err error) {
-	sayErrAt(r.heights.now(), "%s (pid %d) exited on its own (%s); restarting it in 2s — see %s", p.name, crashed.Process.Pid, exitText(err), p.logPath)
-	if err := p.restartAfterCrash(crashed, 2*time.Second); err != nil {
-		sayErr("restarting %s: %v", p.name, err)
+func (r *runner) restartOnCrash(p *localchain.Proc, crashed *exec.Cmd, err error) {
+	sayErrAt(r.heights.Now(), "%s (pid %d) exited on its own (%s); restarting it in 2s — see %s", p.Name, crashed.Process.Pid, localchain.ExitText(err), p.LogPath)
+	if err := p.RestartAfterCrash(crashed, 2*time.Second); err != nil {
+		sayErr("restarting %s: %v", p.Name, err)
 	}
-}
-
-func (r *runner) relayMinerHealthURL() string {
-	return fmt.Sprintf("http://127.0.0.1:%d/", r.ports.RelayHealth)
 }
 
 func (r *runner) startRelayMiner(ctx context.Context, backend string) error {
-	path := filepath.Join(r.dir, "relayminer.yaml")
-	if err := os.WriteFile(path, []byte(r.relayMinerYAML(backend)), 0o644); err != nil {
+	var err error
+	if r.relayminer, err = r.chain.RelayMiner("RelayMiner of the faults benchmark's supplier.", serviceID, backend); err != nil {
 		return err
 	}
-	r.relayminer = &proc{name: "relayminer", bin: r.bin, logPath: filepath.Join(r.logs, "relayminer.log"),
-		args:    []string{"relayminer", "start", "--config", path, "--keyring-backend", "test", "--home", r.home, "--log_no_color"},
-		onCrash: r.restartOnCrash}
-	if err := r.relayminer.start(); err != nil {
+	r.relayminer.OnCrash = r.restartOnCrash
+	if err := r.relayminer.Start(); err != nil {
 		return err
 	}
-	if err := waitHTTP(ctx, r.relayMinerHealthURL(), 60*time.Second); err != nil {
-		return fmt.Errorf("RelayMiner: %w (see %s)", err, r.relayminer.logPath)
+	if err := r.chain.WaitRelayMiner(ctx, r.relayminer, 60*time.Second); err != nil {
+		return err
 	}
-	say("RelayMiner serving %s on 127.0.0.1:%d, log %s", serviceID, r.ports.Relay, r.relayminer.logPath)
+	say("RelayMiner serving %s on 127.0.0.1:%d, log %s", serviceID, r.chain.Ports.Relay, r.relayminer.LogPath)
 	return nil
-}
-
-func (r *runner) relayMinerYAML(backend string) string {
-	return fmt.Sprintf(`# RelayMiner of the faults benchmark's supplier.
-chain:
-  rpc_url: %s
-  grpc_url: 127.0.0.1:%d
-  chain_id: %s
-store:
-  path: %s
-metrics:
-  listen: ""
-health:
-  listen: 127.0.0.1:%d
-suppliers:
-  - key_name: supplier
-    services:
-      - service_id: %s
-        listen: 127.0.0.1:%d
-        backend_url: %s
-        request_timeout: 10s
-`, r.rpcURL(), r.ports.GRPC, chainID, filepath.Join(r.dir, "relayminer-store"), r.ports.RelayHealth, serviceID, r.ports.Relay, backend)
 }
 
 func (r *runner) startAppGate(ctx context.Context) error {
-	path := filepath.Join(r.dir, "appgate.yaml")
-	if err := os.WriteFile(path, []byte(r.appGateYAML()), 0o644); err != nil {
+	var err error
+	if r.appgate, err = r.chain.AppGate("AppGate of the faults benchmark's application.", serviceID); err != nil {
 		return err
 	}
-	r.appgate = &proc{name: "appgate", bin: r.bin, logPath: filepath.Join(r.logs, "appgate.log"),
-		args:    []string{"appgate", "start", "--config", path, "--keyring-backend", "test", "--home", r.home, "--log_no_color"},
-		onCrash: r.restartOnCrash}
-	if err := r.appgate.start(); err != nil {
+	r.appgate.OnCrash = r.restartOnCrash
+	if err := r.appgate.Start(); err != nil {
 		return err
 	}
-	if err := waitHTTP(ctx, fmt.Sprintf("http://127.0.0.1:%d/", r.ports.AppGateHealth), 60*time.Second); err != nil {
-		return fmt.Errorf("AppGate: %w (see %s)", err, r.appgate.logPath)
+	if err := r.chain.WaitAppGate(ctx, r.appgate, 60*time.Second); err != nil {
+		return err
 	}
-	say("AppGate serving the application at %s, log %s", r.appGateURL(), r.appgate.logPath)
+	say("AppGate serving the application at %s, log %s", r.chain.AppGateURL(serviceID), r.appgate.LogPath)
 	return nil
-}
-
-func (r *runner) appGateURL() string {
-	return fmt.Sprintf("http://127.0.0.1:%d/%s/", r.ports.AppGate, serviceID)
-}
-
-func (r *runner) appGateYAML() string {
-	return fmt.Sprintf(`# AppGate of the faults benchmark's application.
-chain:
-  rpc_url: %s
-  grpc_url: 127.0.0.1:%d
-listen: 127.0.0.1:%d
-application:
-  key_name: app
-services: [%s]
-request_timeout: 10s
-max_body_bytes: 4194304
-metrics:
-  listen: ""
-health:
-  listen: 127.0.0.1:%d
-`, r.rpcURL(), r.ports.GRPC, r.ports.AppGate, serviceID, r.ports.AppGateHealth)
 }
 
 // plan draws the fault schedule and the height at which the load stops:
@@ -395,7 +331,7 @@ func (r *runner) plan() ([]fault, int64) {
 // runLoadAndFaults sends relays until loadEnd while the faults are
 // injected, and returns the load's counters.
 func (r *runner) runLoadAndFaults(ctx context.Context, schedule []fault, loadEnd int64) (loadStats, error) {
-	l := newLoad(r.appGateURL(), r.opts.rate, r.opts.workers, r.heights, r.params.NumBlocksPerSession, r.base+1)
+	l := newLoad(r.chain.AppGateURL(serviceID), r.opts.rate, r.opts.workers, r.heights, r.params.NumBlocksPerSession, r.base+1)
 	loadCtx, stopLoad := context.WithCancel(ctx)
 	loadDone := make(chan struct{})
 	go func() {
@@ -403,14 +339,14 @@ func (r *runner) runLoadAndFaults(ctx context.Context, schedule []fault, loadEnd
 		close(loadDone)
 	}()
 	r.stopLoad = func() { stopLoad(); <-loadDone }
-	say("sending relays: POST %s", r.appGateURL())
+	say("sending relays: POST %s", r.chain.AppGateURL(serviceID))
 
 	injected := make(chan error, 1)
 	go func() { injected <- r.inject(ctx, schedule) }()
 
 	faultsDone := false
-	lastSession := r.heights.now() / int64(r.params.NumBlocksPerSession)
-	for !faultsDone || r.heights.now() < loadEnd {
+	lastSession := r.heights.Now() / int64(r.params.NumBlocksPerSession)
+	for !faultsDone || r.heights.Now() < loadEnd {
 		select {
 		case <-ctx.Done():
 			r.stopLoad()
@@ -427,14 +363,14 @@ func (r *runner) runLoadAndFaults(ctx context.Context, schedule []fault, loadEnd
 	}
 	r.stopLoad()
 	stats := l.stats()
-	say("load stopped at height %d: %d relays answered 200; failures: %s", r.heights.now(), stats.totalAnswered(), stats.failures())
+	say("load stopped at height %d: %d relays answered 200; failures: %s", r.heights.Now(), stats.totalAnswered(), stats.failures())
 	return stats, nil
 }
 
 // progress prints one line per session ended: the relays answered in it.
 func (r *runner) progress(l *load, lastSession int64) int64 {
 	n := int64(r.params.NumBlocksPerSession)
-	h := r.heights.now()
+	h := r.heights.Now()
 	cur := (h - 1) / n
 	if cur == lastSession {
 		return cur
@@ -457,12 +393,12 @@ func (r *runner) waitSettlements(ctx context.Context, stats loadStats) (int64, e
 		}
 	}
 	if lastStart == 0 {
-		return r.heights.now(), nil
+		return r.heights.Now(), nil
 	}
 	end := protocol.SessionEndHeight(r.params.NumBlocksPerSession, lastStart)
 	closeAt := protocol.SessionWindows(r.params, end).ProofWindowClose
 	say("waiting for the proof window of the last session (%d-%d) to close at height %d", lastStart, end, closeAt)
-	if err := r.heights.waitFor(ctx, closeAt+1); err != nil {
+	if err := r.heights.WaitFor(ctx, closeAt+1); err != nil {
 		return 0, err
 	}
 	return closeAt, nil
@@ -474,39 +410,33 @@ func (r *runner) cleanup() {
 	if r.stopLoad != nil {
 		r.stopLoad()
 	}
-	started := false
-	for _, p := range []*proc{r.appgate, r.relayminer, r.node} {
-		if p != nil && p.current() != nil {
-			if !started {
-				say("stopping the processes it started")
-				started = true
-			}
-			p.shutdown()
-		}
+	started := localchain.Started(r.appgate, r.relayminer, r.node)
+	if len(started) > 0 {
+		say("stopping the processes it started")
+	}
+	for _, p := range started {
+		p.Shutdown()
 	}
 	if r.stopBackend != nil {
 		r.stopBackend()
 	}
-	if r.setupLog != nil {
-		r.setupLog.Close()
-	}
-	if r.dir != "" {
-		say("run directory (chain, keyring, configs, RelayMiner store): %s", r.dir)
-		say("logs: %s/{node,relayminer,appgate,setup}.log", r.logs)
+	if r.chain != nil {
+		r.chain.Close()
+		say("run directory (chain, keyring, configs, RelayMiner store): %s", r.chain.Dir)
+		say("logs: %s/{node,relayminer,appgate,setup}.log", r.chain.Logs)
 	}
 }
 
 // tailLogs prints the end of each process log after a failure.
 func (r *runner) tailLogs() {
-	for _, name := range []string{"node", "relayminer", "appgate"} {
-		b, err := os.ReadFile(filepath.Join(r.logs, name+".log"))
-		if err != nil || len(b) == 0 {
-			continue
-		}
-		fmt.Fprintf(os.Stderr, "\n==> %s (last 15 lines) <==\n", filepath.Join(r.logs, name+".log"))
-		lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-		fmt.Fprintln(os.Stderr, strings.Join(lines[max(0, len(lines)-15):], "\n"))
+	if r.chain == nil {
+		return
 	}
+	var paths []string
+	for _, name := range []string{"node", "relayminer", "appgate"} {
+		paths = append(paths, filepath.Join(r.chain.Logs, name+".log"))
+	}
+	out.TailLogs(paths, 15)
 }
 
 // printSchedule lists the faults as injected.
@@ -524,32 +454,18 @@ func printSchedule(schedule []fault, base int64, p types.Params) {
 
 // ---------------------------------------------------------------- output
 
-func stamp(h int64) string {
-	if h > 0 {
-		return fmt.Sprintf("[faults %s h=%d]", time.Now().Format("15:04:05"), h)
-	}
-	return fmt.Sprintf("[faults %s]", time.Now().Format("15:04:05"))
-}
+// out prints the run's log: "[faults 15:04:05] ...", no colours.
+var out = &localchain.Printer{Name: "faults"}
 
 // say prints a line of the run's log; sayAt adds the height.
-func say(format string, args ...any) {
-	fmt.Println(stamp(0), fmt.Sprintf(format, args...))
-}
+func say(format string, args ...any) { out.Say(format, args...) }
 
-func sayAt(h int64, format string, args ...any) {
-	fmt.Println(stamp(h), fmt.Sprintf(format, args...))
-}
+func sayAt(h int64, format string, args ...any) { out.SayAt(h, format, args...) }
 
 // sayErr and sayErrAt print to stderr.
-func sayErr(format string, args ...any) {
-	fmt.Fprintln(os.Stderr, stamp(0), fmt.Sprintf(format, args...))
-}
+func sayErr(format string, args ...any) { out.Error(format, args...) }
 
-func sayErrAt(h int64, format string, args ...any) {
-	fmt.Fprintln(os.Stderr, stamp(h), fmt.Sprintf(format, args...))
-}
+func sayErrAt(h int64, format string, args ...any) { out.ErrorAt(h, format, args...) }
 
 // detail prints an indented line under the previous one.
-func detail(format string, args ...any) {
-	fmt.Println("   ", fmt.Sprintf(format, args...))
-}
+func detail(format string, args ...any) { out.Detail(format, args...) }

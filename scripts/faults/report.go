@@ -2,130 +2,25 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"sort"
 	"strings"
 	"text/tabwriter"
+
+	abci "github.com/cometbft/cometbft/abci/types"
+
+	"github.com/pokt-network/poktroll/scripts/internal/localchain"
 )
-
-// Relayer events the report reads (typed events: each attribute is the
-// JSON encoding of one field).
-type evKind int
-
-const (
-	evClaimCreated evKind = iota
-	evProofSubmitted
-	evClaimSettled
-	evClaimExpired
-	evSupplierSlashed
-)
-
-var evTypes = map[string]evKind{
-	"poktroll.relayer.EventClaimCreated":    evClaimCreated,
-	"poktroll.relayer.EventProofSubmitted":  evProofSubmitted,
-	"poktroll.relayer.EventClaimSettled":    evClaimSettled,
-	"poktroll.relayer.EventClaimExpired":    evClaimExpired,
-	"poktroll.relayer.EventSupplierSlashed": evSupplierSlashed,
-}
-
-// relayerEvent is one of those events, for the run's supplier.
-type relayerEvent struct {
-	Kind         evKind
-	Height       int64
-	SessionID    string
-	SessionStart int64
-	SessionEnd   int64
-	NumRelays    int64 // EventClaimCreated
-	ComputeUnits int64 // EventClaimCreated, EventClaimSettled
-	Amount       int64 // EventClaimSettled: paid; EventSupplierSlashed: penalty
-	Reason       string
-}
-
-type claimJSON struct {
-	Supplier string `json:"supplier_operator_address"`
-	Header   struct {
-		SessionID string `json:"session_id"`
-		Start     num    `json:"session_start_block_height"`
-		End       num    `json:"session_end_block_height"`
-	} `json:"session_header"`
-}
-
-type coinJSON struct {
-	Denom  string `json:"denom"`
-	Amount num    `json:"amount"`
-}
 
 // supplierEvents decodes the relayer events of block h that concern the
 // run's supplier (undecodable ones are reported and skipped).
-func (r *runner) supplierEvents(h int64, events []abciEvent) []relayerEvent {
-	var out []relayerEvent
-	for _, e := range events {
-		kind, ok := evTypes[e.Type]
-		if !ok {
-			continue
-		}
-		ev, supplier, err := decodeEvent(kind, e)
-		if err != nil {
-			say("height %d: cannot decode %s: %v", h, e.Type, err)
-			continue
-		}
-		if supplier == r.supplierAddr {
-			ev.Height = h
-			out = append(out, ev)
-		}
+func (r *runner) supplierEvents(h int64, events []abci.Event) []localchain.Event {
+	out, errs := localchain.SupplierEvents(h, events, r.chain.Supplier)
+	for _, err := range errs {
+		say("height %d: %v", h, err)
 	}
 	return out
-}
-
-// decodeEvent returns the event and the supplier it concerns.
-func decodeEvent(kind evKind, e abciEvent) (relayerEvent, string, error) {
-	ev := relayerEvent{Kind: kind}
-	field := func(key string, out any) error {
-		v := e.attr(key)
-		if v == "" {
-			return nil // a zero value is omitted by nothing, but be lenient
-		}
-		if err := json.Unmarshal([]byte(v), out); err != nil {
-			return fmt.Errorf("attribute %s=%q: %w", key, v, err)
-		}
-		return nil
-	}
-	if kind == evSupplierSlashed {
-		var supplier string
-		var penalty coinJSON
-		err := firstErr(field("supplier_operator_address", &supplier), field("session_id", &ev.SessionID), field("penalty", &penalty))
-		ev.Amount = int64(penalty.Amount)
-		return ev, supplier, err
-	}
-	var c claimJSON
-	if err := field("claim", &c); err != nil {
-		return ev, "", err
-	}
-	ev.SessionID, ev.SessionStart, ev.SessionEnd = c.Header.SessionID, int64(c.Header.Start), int64(c.Header.End)
-	var relays, units num
-	var amount coinJSON
-	var err error
-	switch kind {
-	case evClaimCreated:
-		err = firstErr(field("num_relays", &relays), field("num_claimed_compute_units", &units))
-	case evClaimSettled:
-		err = firstErr(field("num_claimed_compute_units", &units), field("amount", &amount))
-	case evClaimExpired:
-		err = field("reason", &ev.Reason)
-	}
-	ev.NumRelays, ev.ComputeUnits, ev.Amount = int64(relays), int64(units), int64(amount.Amount)
-	return ev, c.Supplier, err
-}
-
-func firstErr(errs ...error) error {
-	for _, err := range errs {
-		if err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // sessionRow is one session of the report.
@@ -149,7 +44,7 @@ type report struct {
 	answered, claimed, settled, paid    int64
 	expired, slashed                    int
 	penalty                             int64
-	before, after                       balances
+	before, after                       localchain.Balances
 	load                                loadStats
 	crashes                             []string
 	lossLines                           []string // the RelayMiner log lines about relays lost
@@ -206,25 +101,25 @@ func (r *runner) collect(ctx context.Context, last int64, stats loadStats, sched
 }
 
 // apply adds one event to its session's row and the totals.
-func (r *runner) apply(rep *report, row func(int64) *sessionRow, bySessionID map[string]int64, ev relayerEvent) {
+func (r *runner) apply(rep *report, row func(int64) *sessionRow, bySessionID map[string]int64, ev localchain.Event) {
 	switch ev.Kind {
-	case evClaimCreated:
+	case localchain.ClaimCreated:
 		s := row(ev.SessionStart)
 		s.Claims++
 		s.Claimed += ev.NumRelays
 		rep.claimed += ev.NumRelays
-	case evProofSubmitted:
+	case localchain.ProofSubmitted:
 		row(ev.SessionStart).Proven = true
-	case evClaimSettled:
+	case localchain.ClaimSettled:
 		s := row(ev.SessionStart)
 		s.Settled += ev.ComputeUnits / computeUnitsPerRelay
 		s.SettledAmount += ev.Amount
 		rep.settled += ev.ComputeUnits / computeUnitsPerRelay
 		rep.paid += ev.Amount
-	case evClaimExpired:
+	case localchain.ClaimExpired:
 		row(ev.SessionStart).Expired = append(row(ev.SessionStart).Expired, fmt.Sprintf("%q at %d", ev.Reason, ev.Height))
 		rep.expired++
-	case evSupplierSlashed:
+	case localchain.SupplierSlashed:
 		start, ok := bySessionID[ev.SessionID]
 		if !ok {
 			say("slash at height %d for unknown session %s", ev.Height, ev.SessionID)

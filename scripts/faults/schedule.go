@@ -7,6 +7,9 @@ import (
 	"syscall"
 	"time"
 
+	abci "github.com/cometbft/cometbft/abci/types"
+
+	"github.com/pokt-network/poktroll/scripts/internal/localchain"
 	"github.com/pokt-network/poktroll/x/relayer/protocol"
 	"github.com/pokt-network/poktroll/x/relayer/types"
 )
@@ -168,13 +171,13 @@ func (r *runner) inject(ctx context.Context, schedule []fault) error {
 		f := &schedule[i]
 		for {
 			target := r.base + f.Target
-			if err := r.heights.waitFor(ctx, target); err != nil {
+			if err := r.heights.WaitFor(ctx, target); err != nil {
 				return err
 			}
-			if f.Kind == restartNode || r.heights.now() == target {
+			if f.Kind == restartNode || r.heights.Now() == target {
 				break
 			}
-			f.Note += fmt.Sprintf("moved from %d (height %d was past it); ", target, r.heights.now())
+			f.Note += fmt.Sprintf("moved from %d (height %d was past it); ", target, r.heights.Now())
 			f.Target += n
 			f.SessionEnd += n
 		}
@@ -197,13 +200,13 @@ func (r *runner) inject(ctx context.Context, schedule []fault) error {
 // killRelayMiner kills the RelayMiner with SIGKILL, restarts it at once on
 // the same store and waits until it is healthy again.
 func (r *runner) killRelayMiner(ctx context.Context, f *fault) error {
-	f.At = r.heights.now()
-	oldPid := r.relayminer.pid()
+	f.At = r.heights.Now()
+	oldPid := r.relayminer.PID()
 	start := time.Now()
-	if err := r.relayminer.kill9AndRestart(); err != nil {
+	if err := r.relayminer.Kill9AndRestart(); err != nil {
 		return err
 	}
-	if err := waitHTTP(ctx, r.relayMinerHealthURL(), 60*time.Second); err != nil {
+	if err := localchain.WaitHTTP(ctx, r.chain.RelayMinerHealthURL(), 60*time.Second); err != nil {
 		return fmt.Errorf("the RelayMiner did not come back: %w", err)
 	}
 	f.Note += fmt.Sprintf("healthy again after %.1fs", time.Since(start).Seconds())
@@ -219,7 +222,7 @@ func (r *runner) killAfterClaim(ctx context.Context, f *fault) error {
 	start := e - int64(r.params.NumBlocksPerSession) + 1
 	w := protocol.SessionWindows(r.params, e)
 	for h := r.base + f.Target; h <= w.ClaimWindowClose; h++ {
-		if err := r.heights.waitFor(ctx, h); err != nil {
+		if err := r.heights.WaitFor(ctx, h); err != nil {
 			return err
 		}
 		events, err := r.blockEventsRetry(ctx, h)
@@ -227,34 +230,34 @@ func (r *runner) killAfterClaim(ctx context.Context, f *fault) error {
 			return err
 		}
 		for _, ev := range r.supplierEvents(h, events) {
-			if ev.Kind == evClaimCreated && ev.SessionStart == start {
+			if ev.Kind == localchain.ClaimCreated && ev.SessionStart == start {
 				f.Note += fmt.Sprintf("claim included at %d; ", h)
 				return r.killRelayMiner(ctx, f)
 			}
 		}
 	}
 	f.Note += "no claim seen in the claim window: not killed"
-	sayAt(r.heights.now(), "fault %d/%d: %s: %s — %s", f.N, r.faultCount, f.Kind, f.describe(r.base, r.params), f.Note)
+	sayAt(r.heights.Now(), "fault %d/%d: %s: %s — %s", f.N, r.faultCount, f.Kind, f.describe(r.base, r.params), f.Note)
 	return nil
 }
 
 // restartNode stops the node (SIGTERM or SIGKILL), leaves it down for the
 // pause, starts it again on the same home and waits for a new block.
 func (r *runner) restartNode(ctx context.Context, f *fault) error {
-	f.At = r.heights.now()
-	oldPid := r.node.pid()
+	f.At = r.heights.Now()
+	oldPid := r.node.PID()
 	start := time.Now()
-	r.node.stop(f.Signal, 30*time.Second)
+	r.node.Stop(f.Signal, 30*time.Second)
 	stopped := time.Since(start)
 	select {
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-time.After(f.Pause):
 	}
-	if err := r.node.start(); err != nil {
+	if err := r.node.Start(); err != nil {
 		return err
 	}
-	h, err := r.waitNode(ctx, f.At, 90*time.Second)
+	h, err := r.chain.WaitNode(ctx, r.node, f.At, 90*time.Second)
 	if err != nil {
 		return err
 	}
@@ -265,11 +268,11 @@ func (r *runner) restartNode(ctx context.Context, f *fault) error {
 
 // blockEventsRetry reads a block's events, retrying for a while: right
 // after a restart the node may not answer yet.
-func (r *runner) blockEventsRetry(ctx context.Context, h int64) ([]abciEvent, error) {
+func (r *runner) blockEventsRetry(ctx context.Context, h int64) ([]abci.Event, error) {
 	var err error
 	for range 60 {
-		var evs []abciEvent
-		if evs, err = r.rpc.blockEvents(ctx, h); err == nil {
+		var evs []abci.Event
+		if evs, err = r.chain.RPC.BlockEvents(ctx, h); err == nil {
 			return evs, nil
 		}
 		select {

@@ -1,11 +1,11 @@
 //go:build unix && !linux
 
-package main
+package localchain
 
 import "syscall"
 
 // childAttr puts every child in a process group of its own, so that a
-// Ctrl-C at the terminal reaches the benchmark only (which then stops the
+// Ctrl-C at the terminal reaches the program only (which then stops the
 // children in order).
 func childAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Setpgid: true}

@@ -1,4 +1,4 @@
-package main
+package localchain
 
 import (
 	"context"
@@ -9,21 +9,24 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	abci "github.com/cometbft/cometbft/abci/types"
 )
 
-// rpc is a minimal CometBFT JSON-RPC client (GET endpoints, net/http and
+// RPC is a minimal CometBFT JSON-RPC client (GET endpoints, net/http and
 // encoding/json only).
-type rpc struct {
+type RPC struct {
 	base string // http://127.0.0.1:<port>
 	http *http.Client
 }
 
-func newRPC(base string) *rpc {
-	return &rpc{base: base, http: &http.Client{Timeout: 5 * time.Second}}
+// NewRPC returns a client of the node's RPC at base.
+func NewRPC(base string) *RPC {
+	return &RPC{base: base, http: &http.Client{Timeout: 5 * time.Second}}
 }
 
 // get calls base+path and decodes the JSON-RPC result into out.
-func (c *rpc) get(ctx context.Context, path string, out any) error {
+func (c *RPC) get(ctx context.Context, path string, out any) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+path, nil)
 	if err != nil {
 		return err
@@ -63,8 +66,8 @@ func (n *num) UnmarshalJSON(b []byte) error {
 	return err
 }
 
-// height is the node's latest committed height.
-func (c *rpc) height(ctx context.Context) (int64, error) {
+// Height is the node's latest committed height.
+func (c *RPC) Height(ctx context.Context) (int64, error) {
 	var st struct {
 		SyncInfo struct {
 			LatestBlockHeight num `json:"latest_block_height"`
@@ -76,16 +79,16 @@ func (c *rpc) height(ctx context.Context) (int64, error) {
 	return int64(st.SyncInfo.LatestBlockHeight), nil
 }
 
-// txResult is the outcome of an included tx.
-type txResult struct {
+// TxResult is the outcome of an included tx.
+type TxResult struct {
 	Height int64
 	Code   uint32
 	Log    string
 }
 
-// tx looks up an included tx by its hex hash; it fails while the tx is not
+// Tx looks up an included tx by its hex hash; it fails while the tx is not
 // in a block.
-func (c *rpc) tx(ctx context.Context, hash string) (txResult, error) {
+func (c *RPC) Tx(ctx context.Context, hash string) (TxResult, error) {
 	var r struct {
 		Height   num `json:"height"`
 		TxResult struct {
@@ -94,45 +97,25 @@ func (c *rpc) tx(ctx context.Context, hash string) (txResult, error) {
 		} `json:"tx_result"`
 	}
 	if err := c.get(ctx, "/tx?hash=0x"+hash, &r); err != nil {
-		return txResult{}, err
+		return TxResult{}, err
 	}
-	return txResult{Height: int64(r.Height), Code: r.TxResult.Code, Log: r.TxResult.Log}, nil
+	return TxResult{Height: int64(r.Height), Code: r.TxResult.Code, Log: r.TxResult.Log}, nil
 }
 
-// abciEvent is an event as /block_results shows it (CometBFT 0.38: plain
-// string keys and values).
-type abciEvent struct {
-	Type       string `json:"type"`
-	Attributes []struct {
-		Key   string `json:"key"`
-		Value string `json:"value"`
-	} `json:"attributes"`
-}
-
-// attr returns the value of attribute key ("" when absent).
-func (e abciEvent) attr(key string) string {
-	for _, a := range e.Attributes {
-		if a.Key == key {
-			return a.Value
-		}
-	}
-	return ""
-}
-
-// blockEvents returns the events of block h: those of its successful txs,
+// BlockEvents returns the events of block h: those of its successful txs,
 // then those of FinalizeBlock (begin and end block).
-func (c *rpc) blockEvents(ctx context.Context, h int64) ([]abciEvent, error) {
+func (c *RPC) BlockEvents(ctx context.Context, h int64) ([]abci.Event, error) {
 	var r struct {
 		TxsResults []struct {
-			Code   uint32      `json:"code"`
-			Events []abciEvent `json:"events"`
+			Code   uint32       `json:"code"`
+			Events []abci.Event `json:"events"`
 		} `json:"txs_results"`
-		FinalizeBlockEvents []abciEvent `json:"finalize_block_events"`
+		FinalizeBlockEvents []abci.Event `json:"finalize_block_events"`
 	}
 	if err := c.get(ctx, fmt.Sprintf("/block_results?height=%d", h), &r); err != nil {
 		return nil, err
 	}
-	var out []abciEvent
+	var out []abci.Event
 	for _, tx := range r.TxsResults {
 		if tx.Code == 0 {
 			out = append(out, tx.Events...)
@@ -141,17 +124,17 @@ func (c *rpc) blockEvents(ctx context.Context, h int64) ([]abciEvent, error) {
 	return append(out, r.FinalizeBlockEvents...), nil
 }
 
-// heights follows the node's latest height by polling /status (it keeps
+// Heights follows the node's latest height by polling /status (it keeps
 // the last known height while the node is down).
-type heights struct {
-	rpc    *rpc
+type Heights struct {
+	RPC    *RPC
 	latest atomic.Int64
 }
 
-// follow polls every 100ms until ctx ends.
-func (t *heights) follow(ctx context.Context) {
+// Follow polls every 100ms until ctx ends.
+func (t *Heights) Follow(ctx context.Context) {
 	for {
-		if h, err := t.rpc.height(ctx); err == nil && h > t.latest.Load() {
+		if h, err := t.RPC.Height(ctx); err == nil && h > t.latest.Load() {
 			t.latest.Store(h)
 		}
 		select {
@@ -162,11 +145,12 @@ func (t *heights) follow(ctx context.Context) {
 	}
 }
 
-func (t *heights) now() int64 { return t.latest.Load() }
+// Now is the latest height seen.
+func (t *Heights) Now() int64 { return t.latest.Load() }
 
-// waitFor blocks until the latest height is at least h.
-func (t *heights) waitFor(ctx context.Context, h int64) error {
-	for t.now() < h {
+// WaitFor blocks until the latest height is at least h.
+func (t *Heights) WaitFor(ctx context.Context, h int64) error {
+	for t.Now() < h {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
