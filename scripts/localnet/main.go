@@ -359,7 +359,7 @@ func (l *localnet) sendFirstRelays(ctx context.Context) error {
 		return err
 	}
 	l.relays = &relayer{url: l.chain.AppGateURL(serviceID)}
-	out.Say(`sending %d relays through the AppGate: curl -X POST %s -d '{"jsonrpc":"2.0","method":"status",...}'`, firstRelays, l.relays.url)
+	out.Say(`sending %d relays through the AppGate, each as: curl -X POST %s -d '{"jsonrpc":"2.0","method":"status",...}'`, firstRelays, l.relays.url)
 	l.waitingFor = "sending relays"
 	for i := 1; i <= firstRelays; i++ {
 		l.relays.send(ctx, methods[i%len(methods)])
