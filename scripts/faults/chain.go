@@ -25,13 +25,8 @@ const (
 func chainParams() types.Params {
 	p := types.DefaultParams()
 	p.NumBlocksPerSession = 10
-	p.GracePeriodEndOffsetBlocks = 1
-	p.ClaimWindowOpenOffsetBlocks = 2
 	p.ClaimWindowCloseOffsetBlocks = 8
-	p.ProofWindowOpenOffsetBlocks = 1
 	p.ProofWindowCloseOffsetBlocks = 8
-	p.ComputeUnitsToTokensMultiplier = 1
-	p.ProofRequestProbabilityPpm = types.ProofRequestProbabilityAlways
 	return p
 }
 

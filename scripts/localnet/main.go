@@ -58,21 +58,12 @@ const (
 // ports are today's localnet ports (README's curl examples use the AppGate's).
 var ports = localchain.Ports{P2P: 26656, RPC: 26657, GRPC: 9090, Relay: 8545, RelayHealth: 9465, AppGate: 8080}
 
-// chainParams are short sessions and windows: session (4 blocks), grace
-// (1), claim window (opens 2 later, 4 blocks), proof window (opens 1 later,
-// 4 blocks), every claim proven; at one block a second a session is
-// settled ~15s after it ends.
+// chainParams are the chain's defaults (types.DefaultParams): 4-block
+// sessions, grace 1, claim window opening 2 later for 4 blocks, proof window
+// opening 1 later for 4 blocks, every claim proven; at one block a second a
+// session is settled ~15s after it ends.
 func chainParams() types.Params {
-	p := types.DefaultParams()
-	p.NumBlocksPerSession = 4
-	p.GracePeriodEndOffsetBlocks = 1
-	p.ClaimWindowOpenOffsetBlocks = 2
-	p.ClaimWindowCloseOffsetBlocks = 4
-	p.ProofWindowOpenOffsetBlocks = 1
-	p.ProofWindowCloseOffsetBlocks = 4
-	p.ComputeUnitsToTokensMultiplier = 1
-	p.ProofRequestProbabilityPpm = types.ProofRequestProbabilityAlways
-	return p
+	return types.DefaultParams()
 }
 
 var out = &localchain.Printer{Name: "localnet", Color: localchain.IsTerminal(os.Stdout)}

@@ -61,15 +61,7 @@ type lifecycle struct {
 // before.
 func TestLifecycle(t *testing.T) {
 	startedAt := time.Now()
-	params := types.DefaultParams()
-	params.NumBlocksPerSession = 4
-	params.GracePeriodEndOffsetBlocks = 1
-	params.ClaimWindowOpenOffsetBlocks = 2
-	params.ClaimWindowCloseOffsetBlocks = 4
-	params.ProofWindowOpenOffsetBlocks = 1
-	params.ProofWindowCloseOffsetBlocks = 4
-	params.ComputeUnitsToTokensMultiplier = 1
-	params.ProofRequestProbabilityPpm = types.ProofRequestProbabilityAlways
+	params := types.DefaultParams() // the chain's own: 4-block sessions, short windows, every claim proven
 	params.RelayDifficultyTargets = nil // base difficulty: every relay is minable
 
 	n := network.New(t,

@@ -97,14 +97,9 @@ func TestAttacksFailOnChainAndOnlyHonestWorkIsPaid(t *testing.T) {
 	startedAt := time.Now()
 	params := types.DefaultParams()
 	params.NumBlocksPerSession = 6
-	params.GracePeriodEndOffsetBlocks = 1
-	params.ClaimWindowOpenOffsetBlocks = 2
 	params.ClaimWindowCloseOffsetBlocks = 8
-	params.ProofWindowOpenOffsetBlocks = 1
 	params.ProofWindowCloseOffsetBlocks = 8
 	params.NumSuppliersPerSession = 10
-	params.ComputeUnitsToTokensMultiplier = 1
-	params.ProofRequestProbabilityPpm = types.ProofRequestProbabilityAlways
 	params.NumProofsPerClaim = numProofsPerClaim
 	params.MinApplicationStake = sdk.NewInt64Coin(types.DefaultDenom, appStake)
 	params.RelayDifficultyTargets = []types.RelayDifficultyTarget{{ServiceId: serviceID, Target: difficultyTarget}}
