@@ -14,6 +14,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/pokt-network/poktroll/testutil/hostile"
 	"github.com/pokt-network/poktroll/testutil/metricstest"
 	"github.com/pokt-network/poktroll/x/relayer/appgate"
 	"github.com/pokt-network/poktroll/x/relayer/internal/httplimit"
@@ -35,35 +36,8 @@ func (h *harness) serveLimited(l httplimit.Limits) (string, httplimittest.Errors
 	return ln.Addr().String(), errs
 }
 
-// forgedServices make the first path segment a hostile client could send.
-var forgedServices = []struct {
-	name string
-	gen  func(r *mrand.Rand, i int) string
-}{
-	{"random bytes", func(r *mrand.Rand, i int) string {
-		b := make([]byte, 1+r.IntN(80))
-		for j := range b {
-			b[j] = byte(r.Uint32())
-		}
-		return string(b)
-	}},
-	{"well-formed, not served", func(r *mrand.Rand, i int) string {
-		const alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_"
-		b := make([]byte, 1+r.IntN(types.MaxServiceIDLength))
-		for j := range b {
-			b[j] = alphabet[r.IntN(len(alphabet))]
-		}
-		return string(b)
-	}},
-	{"served id with a stray byte", func(r *mrand.Rand, i int) string {
-		return service + string([]byte{0x80 + byte(r.IntN(0x80))})
-	}},
-	{"malformed UTF-8", func(r *mrand.Rand, i int) string {
-		bad := []string{"\xc3\x28", "\xe2\x82", "\xf0\x28\x8c\xbc", "\xc0\xaf", "\xed\xa0\x80", "\xff\xfe"}
-		return bad[r.IntN(len(bad))] + fmt.Sprint(i)
-	}},
-	{"long", func(r *mrand.Rand, i int) string { return strings.Repeat("s", 65+r.IntN(2000)) }},
-}
+// forgedServices are the forged service ids the tests send.
+var forgedServices = hostile.ServiceIDs(service)
 
 // TestForgedServicesGetJSONErrorsAndAddNoMetricSeries: 10,000 requests to
 // /<forged service>/, many of them not UTF-8, each get the unknown_service
@@ -82,7 +56,7 @@ func TestForgedServicesGetJSONErrorsAndAddNoMetricSeries(t *testing.T) {
 	paths := make([]string, n)
 	for i := range paths {
 		for paths[i] == "" {
-			id := forgedServices[i%len(forgedServices)].gen(rng, i)
+			id := forgedServices[i%len(forgedServices)].Gen(rng, i)
 			if first, _, _ := strings.Cut(id, "/"); first == service || first == "other" {
 				continue // a served service
 			}
@@ -104,7 +78,7 @@ func TestForgedServicesGetJSONErrorsAndAddNoMetricSeries(t *testing.T) {
 			for i := w; i < n; i += workers {
 				if msg := checkUnknownService(client, base+paths[i]); msg != "" {
 					mu.Lock()
-					failures = append(failures, fmt.Sprintf("/%s (%s): %s", paths[i], forgedServices[i%len(forgedServices)].name, msg))
+					failures = append(failures, fmt.Sprintf("/%s (%s): %s", paths[i], forgedServices[i%len(forgedServices)].Name, msg))
 					mu.Unlock()
 				}
 			}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/pokt-network/poktroll/testutil/hostile"
 	"github.com/pokt-network/poktroll/testutil/metricstest"
 	"github.com/pokt-network/poktroll/x/relayer/internal/httplimit"
 	"github.com/pokt-network/poktroll/x/relayer/internal/httplimit/httplimittest"
@@ -20,37 +21,8 @@ import (
 	"github.com/pokt-network/poktroll/x/relayer/types"
 )
 
-// forgedServiceIDs make service ids a hostile client could send.
-var forgedServiceIDs = []struct {
-	name string
-	gen  func(r *mrand.Rand, i int) string
-}{
-	{"random bytes", func(r *mrand.Rand, i int) string {
-		b := make([]byte, 1+r.IntN(80))
-		for j := range b {
-			b[j] = byte(r.Uint32())
-		}
-		return string(b)
-	}},
-	{"well-formed, not served", func(r *mrand.Rand, i int) string {
-		const alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_"
-		b := make([]byte, 1+r.IntN(types.MaxServiceIDLength))
-		for j := range b {
-			b[j] = alphabet[r.IntN(len(alphabet))]
-		}
-		return string(b)
-	}},
-	{"served id with a stray byte", func(r *mrand.Rand, i int) string {
-		return "eth" + string([]byte{0x80 + byte(r.IntN(0x80))})
-	}},
-	{"malformed UTF-8", func(r *mrand.Rand, i int) string {
-		bad := []string{"\xc3\x28", "\xe2\x82", "\xf0\x28\x8c\xbc", "\xc0\xaf", "\xed\xa0\x80", "\xff\xfe"}
-		return bad[r.IntN(len(bad))] + fmt.Sprint(i)
-	}},
-	{"too long", func(r *mrand.Rand, i int) string {
-		return strings.Repeat("e", types.MaxServiceIDLength+1+r.IntN(200))
-	}},
-}
+// forgedServiceIDs are the forged service ids the tests send.
+var forgedServiceIDs = hostile.ServiceIDs("eth")
 
 // TestForgedServiceIDsGetTypedErrorsAndAddNoMetricSeries: 10,000 relay
 // requests with forged service ids, many of them not UTF-8, each get their
@@ -85,7 +57,7 @@ func TestForgedServiceIDsGetTypedErrorsAndAddNoMetricSeries(t *testing.T) {
 	ids := make([]string, n)
 	for i := range ids {
 		for ids[i] == "" || ids[i] == "eth" {
-			ids[i] = forgedServiceIDs[i%len(forgedServiceIDs)].gen(rng, i)
+			ids[i] = forgedServiceIDs[i%len(forgedServiceIDs)].Gen(rng, i)
 		}
 	}
 	// Workers only send and compare; the test's goroutine requires.
@@ -103,7 +75,7 @@ func TestForgedServiceIDsGetTypedErrorsAndAddNoMetricSeries(t *testing.T) {
 			for i := w; i < n; i += workers {
 				if msg := checkRefusal(client, f.url, raw(ids[i]), want); msg != "" {
 					mu.Lock()
-					failures = append(failures, fmt.Sprintf("service %q (%s): %s", ids[i], forgedServiceIDs[i%len(forgedServiceIDs)].name, msg))
+					failures = append(failures, fmt.Sprintf("service %q (%s): %s", ids[i], forgedServiceIDs[i%len(forgedServiceIDs)].Name, msg))
 					mu.Unlock()
 				}
 			}
