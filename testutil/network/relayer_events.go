@@ -2,12 +2,11 @@ package network
 
 import (
 	"context"
-	"strings"
 	"testing"
 
 	abci "github.com/cometbft/cometbft/abci/types"
-	sdk "github.com/cosmos/cosmos-sdk/types"
 	"github.com/cosmos/gogoproto/proto"
+	"github.com/pokt-network/poktroll/x/relayer/types"
 )
 
 // RelayerEvents returns the relayer module's typed events emitted in blocks
@@ -28,19 +27,10 @@ func (n *Network) RelayerEvents(t testing.TB, from, to int64) []proto.Message {
 			}
 		}
 		for _, e := range all {
-			if !strings.HasPrefix(e.Type, "poktroll.relayer.") {
+			if !types.IsEvent(e) {
 				continue
 			}
-			// Block-hook events carry baseapp's plain-text "mode"
-			// attribute, which is not a field of the typed event.
-			attrs := make([]abci.EventAttribute, 0, len(e.Attributes))
-			for _, a := range e.Attributes {
-				if a.Key != "mode" {
-					attrs = append(attrs, a)
-				}
-			}
-			e.Attributes = attrs
-			msg, err := sdk.ParseTypedEvent(e)
+			msg, err := types.ParseEvent(e)
 			if err != nil {
 				t.Fatalf("testutil/network: event %s at %d: %v", e.Type, h, err)
 			}

@@ -78,7 +78,7 @@ func SupplierEvents(h int64, events []abci.Event, supplier string) ([]Event, []e
 
 // decodeEvent decodes a typed event with the module's own types.
 func decodeEvent(kind EventKind, e abci.Event) (Event, error) {
-	msg, err := parseTypedEvent(e)
+	msg, err := types.ParseEvent(e)
 	if err != nil {
 		return Event{}, err
 	}
@@ -113,19 +113,6 @@ func (ev *Event) setClaim(c types.Claim) error {
 	ev.Claim, ev.Root, ev.Supplier = c, root, c.SupplierOperatorAddress
 	ev.SessionID, ev.SessionStart, ev.SessionEnd = h.SessionId, h.SessionStartBlockHeight, h.SessionEndBlockHeight
 	return nil
-}
-
-// parseTypedEvent decodes a typed event; those of block hooks carry
-// baseapp's plain-text "mode" attribute, which is not a field of the event.
-func parseTypedEvent(e abci.Event) (proto.Message, error) {
-	attrs := make([]abci.EventAttribute, 0, len(e.Attributes))
-	for _, a := range e.Attributes {
-		if a.Key != "mode" {
-			attrs = append(attrs, a)
-		}
-	}
-	e.Attributes = attrs
-	return sdk.ParseTypedEvent(e)
 }
 
 // coinAmount is the coin's amount (0 when unset).

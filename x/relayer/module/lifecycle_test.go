@@ -61,7 +61,7 @@ type lifecycle struct {
 // before.
 func TestLifecycle(t *testing.T) {
 	startedAt := time.Now()
-	params := types.DefaultParams() // the chain's own: 4-block sessions, short windows, every claim proven
+	params := types.DefaultParams()     // the chain's own: 4-block sessions, short windows, every claim proven
 	params.RelayDifficultyTargets = nil // base difficulty: every relay is minable
 
 	n := network.New(t,

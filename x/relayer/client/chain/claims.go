@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"strings"
 
-	abci "github.com/cometbft/cometbft/abci/types"
-	sdk "github.com/cosmos/cosmos-sdk/types"
 	sdkerrors "github.com/cosmos/cosmos-sdk/types/errors"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -74,7 +72,7 @@ func (c *Client) ClaimOutcome(ctx context.Context, closeHeight int64, sessionID,
 		if !strings.HasPrefix(e.Type, "poktroll.relayer.EventClaim") {
 			continue
 		}
-		msg, err := parseTypedEvent(e)
+		msg, err := types.ParseEvent(e)
 		if err != nil {
 			return nil, nil, fmt.Errorf("event %s at %d: %w", e.Type, closeHeight, err)
 		}
@@ -90,17 +88,4 @@ func (c *Client) ClaimOutcome(ctx context.Context, closeHeight int64, sessionID,
 		}
 	}
 	return settled, expired, nil
-}
-
-// parseTypedEvent decodes a typed event of a block hook; those carry
-// baseapp's plain-text "mode" attribute, which is not a field of the event.
-func parseTypedEvent(e abci.Event) (any, error) {
-	attrs := make([]abci.EventAttribute, 0, len(e.Attributes))
-	for _, a := range e.Attributes {
-		if a.Key != "mode" {
-			attrs = append(attrs, a)
-		}
-	}
-	e.Attributes = attrs
-	return sdk.ParseTypedEvent(e)
 }

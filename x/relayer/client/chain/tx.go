@@ -20,7 +20,6 @@ import (
 	txtypes "github.com/cosmos/cosmos-sdk/types/tx"
 	"github.com/cosmos/cosmos-sdk/types/tx/signing"
 	authtypes "github.com/cosmos/cosmos-sdk/x/auth/types"
-
 )
 
 // TxConfig is how the submitter pays for and signs txs.
@@ -40,11 +39,11 @@ type TxConfig struct {
 
 // Submitter signs txs with keyring keys and submits them.
 type Submitter struct {
-	client  *Client
-	txCfg   client.TxConfig
-	keys    keyring.Keyring
-	cfg     TxConfig
-	logger  log.Logger
+	client *Client
+	txCfg  client.TxConfig
+	keys   keyring.Keyring
+	cfg    TxConfig
+	logger log.Logger
 
 	mu       sync.Mutex
 	accounts map[string]*account // by address
