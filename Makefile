@@ -21,8 +21,10 @@ build:
 install:
 	$(GO) install $(GOFLAGS_TAGS) ./cmd/poktrolld
 
-## test: every test, with the race detector (what CI runs)
+## test: gofmt and go vet, then every test with the race detector (what CI runs)
 test:
+	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then echo "not gofmt-ed (run gofmt -w):"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet $(GOFLAGS_TAGS) ./...
 	$(GO) test $(GOFLAGS_TAGS) -race -count=1 -timeout 30m ./...
 
 ## test-short: unit tests only, no in-process network
