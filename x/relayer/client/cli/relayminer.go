@@ -10,44 +10,31 @@ import (
 
 // RelayMinerCmd is `poktrolld relayminer`, the supplier's relay miner.
 func RelayMinerCmd() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "relayminer",
-		Short: "Serve relays for staked suppliers and get paid for them on chain",
-		RunE:  func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
-	}
-	cmd.AddCommand(relayMinerStartCmd())
-	return cmd
-}
-
-func relayMinerStartCmd() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "start --config relayminer.yaml",
-		Short: "Start the RelayMiner",
-		Long: `Start the RelayMiner: serve relays for the suppliers in the config, record
+	return daemonCmd(daemonSpec{
+		use:   "relayminer",
+		short: "Serve relays for staked suppliers and get paid for them on chain",
+		name:  "RelayMiner",
+		startLong: `Start the RelayMiner: serve relays for the suppliers in the config, record
 every served relay in its session's tree, and claim and prove each session on
 chain. The supplier keys are read from the keyring (--home, --keyring-backend);
 each must be staked for the services it is configured to serve. Stops cleanly
 on SIGINT or SIGTERM; after a crash, start it again on the same store.`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			dc, err := readDaemonFlags(cmd)
-			if err != nil {
-				return err
-			}
+		exampleConfig: "x/relayer/relayminer/config/relayminer.example.yaml",
+		addFlags: func(cmd *cobra.Command) {
+			cmd.Flags().String(flags.FlagChainID, "", "chain id (overrides chain.chain_id; default: read from the node)")
+		},
+		build: func(cmd *cobra.Command, dc daemonContext) (daemon, error) {
 			cfg, err := config.Load(dc.configPath)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			if chainID, _ := cmd.Flags().GetString(flags.FlagChainID); chainID != "" {
 				cfg.Chain.ChainID = chainID
 			}
-			return runDaemon(cmd, "relayminer", dc.logger, relayminer.New(cfg, relayminer.Deps{
+			return relayminer.New(cfg, relayminer.Deps{
 				Keyring: dc.client.Keyring, Codec: dc.client.Codec, TxConfig: dc.client.TxConfig,
 				Logger: dc.logger, PollInterval: dc.poll,
-			}))
+			}), nil
 		},
-	}
-	addDaemonFlags(cmd, "RelayMiner", "x/relayer/relayminer/config/relayminer.example.yaml")
-	cmd.Flags().String(flags.FlagChainID, "", "chain id (overrides chain.chain_id; default: read from the node)")
-	return cmd
+	})
 }

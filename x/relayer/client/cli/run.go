@@ -30,6 +30,51 @@ type daemon interface {
 	Stop(ctx context.Context) error
 }
 
+// daemonSpec describes a daemon's commands: `poktrolld <use>`, whose one
+// subcommand is `start --config <file>`.
+type daemonSpec struct {
+	use, short    string // the parent command
+	name          string // the daemon's name in help and logs, e.g. "RelayMiner"
+	startLong     string // the start command's help
+	exampleConfig string // where an example config lives
+	// addFlags declares the start command's own flags, if any.
+	addFlags func(cmd *cobra.Command)
+	// build loads the config and makes the daemon from the flags read.
+	build func(cmd *cobra.Command, dc daemonContext) (daemon, error)
+}
+
+// daemonCmd is the command tree of the daemon s describes.
+func daemonCmd(s daemonSpec) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   s.use,
+		Short: s.short,
+		RunE:  func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
+	}
+	start := &cobra.Command{
+		Use:   "start --config " + s.use + ".yaml",
+		Short: "Start the " + s.name,
+		Long:  s.startLong,
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			dc, err := readDaemonFlags(cmd)
+			if err != nil {
+				return err
+			}
+			d, err := s.build(cmd, dc)
+			if err != nil {
+				return err
+			}
+			return runDaemon(cmd, s.use, dc.logger, d)
+		},
+	}
+	addDaemonFlags(start, s.name, s.exampleConfig)
+	if s.addFlags != nil {
+		s.addFlags(start)
+	}
+	cmd.AddCommand(start)
+	return cmd
+}
+
 // daemonContext is what every daemon start command reads from its flags.
 type daemonContext struct {
 	client     client.Context
