@@ -104,60 +104,6 @@ func TestStakeApplication_Rejections(t *testing.T) {
 	f.stakeApp(rich, 2_000_000, "eth")
 }
 
-func TestAddApplicationStake(t *testing.T) {
-	f := newFixture(t)
-	f.addService("eth", 1)
-	alice := f.newAccount("alice", 5_000_000)
-	f.stakeApp(alice, 2_000_000, "eth")
-
-	f.resetEvents()
-	_, err := f.msgs.AddApplicationStake(f.ctx, &types.MsgAddApplicationStake{Address: alice, Amount: coin(500_000)})
-	require.NoError(t, err)
-	app, err := f.k.Applications.Get(f.ctx, alice)
-	require.NoError(t, err)
-	require.Equal(t, coin(2_500_000), app.Stake)
-	require.Equal(t, int64(5), app.ActivationHeight, "adding stake does not move activation")
-	require.Equal(t, sdkmath.NewInt(2_500_000), f.balance(alice))
-	require.Equal(t, sdkmath.NewInt(2_500_000), f.moduleBalance())
-	evs := eventsOf[*types.EventApplicationStaked](f)
-	require.Len(t, evs, 1)
-	require.Equal(t, app, evs[0].Application)
-
-	stranger := f.newAccount("stranger", 5_000_000)
-	unbonding := f.newAccount("unbonding", 5_000_000)
-	f.stakeApp(unbonding, 2_000_000, "eth")
-	_, err = f.msgs.UnstakeApplication(f.ctx, &types.MsgUnstakeApplication{Address: unbonding})
-	require.NoError(t, err)
-
-	type tc struct {
-		name string
-		msg  *types.MsgAddApplicationStake
-		err  error
-	}
-	tests := []tc{
-		{"not staked", &types.MsgAddApplicationStake{Address: stranger, Amount: coin(1)}, types.ErrApplicationNotFound},
-		{"unbonding", &types.MsgAddApplicationStake{Address: unbonding, Amount: coin(1)}, types.ErrApplicationUnbonding},
-		{"wrong denom", &types.MsgAddApplicationStake{Address: alice, Amount: sdk.NewInt64Coin("uatom", 1)}, types.ErrInvalidStake},
-		{"zero amount", &types.MsgAddApplicationStake{Address: alice, Amount: coin(0)}, types.ErrInvalidStake},
-		{"insufficient funds", &types.MsgAddApplicationStake{Address: alice, Amount: coin(2_500_001)}, sdkerrors.ErrInsufficientFunds},
-	}
-	for name, addr := range malformedAddresses() {
-		tests = append(tests, tc{"address " + name, &types.MsgAddApplicationStake{Address: addr, Amount: coin(1)}, types.ErrInvalidAddress})
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			before, moduleBefore := f.balance(tc.msg.Address), f.moduleBalance()
-			_, err := f.msgs.AddApplicationStake(f.ctx, tc.msg)
-			require.ErrorIs(t, err, tc.err)
-			require.Equal(t, before, f.balance(tc.msg.Address))
-			require.Equal(t, moduleBefore, f.moduleBalance())
-		})
-	}
-	app, err = f.k.Applications.Get(f.ctx, alice)
-	require.NoError(t, err)
-	require.Equal(t, coin(2_500_000), app.Stake, "rejected additions must not change the stake")
-}
-
 func TestUnstakeApplication_Lifecycle(t *testing.T) {
 	f := newFixture(t)
 	f.addService("eth", 1)

@@ -128,60 +128,6 @@ func TestStakeSupplier_Rejections(t *testing.T) {
 	f.stakeSupplier(rich, 2_000_000, "eth", "sol")
 }
 
-func TestAddSupplierStake(t *testing.T) {
-	f := newFixture(t)
-	f.addService("eth", 1)
-	bob := f.newAccount("bob", 5_000_000)
-	f.stakeSupplier(bob, 2_000_000, "eth")
-
-	f.resetEvents()
-	_, err := f.msgs.AddSupplierStake(f.ctx, &types.MsgAddSupplierStake{OperatorAddress: bob, Amount: coin(700_000)})
-	require.NoError(t, err)
-	s, err := f.k.Suppliers.Get(f.ctx, bob)
-	require.NoError(t, err)
-	require.Equal(t, coin(2_700_000), s.Stake)
-	require.Equal(t, int64(5), s.ActivationHeight)
-	require.Equal(t, sdkmath.NewInt(2_300_000), f.balance(bob))
-	require.Equal(t, sdkmath.NewInt(2_700_000), f.moduleBalance())
-	evs := eventsOf[*types.EventSupplierStaked](f)
-	require.Len(t, evs, 1)
-	require.Equal(t, s, evs[0].Supplier)
-
-	stranger := f.newAccount("stranger", 5_000_000)
-	unbonding := f.newAccount("unbonding", 5_000_000)
-	f.stakeSupplier(unbonding, 2_000_000, "eth")
-	_, err = f.msgs.UnstakeSupplier(f.ctx, &types.MsgUnstakeSupplier{OperatorAddress: unbonding})
-	require.NoError(t, err)
-
-	type tc struct {
-		name string
-		msg  *types.MsgAddSupplierStake
-		err  error
-	}
-	tests := []tc{
-		{"not staked", &types.MsgAddSupplierStake{OperatorAddress: stranger, Amount: coin(1)}, types.ErrSupplierNotFound},
-		{"unbonding", &types.MsgAddSupplierStake{OperatorAddress: unbonding, Amount: coin(1)}, types.ErrSupplierUnbonding},
-		{"wrong denom", &types.MsgAddSupplierStake{OperatorAddress: bob, Amount: sdk.NewInt64Coin("uatom", 1)}, types.ErrInvalidStake},
-		{"zero amount", &types.MsgAddSupplierStake{OperatorAddress: bob, Amount: coin(0)}, types.ErrInvalidStake},
-		{"insufficient funds", &types.MsgAddSupplierStake{OperatorAddress: bob, Amount: coin(2_300_001)}, sdkerrors.ErrInsufficientFunds},
-	}
-	for name, addr := range malformedAddresses() {
-		tests = append(tests, tc{"address " + name, &types.MsgAddSupplierStake{OperatorAddress: addr, Amount: coin(1)}, types.ErrInvalidAddress})
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			before, moduleBefore := f.balance(tc.msg.OperatorAddress), f.moduleBalance()
-			_, err := f.msgs.AddSupplierStake(f.ctx, tc.msg)
-			require.ErrorIs(t, err, tc.err)
-			require.Equal(t, before, f.balance(tc.msg.OperatorAddress))
-			require.Equal(t, moduleBefore, f.moduleBalance())
-		})
-	}
-	s, err = f.k.Suppliers.Get(f.ctx, bob)
-	require.NoError(t, err)
-	require.Equal(t, coin(2_700_000), s.Stake)
-}
-
 func TestUnstakeSupplier_Lifecycle(t *testing.T) {
 	f := newFixture(t)
 	f.addService("eth", 1)
