@@ -41,9 +41,11 @@ bench:
 
 ## soak: a soak benchmark, not part of test: 1,000,000 signed relays over 4
 ## sessions through the real relay path (HTTP, proxy, miner, sessions,
-## leveldb), claimed and proven as they go; prints throughput, memory and
-## store size, fails on a refused relay or a claim missing one. More:
-## make soak SOAK_FLAGS='-relays 5000000 -sessions 10' (go run ./scripts/soak -h)
+## leveldb), claimed and proven as they go, the RelayMiner in a child process
+## of its own; prints throughput, the RelayMiner's RSS, heap and allocation
+## rate (and the load process's RSS apart) and store size, fails on a refused
+## relay or a claim missing one. More: make soak SOAK_FLAGS='-relays 5000000
+## -sessions 10 -miner-memlimit 160MiB' (go run ./scripts/soak -h)
 SOAK_FLAGS ?=
 soak:
 	$(GO) run $(GOFLAGS_TAGS) ./scripts/soak $(SOAK_FLAGS)

@@ -20,7 +20,9 @@ const serviceID = "eth"
 // fakeChain answers the proxy's, the miner's and the session manager's Chain
 // interfaces from memory: fixed params, block hashes derived from the
 // height, one application and one supplier in every session, and the claims
-// and proofs the submitter landed.
+// and proofs the submitter landed. The RelayMiner process's is the chain;
+// the load process has one too, for the session headers and its view of
+// the height (the last one the RelayMiner acknowledged).
 type fakeChain struct {
 	params   types.Params
 	app      string
@@ -31,6 +33,17 @@ type fakeChain struct {
 	mu     sync.Mutex
 	claims map[string]types.Claim // by session id (one supplier)
 	proofs map[string]bool
+}
+
+func newFakeChain(params types.Params, appPub cryptotypes.PubKey, supplier string) *fakeChain {
+	return &fakeChain{
+		params:   params,
+		app:      sdk.AccAddress(appPub.Address()).String(),
+		appPub:   appPub,
+		supplier: supplier,
+		claims:   map[string]types.Claim{},
+		proofs:   map[string]bool{},
+	}
 }
 
 // soakParams are the module params of the run: sessions of

@@ -65,7 +65,7 @@ func (l *load) run(workers int) {
 }
 
 func (l *load) work(ctx context.Context, cancel func()) {
-	for ctx.Err() == nil {
+	for ctx.Err() == nil && l.failed.Load() == 0 {
 		i := l.next.Add(1) - 1
 		if i >= l.total {
 			return

@@ -14,30 +14,40 @@ import (
 	"github.com/pokt-network/poktroll/x/relayer/types"
 )
 
-// sessionStat is what the run saw of one session.
+// sessionStat is what the run saw of one session: the relays answered
+// (counted by the load process) and the lifecycle (seen by the RelayMiner
+// process, and copied into the load process's stat at the end).
 type sessionStat struct {
 	hdr    types.SessionHeader
 	w      protocol.Windows
 	relays atomic.Int64 // relays answered 200
 
-	mu         sync.Mutex
-	claimBlock time.Time     // OnBlock at the block before the claim window
-	claimSent  time.Time     // the claim handed to the submitter
-	claims     int           // claims submitted
-	claimCount uint64        // the claim root's relay count
-	sealTook   time.Duration // the claim trie build, as the manager logged it
-	proofBlock time.Time     // OnBlock at the block before the proof window
-	proofSent  time.Time     // the proof handed to the submitter
-	proofs     int
-	storeProof int64     // store size when the proof was handed over
-	deleted    time.Time // the session's data deleted and compacted
-	storeDel   int64     // store size then
-	storeMin   int64     // the lowest store size in the few seconds after
-	settleTook time.Duration
+	mu sync.Mutex
+	lifecycle
+}
+
+// lifecycle is what the RelayMiner process saw of one session; it is sent
+// to the load process as JSON in the final report.
+type lifecycle struct {
+	SessionID  string
+	ClaimBlock time.Time     // OnBlock at the block before the claim window
+	ClaimSent  time.Time     // the claim handed to the submitter
+	Claims     int           // claims submitted
+	ClaimCount uint64        // the claim root's relay count
+	SealTook   time.Duration // the claim trie build, as the manager logged it
+	ProofBlock time.Time     // OnBlock at the block before the proof window
+	ProofSent  time.Time     // the proof handed to the submitter
+	Proofs     int
+	StoreProof int64     // store size when the proof was handed over
+	Deleted    time.Time // the session's data deleted and compacted
+	StoreDel   int64     // store size then
+	StoreMin   int64     // the lowest store size in the few seconds after
+	SettleTook time.Duration
 }
 
 // recorder collects per-session figures from the block driver, the
-// submitter and the manager's log.
+// submitter and the manager's log (in the RelayMiner process); the load
+// process uses it for the session headers and its relay counts.
 type recorder struct {
 	db       *store.DB
 	sessions []*sessionStat
@@ -52,6 +62,7 @@ func newRecorder(db *store.DB, c *fakeChain, sessions int) *recorder {
 	for k := 0; k < sessions; k++ {
 		start := int64(k)*n + 1
 		s := &sessionStat{hdr: c.header(start), w: c.windows(start)}
+		s.SessionID = s.hdr.SessionId
 		r.sessions = append(r.sessions, s)
 		r.byID[s.hdr.SessionId] = s
 	}
@@ -74,9 +85,9 @@ func (r *recorder) block(h int64, at time.Time) {
 		s.mu.Lock()
 		switch h {
 		case s.w.ClaimWindowOpen - 1:
-			s.claimBlock = at
+			s.ClaimBlock = at
 		case s.w.ProofWindowOpen - 1:
-			s.proofBlock = at
+			s.ProofBlock = at
 		}
 		s.mu.Unlock()
 	}
@@ -94,8 +105,8 @@ func (r *recorder) claimSubmitted(sessionID string, rootHash []byte) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.claims++
-	s.claimSent, s.claimCount = now, root.Count
+	s.Claims++
+	s.ClaimSent, s.ClaimCount = now, root.Count
 }
 
 func (r *recorder) proofSubmitted(sessionID string) {
@@ -107,14 +118,14 @@ func (r *recorder) proofSubmitted(sessionID string) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.proofs++
-	s.proofSent, s.storeProof = now, size
+	s.Proofs++
+	s.ProofSent, s.StoreProof = now, size
 }
 
 // sealed records the claim trie build time the manager logged.
 func (r *recorder) sealed(s *sessionStat, took time.Duration) {
 	s.mu.Lock()
-	s.sealTook = took
+	s.SealTook = took
 	s.mu.Unlock()
 }
 
@@ -127,7 +138,7 @@ func (r *recorder) proven(s *sessionStat) {
 	now := time.Now()
 	size := storeSize(r.db)
 	s.mu.Lock()
-	s.deleted, s.storeDel = now, size
+	s.Deleted, s.StoreDel = now, size
 	s.mu.Unlock()
 	r.settling.Add(1)
 	go func() {
@@ -140,7 +151,7 @@ func (r *recorder) proven(s *sessionStat) {
 			}
 		}
 		s.mu.Lock()
-		s.storeMin, s.settleTook = low, lowAt.Sub(now)
+		s.StoreMin, s.SettleTook = low, lowAt.Sub(now)
 		s.mu.Unlock()
 	}()
 }
@@ -206,3 +217,14 @@ func (l eventLog) With(kv ...any) log.Logger {
 }
 
 func (eventLog) Impl() any { return nil }
+
+// lifecycles copies every session's lifecycle, in session order.
+func (r *recorder) lifecycles() []lifecycle {
+	out := make([]lifecycle, len(r.sessions))
+	for k, s := range r.sessions {
+		s.mu.Lock()
+		out[k] = s.lifecycle
+		s.mu.Unlock()
+	}
+	return out
+}
