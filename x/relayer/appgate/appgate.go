@@ -12,7 +12,6 @@ import (
 	"cosmossdk.io/log"
 	"github.com/cosmos/cosmos-sdk/codec"
 	"github.com/cosmos/cosmos-sdk/crypto/keyring"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/pokt-network/poktroll/x/relayer/appgate/config"
 	"github.com/pokt-network/poktroll/x/relayer/client/chain"
@@ -98,8 +97,7 @@ func (a *AppGate) Start(ctx context.Context) (err error) {
 	a.addr = ln.Addr().String()
 	srv := a.Gateway.HTTPServer(limits)
 	daemon.Serve(&a.stack, a.logger, "appgate server", srv, func() error { return srv.Serve(ln) })
-	if err := daemon.ServeAux(&a.stack, a.logger, "metrics.listen", a.cfg.Metrics.Listen, a.cfg.Metrics.MaxConnections,
-		promhttp.HandlerFor(a.Metrics.Registry, promhttp.HandlerOpts{})); err != nil {
+	if err := daemon.ServeMetrics(&a.stack, a.logger, a.cfg.Metrics, a.Metrics.Registry); err != nil {
 		return err
 	}
 	if err := daemon.ServeAux(&a.stack, a.logger, "health.listen", a.cfg.Health.Listen, a.cfg.Health.MaxConnections, http.HandlerFunc(a.health)); err != nil {

@@ -13,7 +13,6 @@ import (
 	"github.com/cosmos/cosmos-sdk/codec"
 	"github.com/cosmos/cosmos-sdk/crypto/keyring"
 	sdk "github.com/cosmos/cosmos-sdk/types"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/syndtr/goleveldb/leveldb/storage"
 
 	"github.com/pokt-network/poktroll/x/relayer/client/chain"
@@ -125,8 +124,7 @@ func (rm *RelayMiner) Start(ctx context.Context) (err error) {
 	if err := rm.startRelayServers(ctx, keys, miner.New(rm.Chain, rm.Sessions, rm.Metrics)); err != nil {
 		return err
 	}
-	if err := daemon.ServeAux(&rm.stack, rm.logger, "metrics.listen", rm.cfg.Metrics.Listen, rm.cfg.Metrics.MaxConnections,
-		promhttp.HandlerFor(rm.Metrics.Registry, promhttp.HandlerOpts{})); err != nil {
+	if err := daemon.ServeMetrics(&rm.stack, rm.logger, rm.cfg.Metrics, rm.Metrics.Registry); err != nil {
 		return err
 	}
 	if err := daemon.ServeAux(&rm.stack, rm.logger, "health.listen", rm.cfg.Health.Listen, rm.cfg.Health.MaxConnections, http.HandlerFunc(rm.health)); err != nil {

@@ -30,6 +30,8 @@ type (
 	ServerLimits = yamlconf.ServerLimits
 	// Endpoint is an auxiliary HTTP endpoint (metrics, health).
 	Endpoint = yamlconf.Endpoint
+	// MetricsEndpoint is the metrics endpoint, with its pprof switch.
+	MetricsEndpoint = yamlconf.MetricsEndpoint
 	// FieldError is a problem with one field of the configuration.
 	FieldError = yamlconf.FieldError
 )
@@ -49,9 +51,11 @@ type Config struct {
 	// MaxBodyBytes bounds a client request's body (default 4 MiB).
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
 	// Server bounds what clients can hold of the server on Listen.
-	Server  ServerLimits `yaml:"server"`
-	Metrics Endpoint     `yaml:"metrics"`
-	Health  Endpoint     `yaml:"health"`
+	Server ServerLimits `yaml:"server"`
+	// Metrics is the Prometheus endpoint, and the profiler's when
+	// metrics.pprof is set.
+	Metrics MetricsEndpoint `yaml:"metrics"`
+	Health  Endpoint        `yaml:"health"`
 }
 
 // Application is the staked application the AppGate signs relays for.
@@ -71,7 +75,7 @@ func Load(path string) (*Config, error) {
 func Parse(data []byte) (*Config, error) {
 	cfg := &Config{
 		RequestTimeout: DefaultRequestTimeout, MaxBodyBytes: DefaultMaxBodyBytes, Server: DefaultServer,
-		Metrics: yamlconf.DefaultEndpoint(), Health: yamlconf.DefaultEndpoint(),
+		Metrics: yamlconf.DefaultMetricsEndpoint(), Health: yamlconf.DefaultEndpoint(),
 	}
 	if err := yamlconf.Validated(yamlconf.Decode(data, cfg), cfg.Validate); err != nil {
 		return nil, err

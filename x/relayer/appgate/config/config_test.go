@@ -41,7 +41,7 @@ func TestValidConfigLoads(t *testing.T) {
 		RequestTimeout: 10 * time.Second,
 		MaxBodyBytes:   4194304,
 		Server:         config.DefaultServer,
-		Metrics:        config.Endpoint{MaxConnections: 64},
+		Metrics:        config.MetricsEndpoint{Endpoint: config.Endpoint{MaxConnections: 64}},
 		Health:         config.Endpoint{Listen: "127.0.0.1:8081", MaxConnections: 64},
 	}, cfg)
 }

@@ -123,6 +123,12 @@ func LoadKey(kr keyring.Keyring, cdc codec.Codec, field, name string) (Key, erro
 // default); an empty listen serves nothing. field names the config field
 // in errors. The server is shut down by stack.
 func ServeAux(stack *Stack, logger log.Logger, field, listen string, maxConns int, h http.Handler) error {
+	return serveAux(stack, logger, field, listen, maxConns, 0, h)
+}
+
+// serveAux is ServeAux whose handler may work handlerTime before it answers
+// (see httplimit.Server).
+func serveAux(stack *Stack, logger log.Logger, field, listen string, maxConns int, handlerTime time.Duration, h http.Handler) error {
 	if listen == "" {
 		return nil
 	}
@@ -131,7 +137,7 @@ func ServeAux(stack *Stack, logger log.Logger, field, listen string, maxConns in
 	if err != nil {
 		return fmt.Errorf("%s %q: %w", field, listen, err)
 	}
-	srv := httplimit.Server(h, limits, 0, logger)
+	srv := httplimit.Server(h, limits, handlerTime, logger)
 	go func() { _ = srv.Serve(ln) }()
 	stack.Push(func(ctx context.Context) error { return shutdown(ctx, srv) })
 	logger.Info("serving "+field, "addr", ln.Addr().String())

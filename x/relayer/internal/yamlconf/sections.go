@@ -112,3 +112,19 @@ func (e Endpoint) Validate(p *Problems, field string, ls *Listeners) {
 		ls.Add(field+".listen", e.Listen)
 	}
 }
+
+// MetricsEndpoint is the Prometheus endpoint, which may also serve the Go
+// profiler.
+type MetricsEndpoint struct {
+	Endpoint `yaml:",inline"`
+	// Pprof mounts net/http/pprof's handlers under /debug/pprof/ on the
+	// metrics address (default false: they expose the process's memory
+	// and can cost CPU; keep the address private).
+	Pprof bool `yaml:"pprof"`
+}
+
+// DefaultMetricsEndpoint is a metrics endpoint absent from the file:
+// disabled, with the default cap, no profiler.
+func DefaultMetricsEndpoint() MetricsEndpoint {
+	return MetricsEndpoint{Endpoint: DefaultEndpoint()}
+}

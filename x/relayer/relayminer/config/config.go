@@ -40,6 +40,8 @@ type (
 	ServerLimits = yamlconf.ServerLimits
 	// Endpoint is an auxiliary HTTP endpoint (metrics, health).
 	Endpoint = yamlconf.Endpoint
+	// MetricsEndpoint is the metrics endpoint, with its pprof switch.
+	MetricsEndpoint = yamlconf.MetricsEndpoint
 	// FieldError is a problem with one field of the configuration.
 	FieldError = yamlconf.FieldError
 )
@@ -51,8 +53,9 @@ type Config struct {
 	// RelayServers bounds what clients can hold of each relay server (one
 	// per listen address).
 	RelayServers ServerLimits `yaml:"relay_servers"`
-	// Metrics is the Prometheus endpoint (/metrics).
-	Metrics Endpoint `yaml:"metrics"`
+	// Metrics is the Prometheus endpoint (/metrics), and the profiler's
+	// when metrics.pprof is set.
+	Metrics MetricsEndpoint `yaml:"metrics"`
 	// Health is the health endpoint.
 	Health    Endpoint   `yaml:"health"`
 	Suppliers []Supplier `yaml:"suppliers"`
@@ -131,7 +134,7 @@ func Parse(data []byte) (*Config, error) {
 		Chain:        Chain{GasPrices: DefaultGasPrices, GasAdjustment: DefaultGasAdjustment},
 		Store:        Store{Path: DefaultStorePath},
 		RelayServers: DefaultRelayServers,
-		Metrics:      yamlconf.DefaultEndpoint(),
+		Metrics:      yamlconf.DefaultMetricsEndpoint(),
 		Health:       yamlconf.DefaultEndpoint(),
 	}
 	err := yamlconf.Validated(yamlconf.Decode(data, cfg), func() error {

@@ -58,7 +58,7 @@ func TestValidConfigParsesWithDefaults(t *testing.T) {
 		IdleTimeout: 2 * time.Minute, MaxConnections: 4096,
 	}, cfg.RelayServers)
 	require.Equal(t, httplimit.DefaultServer, cfg.RelayServers.Limits())
-	require.Equal(t, Endpoint{Listen: "127.0.0.1:9464", MaxConnections: 64}, cfg.Metrics)
+	require.Equal(t, MetricsEndpoint{Endpoint: Endpoint{Listen: "127.0.0.1:9464", MaxConnections: 64}}, cfg.Metrics)
 	require.Equal(t, Endpoint{Listen: "127.0.0.1:9465", MaxConnections: 64}, cfg.Health)
 
 	eth := cfg.Suppliers[0].Services[0]
@@ -341,4 +341,17 @@ func TestValidateOnBuiltConfig(t *testing.T) {
 	cfg.RelayServers = DefaultRelayServers
 	cfg.Metrics.Listen = "127.0.0.1:9464"
 	require.ErrorContains(t, cfg.Validate(), "metrics.max_connections: must be positive, got 0")
+}
+
+func TestMetricsPprofIsOffUnlessSet(t *testing.T) {
+	cfg, err := Parse([]byte(validYAML))
+	require.NoError(t, err)
+	require.False(t, cfg.Metrics.Pprof)
+
+	on := strings.Replace(validYAML, "metrics:\n", "metrics:\n  pprof: true\n", 1)
+	require.NotEqual(t, validYAML, on)
+	cfg, err = Parse([]byte(on))
+	require.NoError(t, err)
+	require.True(t, cfg.Metrics.Pprof)
+	require.Equal(t, "127.0.0.1:9464", cfg.Metrics.Listen)
 }
