@@ -41,6 +41,22 @@ type Metrics struct {
 	// BlockHeight is the last block height processed.
 	BlockHeight prometheus.Gauge
 
+	// A fleet's (store.backend: jetstream) metrics; absent otherwise.
+	// FleetLeaseHolder is 1 while this RelayMiner holds the supplier's
+	// lease (runs its sessions' lifecycle), else 0.
+	FleetLeaseHolder *prometheus.GaugeVec
+	// FleetTakeovers counts the supplier's leases this RelayMiner took.
+	FleetTakeovers *prometheus.CounterVec
+	// FleetPublishLatency is the time to append a relay to the shared log
+	// (until its acknowledgement).
+	FleetPublishLatency prometheus.Histogram
+	// FleetPublishFailures counts relays the shared log did not take, by
+	// reason: session_over, duplicate, unavailable.
+	FleetPublishFailures *prometheus.CounterVec
+	// FleetConsumerLag is how many of the supplier's messages the lease
+	// holder has still to mirror from the shared log.
+	FleetConsumerLag *prometheus.GaugeVec
+
 	// services are the configured service ids: with UnknownService, the
 	// only values of the service label.
 	services sync.Map
@@ -100,6 +116,23 @@ func New() *Metrics {
 			Namespace: "relayminer", Name: "block_height", Help: "Last block height processed.",
 		}),
 	}
+	m.FleetLeaseHolder = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: "relayminer", Subsystem: "fleet", Name: "lease_holder", Help: "1 while this RelayMiner holds the supplier's lease.",
+	}, []string{"supplier"})
+	m.FleetTakeovers = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "relayminer", Subsystem: "fleet", Name: "takeovers_total", Help: "Supplier leases this RelayMiner took.",
+	}, []string{"supplier"})
+	m.FleetPublishLatency = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Namespace: "relayminer", Subsystem: "fleet", Name: "publish_latency_seconds", Help: "Time to append a relay to the shared relay log.",
+		Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
+	})
+	m.FleetPublishFailures = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "relayminer", Subsystem: "fleet", Name: "publish_failures_total", Help: "Relays the shared relay log did not take, by reason.",
+	}, []string{"reason"})
+	m.FleetConsumerLag = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: "relayminer", Subsystem: "fleet", Name: "consumer_lag", Help: "Messages of the supplier the lease holder has still to mirror.",
+	}, []string{"supplier"})
+	m.Registry.MustRegister(m.FleetLeaseHolder, m.FleetTakeovers, m.FleetPublishLatency, m.FleetPublishFailures, m.FleetConsumerLag)
 	m.Registry.MustRegister(m.RelaysServed, m.RelaysFailed, m.RelaysMined, m.RelayDuration, m.Settlements,
 		m.Claims, m.Proofs, m.SessionTrees, m.TxLatency, m.BlockHeight)
 	return m

@@ -16,6 +16,10 @@ import (
 // already built: it can no longer be counted.
 var ErrSessionSealed = session.ErrSessionClaimed
 
+// ErrRelayLogged is returned (wrapped) for a relay whose request was already
+// logged in its session: a replay, paid once.
+var ErrRelayLogged = session.ErrRelayLogged
+
 // ErrStoreUnavailable is returned (wrapped) while the store cannot write (a
 // full disk): the relay could not be made durable.
 var ErrStoreUnavailable = store.ErrUnavailable

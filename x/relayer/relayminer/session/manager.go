@@ -53,6 +53,27 @@ const DefaultTxTimeoutBlocks = 2
 type Options struct {
 	// TxTimeoutBlocks: see DefaultTxTimeoutBlocks.
 	TxTimeoutBlocks int64
+	// Coordinator, when set, shares the sessions with the other RelayMiners
+	// of a fleet (see the fleet package); nil is a RelayMiner alone.
+	Coordinator Coordinator
+}
+
+// Coordinator is what the lifecycle asks of a fleet: several RelayMiners
+// of one supplier that share their relay log, of which one at a time (the
+// lease holder) mirrors it into this manager and runs the lifecycle.
+type Coordinator interface {
+	// Leads reports whether this RelayMiner runs the lifecycle of the
+	// supplier's sessions now (holds its lease). Trees of a supplier it
+	// does not lead are left alone: no seal, claim or proof.
+	Leads(supplier string) bool
+	// BeforeSeal returns once no relay of the session can be appended to
+	// the shared log any more and every relay appended before is in this
+	// manager's relay log: the claim trie may then be built. An error
+	// leaves the tree open; sealing is tried again next block.
+	BeforeSeal(ctx context.Context, hdr types.SessionHeader, supplier string) error
+	// Forget is told that the session's relays are no longer needed (its
+	// proof is on chain, none is required, or the tree is gone).
+	Forget(ctx context.Context, hdr types.SessionHeader, supplier string)
 }
 
 // Manager maps (supplier, session) to its Tree and runs their lifecycle.
@@ -162,6 +183,9 @@ func (m *Manager) Trees() []*Tree {
 }
 
 func (m *Manager) remove(t *Tree, why string) {
+	if c := m.opts.Coordinator; c != nil {
+		c.Forget(context.Background(), t.Header(), t.Supplier())
+	}
 	if err := t.destroy(); err != nil {
 		m.treeLogger(t).Error("deleting session tree; retrying next block", "error", err)
 		return
@@ -225,7 +249,7 @@ func (m *Manager) OnBlock(ctx context.Context, h int64) {
 	work := map[batch][]*Tree{}
 	for _, t := range m.Trees() {
 		tm, busy := t.snapshot()
-		if busy {
+		if busy || !m.leads(tm.Supplier) {
 			continue
 		}
 		p, err := m.chain.ParamsAt(ctx, tm.Header.SessionStartBlockHeight)
@@ -252,6 +276,12 @@ func (m *Manager) OnBlock(ctx context.Context, h int64) {
 			})
 		}
 	}
+}
+
+// leads reports whether this manager runs the lifecycle of supplier's
+// trees: always, unless a fleet's lease is held by another RelayMiner.
+func (m *Manager) leads(supplier string) bool {
+	return m.opts.Coordinator == nil || m.opts.Coordinator.Leads(supplier)
 }
 
 // inFlight runs fn in the background with trees marked busy.
@@ -378,6 +408,15 @@ func (m *Manager) seal(ctx context.Context, t *Tree, p types.Params, w protocol.
 	if err != nil {
 		lg.Error("reading the claim seed block; retrying next block", "height", w.ClaimSeed, "error", err)
 		return protocol.Root{}, false
+	}
+	if c := m.opts.Coordinator; c != nil {
+		// The fleet's relay log is closed to the session first, and
+		// everything appended before is mirrored here: the trie is built
+		// from every relay any RelayMiner of the fleet answered.
+		if err := c.BeforeSeal(ctx, t.Header(), t.Supplier()); err != nil {
+			lg.Error("closing the session in the fleet's relay log; retrying next block", "error", err)
+			return protocol.Root{}, false
+		}
 	}
 	start := time.Now()
 	root, err := t.seal(seed, protocol.DifficultyTarget(p, t.Header().ServiceId))
@@ -533,6 +572,9 @@ func (m *Manager) proved(t *Tree, err error) (retry bool) {
 func (m *Manager) proven(t *Tree, why string) {
 	if err := t.markProven(); err != nil {
 		m.treeLogger(t).Error("deleting the proven session's relays; retrying later", "error", err)
+	}
+	if c := m.opts.Coordinator; c != nil {
+		c.Forget(context.Background(), t.Header(), t.Supplier())
 	}
 	m.treeLogger(t).Info("session proven", "how", why)
 }

@@ -36,6 +36,12 @@ const (
 // already sealed for its claim: it can no longer be counted.
 var ErrSessionClaimed = errors.New("session already claimed")
 
+// ErrRelayLogged is returned (wrapped) for a relay already in its
+// session's log: the same request served before, which is paid once. The
+// leveldb log overwrites such a relay (Logged catches it before it is
+// served); a fleet's shared log refuses it at append time.
+var ErrRelayLogged = errors.New("relay already in the session's log")
+
 // nodeBatch is how many trie nodes a build writes per store write: small,
 // so the relay log writes of the sessions being served, which leveldb
 // queues behind a batch, are not held up while a trie is written.

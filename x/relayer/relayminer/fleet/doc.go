@@ -1,0 +1,24 @@
+// Package fleet lets several RelayMiners of one supplier (a fleet behind one
+// load balancer) share their sessions through NATS JetStream, the design's
+// shared KVStore and shared SessionManager (store.backend: jetstream).
+//
+//   - Every replica appends each relay it serves to one stream,
+//     <PREFIX>_RELAYS, under <prefix>.relays.<supplier>.<session>, and
+//     answers it only once a quorum of JetStream servers acknowledged it.
+//     The message id is the relay's key: a replay within the stream's
+//     duplicate window is refused by the server.
+//   - Per supplier one replica at a time holds a lease (a key with a TTL in
+//     the <PREFIX>_LEASES bucket). The holder mirrors the supplier's stream
+//     into its local leveldb session manager and runs the claim/proof
+//     lifecycle unchanged; the others serve relays and stand by.
+//   - Before the holder seals a session it publishes the session's seal
+//     marker (<prefix>.seal.<supplier>.<session>). Every relay append
+//     carries "the seal subject holds no message" as a condition the server
+//     checks atomically, so no relay is acknowledged after the marker, and
+//     the holder builds the claim trie once it has mirrored every message
+//     before the marker: from every relay any replica answered.
+//
+// It must never build trees, talk to the chain or decide whether a relay is
+// valid: the session manager, the proxy and the miner do that. It holds no
+// relay in memory beyond a bounded set of recently appended relay keys.
+package fleet

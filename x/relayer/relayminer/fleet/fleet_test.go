@@ -1,0 +1,314 @@
+package fleet
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"cosmossdk.io/log"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/stretchr/testify/require"
+
+	"github.com/pokt-network/poktroll/testutil/jetstreamtest"
+	"github.com/pokt-network/poktroll/testutil/relaytest"
+	"github.com/pokt-network/poktroll/x/relayer/protocol"
+	"github.com/pokt-network/poktroll/x/relayer/relayminer/metrics"
+	"github.com/pokt-network/poktroll/x/relayer/relayminer/session"
+	"github.com/pokt-network/poktroll/x/relayer/relayminer/store"
+	"github.com/pokt-network/poktroll/x/relayer/types"
+)
+
+// TestMirroredRelaysClaimTheLevelDBRoot: relays appended to the shared log
+// (through two replicas) and mirrored by the lease holder are claimed with
+// the root a RelayMiner alone on leveldb claims for the same relays.
+func TestMirroredRelaysClaimTheLevelDBRoot(t *testing.T) {
+	ff := newFleetFixture(t, jetstreamtest.NewServer(t, jetstreamtest.Options{}), 2, time.Second)
+	a := ff.start(nil)
+	ff.nextHolder(5 * time.Second)
+	b := ff.start(a.chain)
+	holder, other := a, b
+	if !a.fleet.Leads(ff.sup.Address) {
+		holder, other = b, a
+	}
+	hdr := ff.header(1)
+	relays := ff.relays(hdr, 0, 60)
+	for i, r := range relays {
+		require.NoError(t, addRelay(t, []*replica{holder, other}[i%2].fleet, ff.sup.Address, r))
+	}
+	holder.mirrored(t, ff.sup.Address)
+	claim := holder.claimAt(hdr)
+	require.Equal(t, relaytest.NewTree(t, cupr, relays...).Root, claim.RootHash)
+	require.Equal(t, uint64(len(relays)), count(t, claim))
+	require.Empty(t, other.tx.sentClaims(), "a replica without the lease does not claim")
+}
+
+// TestAppendOutcomes: what the shared log answers maps to the errors the
+// proxy turns into 409, 410 and 503.
+func TestAppendOutcomes(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		// before runs before the relay is appended again.
+		before func(t *testing.T, ff *fleetFixture, r *replica, hdr types.SessionHeader)
+		want   error
+	}{
+		{"the same relay again is a replay", func(*testing.T, *fleetFixture, *replica, types.SessionHeader) {}, session.ErrRelayLogged},
+		{"a relay after the session's seal marker is refused as session over", func(t *testing.T, ff *fleetFixture, r *replica, hdr types.SessionHeader) {
+			_, err := r.fleet.seal(context.Background(), ff.sup.Address, hdr.SessionId)
+			require.NoError(t, err)
+		}, session.ErrSessionClaimed},
+		{"a relay the servers cannot store is refused as store unavailable", func(t *testing.T, ff *fleetFixture, _ *replica, _ types.SessionHeader) {
+			ff.cluster.Stop(0)
+		}, store.ErrUnavailable},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ff := newFleetFixture(t, jetstreamtest.NewServer(t, jetstreamtest.Options{}), 1, time.Second)
+			ff.cfg.PublishTimeout = 500 * time.Millisecond
+			r := ff.start(nil)
+			hdr := ff.header(1)
+			relays := ff.relays(hdr, 0, 2)
+			require.NoError(t, addRelay(t, r.fleet, ff.sup.Address, relays[0]))
+			tc.before(t, ff, r, hdr)
+			again := relays[0]
+			if !errors.Is(tc.want, session.ErrRelayLogged) {
+				again = relays[1]
+			}
+			err := addRelay(t, r.fleet, ff.sup.Address, again)
+			require.ErrorIs(t, err, tc.want)
+			for _, other := range []error{session.ErrRelayLogged, session.ErrSessionClaimed, store.ErrUnavailable} {
+				if other != tc.want {
+					require.NotErrorIs(t, err, other)
+				}
+			}
+		})
+	}
+}
+
+// TestReplayIsSeenBeforeServing: a replica refuses a request it appended
+// before it reaches the backend (Logged), and the holder refuses one it
+// mirrored from another replica.
+func TestReplayIsSeenBeforeServing(t *testing.T) {
+	ff := newFleetFixture(t, jetstreamtest.NewServer(t, jetstreamtest.Options{}), 2, time.Second)
+	a := ff.start(nil)
+	ff.nextHolder(5 * time.Second)
+	b := ff.start(a.chain)
+	hdr := ff.header(1)
+	r := ff.relays(hdr, 0, 1)[0]
+	require.NoError(t, addRelay(t, b.fleet, ff.sup.Address, r))
+	key, err := protocol.RelayKey(r.Req)
+	require.NoError(t, err)
+	seen, err := b.fleet.Logged(hdr, ff.sup.Address, protocol.LeafPath(key))
+	require.NoError(t, err)
+	require.True(t, seen, "the replica that appended it")
+	require.Eventually(t, func() bool {
+		seen, err := a.fleet.Logged(hdr, ff.sup.Address, protocol.LeafPath(key))
+		return err == nil && seen
+	}, 5*time.Second, 10*time.Millisecond, "the holder, once mirrored")
+}
+
+// TestLeaseOneHolderAndTakeoverLosesNothing: among three replicas exactly
+// one holds the supplier's lease; when it dies (its lease left to expire)
+// another takes it within two TTLs, catches up from the stream and claims
+// every relay any replica answered.
+func TestLeaseOneHolderAndTakeoverLosesNothing(t *testing.T) {
+	const ttl = time.Second
+	ff := newFleetFixture(t, jetstreamtest.NewCluster(t, 3, jetstreamtest.Options{}), 3, ttl)
+	chain := newFakeChain()
+	for range 3 {
+		ff.start(chain)
+	}
+	first := ff.nextHolder(5 * time.Second)
+	holders := 0
+	for _, r := range ff.replicas {
+		if r.fleet.Leads(ff.sup.Address) {
+			holders++
+		}
+	}
+	require.Equal(t, 1, holders, "exactly one lease holder")
+
+	hdr := ff.header(1)
+	relays := ff.relays(hdr, 0, 90)
+	for i, r := range relays {
+		require.NoError(t, addRelay(t, ff.replicas[i%3].fleet, ff.sup.Address, r))
+	}
+	killed := time.Now()
+	ff.replicas[first.replica].crash()
+	next := ff.nextHolder(3 * ttl)
+	require.NotEqual(t, first.replica, next.replica)
+	took := next.at.Sub(killed)
+	t.Logf("lease taken over %v after the holder died (ttl %v)", took, ttl)
+	require.Less(t, took, 2*ttl+ttl/2, "takeover within about two TTLs")
+
+	claim := ff.replicas[next.replica].claimAt(hdr)
+	require.Equal(t, uint64(len(relays)), count(t, claim), "every answered relay claimed")
+	require.Equal(t, relaytest.NewTree(t, cupr, relays...).Root, claim.RootHash)
+	for i, r := range ff.replicas {
+		if i != next.replica {
+			require.Empty(t, r.tx.sentClaims(), "replica %d holds no lease and claims nothing", i)
+		}
+	}
+}
+
+// TestTwoHoldersClaimTheSameRoot: a holder seals and claims; it dies
+// between its claim and its proof, and the next holder, rebuilding the
+// session from the stream, seals at the same marker and computes the same
+// root (so a second claim, or two holders at once, costs a rejected
+// duplicate tx, never a conflicting claim).
+func TestTwoHoldersClaimTheSameRoot(t *testing.T) {
+	ff := newFleetFixture(t, jetstreamtest.NewServer(t, jetstreamtest.Options{}), 2, time.Second)
+	a := ff.start(nil)
+	first := ff.nextHolder(5 * time.Second)
+	require.Equal(t, 0, first.replica)
+	b := ff.start(nil) // its own chain view: it sends its own claim
+	hdr := ff.header(1)
+	relays := ff.relays(hdr, 0, 50)
+	for i, r := range relays {
+		require.NoError(t, addRelay(t, []*replica{a, b}[i%2].fleet, ff.sup.Address, r))
+	}
+	a.mirrored(t, ff.sup.Address)
+	claimA := a.claimAt(hdr)
+	require.NotNil(t, claimA)
+	// A relay after the seal is refused everywhere.
+	late := ff.relays(hdr, 1000, 1)[0]
+	require.ErrorIs(t, addRelay(t, b.fleet, ff.sup.Address, late), session.ErrSessionClaimed)
+
+	a.crash()
+	require.Equal(t, 1, ff.nextHolder(5*time.Second).replica)
+	claimB := b.claimAt(hdr)
+	require.Equal(t, claimA.RootHash, claimB.RootHash)
+	require.Equal(t, uint64(len(relays)), count(t, claimB))
+}
+
+// TestNodeStoppedMidLoadLosesNoAcknowledgedRelay: the stream leader of a
+// three-node cluster stops while relays are appended; every relay whose
+// append was acknowledged is in the stream afterwards.
+func TestNodeStoppedMidLoadLosesNoAcknowledgedRelay(t *testing.T) {
+	cluster := jetstreamtest.NewCluster(t, 3, jetstreamtest.Options{})
+	ff := newFleetFixture(t, cluster, 1, time.Second)
+	ff.cfg.PublishTimeout = 2 * time.Second
+	r := ff.start(nil)
+	hdr := ff.header(1)
+	relays := ff.relays(hdr, 0, 400)
+
+	var acked sync.Map
+	var n, refused atomic.Int64
+	stopAt := int64(len(relays) / 3)
+	third := make(chan struct{}) // closed once a third was appended
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		<-third
+		si, err := r.fleet.stream.Info(context.Background())
+		if err != nil || si.Cluster == nil {
+			cluster.Stop(0)
+			return
+		}
+		for i := range 3 {
+			if s := cluster.Server(i); s != nil && s.Name() == si.Cluster.Leader {
+				cluster.Stop(i)
+				return
+			}
+		}
+		cluster.Stop(0)
+	}()
+	var wg sync.WaitGroup
+	work := make(chan *types.Relay)
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for rel := range work {
+				err := addRelay(t, r.fleet, ff.sup.Address, rel)
+				if n.Add(1) == stopAt {
+					close(third)
+				}
+				switch {
+				case err == nil:
+					key, _ := protocol.RelayKey(rel.Req)
+					acked.Store(string(key), true)
+				case errors.Is(err, store.ErrUnavailable):
+					refused.Add(1)
+				default:
+					t.Errorf("unexpected append error: %v", err)
+				}
+			}
+		}()
+	}
+	for _, rel := range relays {
+		work <- rel
+	}
+	close(work)
+	wg.Wait()
+	<-stopped
+
+	// Read the whole stream back.
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cons, err := r.fleet.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: ff.cfgNames().supplierFilters(ff.sup.Address)})
+	require.NoError(t, err)
+	stored := map[string]bool{}
+	for {
+		batch, err := cons.FetchNoWait(500)
+		require.NoError(t, err)
+		got := 0
+		for m := range batch.Messages() {
+			stored[string(m.Data()[:protocol.HashSize])] = true
+			got++
+		}
+		if got == 0 {
+			break
+		}
+	}
+	ackedN := 0
+	acked.Range(func(k, _ any) bool {
+		ackedN++
+		require.True(t, stored[k.(string)], "an acknowledged relay is missing from the stream")
+		return true
+	})
+	t.Logf("%d relays appended, %d acknowledged, %d refused as unavailable, %d in the stream", len(relays), ackedN, refused.Load(), len(stored))
+	require.Equal(t, int64(len(relays)), int64(ackedN)+refused.Load())
+	require.Greater(t, ackedN, len(relays)/3)
+}
+
+func (ff *fleetFixture) cfgNames() names {
+	c, err := ff.cfg.withDefaults()
+	require.NoError(ff.t, err)
+	return newNames(c.Prefix)
+}
+
+// TestConfigProblemsNameTheSetting: settings that cannot work are refused
+// before anything is served, naming the setting at fault.
+func TestConfigProblemsNameTheSetting(t *testing.T) {
+	srv := jetstreamtest.NewServer(t, jetstreamtest.Options{Token: "s3cret"})
+	for _, tc := range []struct {
+		name    string
+		cfg     Config
+		setting string
+	}{
+		{"no urls", Config{}, "urls"},
+		{"unreachable server", Config{URLs: []string{"nats://127.0.0.1:1"}}, "urls"},
+		{"wrong token", Config{URLs: srv.URLs(), Token: "nope", Replicas: 1}, "token"},
+		{"bad prefix", Config{URLs: srv.URLs(), Prefix: "a.b"}, "prefix"},
+		{"more replicas than servers", Config{URLs: srv.URLs(), Token: "s3cret", Replicas: 3}, "replicas"},
+		{"token and credentials", Config{URLs: srv.URLs(), Token: "x", CredentialsFile: "/x"}, "token"},
+		{"missing credentials file", Config{URLs: srv.URLs(), CredentialsFile: "/nonexistent.creds"}, "credentials_file"},
+		{"cert without key", Config{URLs: srv.URLs(), TLS: TLS{Cert: "c.pem"}}, "tls"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			db, err := store.Open(t.TempDir(), store.Options{})
+			require.NoError(t, err)
+			defer db.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			f, err := Open(ctx, tc.cfg, db, log.NewNopLogger(), metrics.New())
+			if f != nil {
+				f.Close()
+			}
+			var se *SettingError
+			require.ErrorAs(t, err, &se)
+			require.Equal(t, tc.setting, se.Setting, "%v", err)
+		})
+	}
+}

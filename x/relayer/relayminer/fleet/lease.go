@@ -1,0 +1,385 @@
+package fleet
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"cosmossdk.io/log"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/pokt-network/poktroll/x/relayer/protocol"
+	"github.com/pokt-network/poktroll/x/relayer/relayminer/session"
+	"github.com/pokt-network/poktroll/x/relayer/relayminer/store"
+	"github.com/pokt-network/poktroll/x/relayer/types"
+)
+
+// persistEvery is how many mirrored messages may pass between two writes of
+// the mirrored sequence to the local store (re-applying a relay after a
+// restart is harmless: the relay log holds each relay once).
+const persistEvery = 512
+
+// appliedKey is the local store key of the last stream sequence of
+// supplier's messages mirrored into the local relay log.
+func appliedKey(supplier string) []byte { return []byte("f/applied/" + supplier) }
+
+// lease is one supplier's lease as this replica sees it: taken with Create
+// (only if no replica holds it), renewed with Update(revision) every TTL/3,
+// lost on any error or once TTL passed since the last renewal. While held,
+// the supplier's relays are mirrored into the local session manager.
+type lease struct {
+	f        *Fleet
+	supplier string
+	key      string
+	logger   log.Logger
+
+	mu      sync.Mutex
+	held    bool
+	synced  bool // the mirror caught up with the stream since the lease was taken
+	rev     uint64
+	until   time.Time // the lease is ours until then, unless renewed
+	stopMir context.CancelFunc
+	mirDone chan struct{}
+	applied uint64 // last stream sequence mirrored
+	waiters []waiter
+}
+
+type waiter struct {
+	seq uint64
+	ch  chan struct{}
+}
+
+// holds reports whether this replica leads the supplier now: it holds the
+// lease and its mirror caught up with the stream since it took it (so it
+// knows every session the fleet served). A holder that could not renew in
+// time (a paused process) stops leading at once, before it learns of the
+// failure.
+func (l *lease) holds() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.held && l.synced && time.Now().Before(l.until)
+}
+
+// caughtUp records that the mirror reached the end of the stream: from now
+// on this replica leads.
+func (l *lease) caughtUp() {
+	l.mu.Lock()
+	if !l.held || l.synced {
+		l.mu.Unlock()
+		return
+	}
+	l.synced = true
+	applied := l.applied
+	l.mu.Unlock()
+	l.f.metrics.FleetLeaseHolder.WithLabelValues(l.supplier).Set(1)
+	l.logger.Info("caught up with the fleet's relay log: this replica runs the supplier's sessions' lifecycle", "mirrored_to", applied)
+	if fn := l.f.onLease; fn != nil {
+		fn(l.supplier, true)
+	}
+}
+
+// run takes and renews the lease until ctx ends.
+func (l *lease) run(ctx context.Context) {
+	ttl := l.f.cfg.LeaseTTL
+	tick := time.NewTicker(ttl / 3)
+	defer tick.Stop()
+	for {
+		l.step(ctx, ttl)
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// step renews a held lease, or tries to take a free one.
+func (l *lease) step(ctx context.Context, ttl time.Duration) {
+	cctx, cancel := context.WithTimeout(ctx, ttl/3)
+	defer cancel()
+	l.mu.Lock()
+	held, rev := l.held, l.rev
+	l.mu.Unlock()
+	sent := time.Now()
+	if held {
+		rev, err := l.f.leases.Update(cctx, l.key, []byte(l.f.cfg.ReplicaID), rev)
+		if err != nil {
+			if ctx.Err() == nil {
+				l.lose(false, "renewal failed: "+err.Error())
+			}
+			return
+		}
+		l.mu.Lock()
+		l.rev, l.until = rev, sent.Add(ttl)
+		l.mu.Unlock()
+		return
+	}
+	rev, err := l.f.leases.Create(cctx, l.key, []byte(l.f.cfg.ReplicaID))
+	switch {
+	case errors.Is(err, jetstream.ErrKeyExists):
+		return // held by another replica
+	case err != nil:
+		if ctx.Err() == nil {
+			l.logger.Debug("taking the supplier's lease", "error", err)
+		}
+		return
+	}
+	l.take(ctx, rev, sent.Add(ttl))
+}
+
+// take starts leading: mirroring the supplier's relays from the last
+// sequence mirrored here.
+func (l *lease) take(ctx context.Context, rev uint64, until time.Time) {
+	from := l.f.loadApplied(l.supplier)
+	mctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	l.mu.Lock()
+	l.held, l.synced, l.rev, l.until = true, false, rev, until
+	l.stopMir, l.mirDone = cancel, done
+	if from > l.applied {
+		l.applied = from
+	}
+	l.mu.Unlock()
+	l.f.metrics.FleetTakeovers.WithLabelValues(l.supplier).Inc()
+	l.logger.Info("took the supplier's lease; catching up with the fleet's relay log", "revision", rev, "mirrored_to", from)
+	go func() {
+		defer close(done)
+		l.mirror(mctx, from+1)
+	}()
+}
+
+// lose stops leading: the mirror stops, and with release the lease key is
+// deleted so another replica takes over at once.
+func (l *lease) lose(release bool, why string) {
+	l.mu.Lock()
+	if !l.held {
+		l.mu.Unlock()
+		return
+	}
+	l.held, l.synced = false, false
+	stop, done, rev := l.stopMir, l.mirDone, l.rev
+	l.mu.Unlock()
+	stop()
+	<-done
+	if release {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_ = l.f.leases.Delete(ctx, l.key, jetstream.LastRevision(rev))
+		cancel()
+	}
+	l.f.metrics.FleetLeaseHolder.WithLabelValues(l.supplier).Set(0)
+	l.logger.Info("gave up the supplier's lease: this replica stops claiming", "reason", why)
+	if fn := l.f.onLease; fn != nil {
+		fn(l.supplier, false)
+	}
+}
+
+// mirror applies the supplier's messages from sequence from on, in stream
+// order, to the local session manager, until ctx ends.
+func (l *lease) mirror(ctx context.Context, from uint64) {
+	sinceSave := 0
+	defer func() { l.f.saveApplied(l.supplier, l.appliedSeq()) }()
+	for ctx.Err() == nil {
+		cons, err := l.f.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+			FilterSubjects: l.f.names.supplierFilters(l.supplier),
+			DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
+			OptStartSeq:    from,
+		})
+		if err != nil {
+			l.logger.Error("opening the fleet's relay log to mirror it; retrying", "error", err)
+			wait(ctx, time.Second)
+			continue
+		}
+		it, err := cons.Messages()
+		if err != nil {
+			l.logger.Error("reading the fleet's relay log; retrying", "error", err)
+			wait(ctx, time.Second)
+			continue
+		}
+		if info, err := cons.Info(ctx); err == nil && info.NumPending == 0 {
+			l.caughtUp() // nothing to mirror
+		}
+		stop := context.AfterFunc(ctx, it.Stop)
+		for {
+			msg, err := it.Next()
+			if err != nil {
+				if ctx.Err() == nil {
+					l.logger.Error("reading the fleet's relay log; reopening", "error", err)
+				}
+				break
+			}
+			md, err := msg.Metadata()
+			if err != nil {
+				l.logger.Error("a relay log message without metadata", "error", err)
+				continue
+			}
+			if !l.apply(ctx, msg) {
+				break // ctx ended while the local store could not write
+			}
+			from = md.Sequence.Stream + 1
+			l.f.metrics.FleetConsumerLag.WithLabelValues(l.supplier).Set(float64(md.NumPending))
+			l.advance(md.Sequence.Stream)
+			if md.NumPending == 0 {
+				l.caughtUp()
+			}
+			if sinceSave++; sinceSave >= persistEvery || md.NumPending == 0 {
+				l.f.saveApplied(l.supplier, md.Sequence.Stream)
+				sinceSave = 0
+			}
+		}
+		stop()
+		it.Stop()
+	}
+}
+
+// apply mirrors one message. A relay the local store cannot write is
+// retried until it is written (it must not be skipped: it was answered) or
+// ctx ends (false).
+func (l *lease) apply(ctx context.Context, msg jetstream.Msg) bool {
+	if strings.HasPrefix(msg.Subject(), l.f.names.seal+".") {
+		return true // a seal marker: nothing to mirror, only its place
+	}
+	hdr, cupr, relayKey, leaf, err := decodeRelay(msg)
+	if err != nil {
+		l.logger.Error("skipping a malformed relay log message", "subject", msg.Subject(), "error", err)
+		return true
+	}
+	f := l.f
+	f.mu.Lock()
+	sessions := f.sessions
+	f.mu.Unlock()
+	for {
+		err := sessions.AddRelay(hdr, l.supplier, cupr, protocol.LeafPath(relayKey), relayKey, leaf)
+		switch {
+		case err == nil, errors.Is(err, session.ErrSessionClaimed):
+			// Already sealed here: a message mirrored again after a
+			// restart (it is in the trie already).
+			return true
+		case errors.Is(err, store.ErrUnavailable):
+			l.logger.Error("mirroring a relay: the local store cannot write; retrying", "session_id", hdr.SessionId, "service", hdr.ServiceId, "error", err)
+			if !wait(ctx, 250*time.Millisecond) {
+				return false
+			}
+		default:
+			l.logger.Error("mirroring a relay: skipped", "session_id", hdr.SessionId, "service", hdr.ServiceId, "error", err)
+			return true
+		}
+	}
+}
+
+func decodeRelay(msg jetstream.Msg) (types.SessionHeader, uint64, []byte, []byte, error) {
+	var hdr types.SessionHeader
+	h := msg.Headers()
+	raw, err := base64.StdEncoding.DecodeString(h.Get(hdrSession))
+	if err != nil {
+		return hdr, 0, nil, nil, fmt.Errorf("session header: %w", err)
+	}
+	if err := hdr.Unmarshal(raw); err != nil {
+		return hdr, 0, nil, nil, fmt.Errorf("session header: %w", err)
+	}
+	cupr, err := strconv.ParseUint(h.Get(hdrCUPR), 10, 64)
+	if err != nil {
+		return hdr, 0, nil, nil, fmt.Errorf("compute units per relay: %w", err)
+	}
+	data := msg.Data()
+	if len(data) <= protocol.HashSize {
+		return hdr, 0, nil, nil, fmt.Errorf("relay of %d bytes", len(data))
+	}
+	return hdr, cupr, data[:protocol.HashSize], data[protocol.HashSize:], nil
+}
+
+// advance records seq as mirrored and wakes the waiters it satisfies.
+func (l *lease) advance(seq uint64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.applied = seq
+	kept := l.waiters[:0]
+	for _, w := range l.waiters {
+		if w.seq <= seq {
+			close(w.ch)
+		} else {
+			kept = append(kept, w)
+		}
+	}
+	l.waiters = kept
+}
+
+func (l *lease) appliedSeq() uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.applied
+}
+
+// waitApplied returns once the mirror applied sequence seq.
+func (l *lease) waitApplied(ctx context.Context, seq uint64) error {
+	l.mu.Lock()
+	if l.applied >= seq {
+		l.mu.Unlock()
+		return nil
+	}
+	ch := make(chan struct{})
+	l.waiters = append(l.waiters, waiter{seq: seq, ch: ch})
+	l.mu.Unlock()
+	select {
+	case <-ch:
+		// Every relay of the session is before seq: a restart never
+		// mirrors one of them into the sealed tree again.
+		l.f.saveApplied(l.supplier, l.appliedSeq())
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// lastSeq is the stream sequence of the supplier's last message (0 if
+// none).
+func (f *Fleet) lastSeq(ctx context.Context, supplier string) (uint64, error) {
+	var last uint64
+	for _, filter := range f.names.supplierFilters(supplier) {
+		m, err := f.stream.GetLastMsgForSubject(ctx, filter)
+		switch {
+		case errors.Is(err, jetstream.ErrMsgNotFound):
+		case err != nil:
+			return 0, err
+		default:
+			last = max(last, m.Sequence)
+		}
+	}
+	return last, nil
+}
+
+func (f *Fleet) loadApplied(supplier string) uint64 {
+	v, err := f.db.Get(appliedKey(supplier))
+	if err != nil || len(v) != 8 {
+		return 0
+	}
+	return binary.BigEndian.Uint64(v)
+}
+
+// saveApplied records the last sequence mirrored, so a restart resumes
+// after it. Losing it (a store that cannot write) only mirrors more again.
+func (f *Fleet) saveApplied(supplier string, seq uint64) {
+	if seq == 0 {
+		return
+	}
+	if err := f.db.Put(appliedKey(supplier), binary.BigEndian.AppendUint64(nil, seq)); err != nil {
+		f.logger.Error("recording the mirrored sequence", "supplier", supplier, "error", err)
+	}
+}
+
+// wait waits d or until ctx ends; false if ctx ended.
+func wait(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
