@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 
@@ -73,14 +75,109 @@ type Chain struct {
 	GasAdjustment float64 `yaml:"gas_adjustment"`
 }
 
-// Store is the RelayMiner's leveldb store.
+// Store is the RelayMiner's session store: its leveldb store, and, for a
+// fleet of RelayMiners of one supplier, the JetStream they share.
 type Store struct {
 	// Path is the leveldb directory; a leading "~/" is expanded. A relative
-	// path is relative to the working directory.
+	// path is relative to the working directory. A fleet's replica keeps
+	// its mirror of the shared relay log there.
 	Path string `yaml:"path"`
 	// SyncWrites fsyncs every write, to survive power loss and not just a
 	// process crash.
 	SyncWrites bool `yaml:"sync_writes"`
+	// Backend is BackendLevelDB (default: a RelayMiner alone) or
+	// BackendJetStream (a fleet sharing JetStream).
+	Backend string `yaml:"backend"`
+	// JetStream is the fleet's JetStream, used with BackendJetStream.
+	JetStream JetStream `yaml:"jetstream"`
+}
+
+// Store backends.
+const (
+	BackendLevelDB   = "leveldb"
+	BackendJetStream = "jetstream"
+)
+
+// JetStream is how a fleet's replicas reach NATS JetStream and lay their
+// shared relay log and leases out in it (see the fleet package).
+type JetStream struct {
+	// URLs are the JetStream servers, nats://host:port (tls:// for TLS).
+	URLs []string `yaml:"urls"`
+	// CredentialsFile is a NATS .creds file; Token a bearer token. At most
+	// one of them.
+	CredentialsFile string `yaml:"credentials_file"`
+	Token           string `yaml:"token"`
+	// TLS are PEM files: ca verifies the servers, cert and key are this
+	// client's certificate (both or neither).
+	TLS JetStreamTLS `yaml:"tls"`
+	// Replicas is how many servers store each message (default 3).
+	Replicas int `yaml:"replicas"`
+	// Prefix names the stream, the lease bucket and the subjects (default
+	// relayminer); every replica of a fleet uses the same.
+	Prefix string `yaml:"prefix"`
+	// DuplicateWindow is how long the servers remember a relay to refuse
+	// it again (default 2m).
+	DuplicateWindow time.Duration `yaml:"duplicate_window"`
+	// LeaseTTL is how long a supplier's lease outlives its holder's last
+	// renewal (default 5s).
+	LeaseTTL time.Duration `yaml:"lease_ttl"`
+	// PublishTimeout bounds appending a relay (default 2s).
+	PublishTimeout time.Duration `yaml:"publish_timeout"`
+}
+
+// JetStreamTLS are the PEM files of a TLS connection to JetStream.
+type JetStreamTLS struct {
+	CA   string `yaml:"ca"`
+	Cert string `yaml:"cert"`
+	Key  string `yaml:"key"`
+}
+
+// DefaultJetStream are the JetStream settings absent from the file.
+var DefaultJetStream = JetStream{
+	Replicas: 3, Prefix: "relayminer", DuplicateWindow: 2 * time.Minute,
+	LeaseTTL: 5 * time.Second, PublishTimeout: 2 * time.Second,
+}
+
+var jetStreamPrefix = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+
+// validate checks the JetStream settings of a fleet.
+func (j JetStream) validate(p *yamlconf.Problems, path string) {
+	if len(j.URLs) == 0 {
+		p.Add(path+".urls", "at least one server URL is required with store.backend %q", BackendJetStream)
+	}
+	for i, u := range j.URLs {
+		p.Check(fmt.Sprintf("%s.urls[%d]", path, i), u, natsURL)
+	}
+	if j.CredentialsFile != "" && j.Token != "" {
+		p.Add(path+".token", "set either %s.credentials_file or %s.token, not both", path, path)
+	}
+	if (j.TLS.Cert == "") != (j.TLS.Key == "") {
+		field := path + ".tls.key"
+		if j.TLS.Cert == "" {
+			field = path + ".tls.cert"
+		}
+		p.Add(field, "tls.cert and tls.key go together")
+	}
+	if j.Replicas < 1 || j.Replicas > 5 {
+		p.Add(path+".replicas", "must be 1 to 5, got %d", j.Replicas)
+	}
+	if !jetStreamPrefix.MatchString(j.Prefix) {
+		p.Add(path+".prefix", "%q may only hold letters, digits, '-' and '_'", j.Prefix)
+	}
+	yamlconf.Positive(p, path+".duplicate_window", j.DuplicateWindow)
+	yamlconf.Positive(p, path+".publish_timeout", j.PublishTimeout)
+	if j.LeaseTTL < 300*time.Millisecond {
+		p.Add(path+".lease_ttl", "must be at least 300ms (it is renewed every third of it), got %v", j.LeaseTTL)
+	}
+}
+
+// natsURL is the problem with a JetStream server URL, "" if none.
+func natsURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" || u.Port() == "" || (u.Scheme != "nats" && u.Scheme != "tls") {
+		return "is not a nats://host:port (or tls://host:port) URL"
+	}
+	return ""
 }
 
 // Supplier is one supplier operator key and the services it serves.
@@ -132,7 +229,7 @@ func Load(path string) (*Config, error) {
 func Parse(data []byte) (*Config, error) {
 	cfg := &Config{
 		Chain:        Chain{GasPrices: DefaultGasPrices, GasAdjustment: DefaultGasAdjustment},
-		Store:        Store{Path: DefaultStorePath},
+		Store:        Store{Path: DefaultStorePath, Backend: BackendLevelDB, JetStream: DefaultJetStream},
 		RelayServers: DefaultRelayServers,
 		Metrics:      yamlconf.DefaultMetricsEndpoint(),
 		Health:       yamlconf.DefaultEndpoint(),
@@ -186,6 +283,13 @@ func (c *Config) Validate() error {
 
 	if c.Store.Path == "" {
 		p.Add("store.path", "must not be empty")
+	}
+	switch c.Store.Backend {
+	case "", BackendLevelDB: // "" in a Config built in code
+	case BackendJetStream:
+		c.Store.JetStream.validate(p, "store.jetstream")
+	default:
+		p.Add("store.backend", "%q is not a store backend: %q or %q", c.Store.Backend, BackendLevelDB, BackendJetStream)
 	}
 
 	c.RelayServers.Validate(p, "relay_servers")

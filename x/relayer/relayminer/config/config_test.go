@@ -52,7 +52,7 @@ func TestValidConfigParsesWithDefaults(t *testing.T) {
 		ChainID:   "poktroll",
 		GasPrices: "0upokt", GasAdjustment: 1.5,
 	}, cfg.Chain)
-	require.Equal(t, Store{Path: filepath.Join(home, ".poktroll/relayminer/store")}, cfg.Store)
+	require.Equal(t, Store{Path: filepath.Join(home, ".poktroll/relayminer/store"), Backend: BackendLevelDB, JetStream: DefaultJetStream}, cfg.Store)
 	require.Equal(t, ServerLimits{
 		ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second,
 		IdleTimeout: 2 * time.Minute, MaxConnections: 4096,
@@ -88,7 +88,7 @@ store:
   sync_writes: true
 `))
 	require.NoError(t, err)
-	require.Equal(t, Store{Path: "/var/lib/relayminer", SyncWrites: true}, cfg.Store)
+	require.Equal(t, Store{Path: "/var/lib/relayminer", SyncWrites: true, Backend: BackendLevelDB, JetStream: DefaultJetStream}, cfg.Store)
 
 	cfg, err = Parse([]byte(validYAML + `
 relay_servers:
