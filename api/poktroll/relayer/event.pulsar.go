@@ -6500,6 +6500,835 @@ func (x *fastReflection_EventSupplierSlashed) ProtoMethods() *protoiface.Methods
 	}
 }
 
+var _ protoreflect.List = (*_EventApplicationOverserviced_5_list)(nil)
+
+type _EventApplicationOverserviced_5_list struct {
+	list *[]string
+}
+
+func (x *_EventApplicationOverserviced_5_list) Len() int {
+	if x.list == nil {
+		return 0
+	}
+	return len(*x.list)
+}
+
+func (x *_EventApplicationOverserviced_5_list) Get(i int) protoreflect.Value {
+	return protoreflect.ValueOfString((*x.list)[i])
+}
+
+func (x *_EventApplicationOverserviced_5_list) Set(i int, value protoreflect.Value) {
+	valueUnwrapped := value.String()
+	concreteValue := valueUnwrapped
+	(*x.list)[i] = concreteValue
+}
+
+func (x *_EventApplicationOverserviced_5_list) Append(value protoreflect.Value) {
+	valueUnwrapped := value.String()
+	concreteValue := valueUnwrapped
+	*x.list = append(*x.list, concreteValue)
+}
+
+func (x *_EventApplicationOverserviced_5_list) AppendMutable() protoreflect.Value {
+	panic(fmt.Errorf("AppendMutable can not be called on message EventApplicationOverserviced at list field SessionIds as it is not of Message kind"))
+}
+
+func (x *_EventApplicationOverserviced_5_list) Truncate(n int) {
+	*x.list = (*x.list)[:n]
+}
+
+func (x *_EventApplicationOverserviced_5_list) NewElement() protoreflect.Value {
+	v := ""
+	return protoreflect.ValueOfString(v)
+}
+
+func (x *_EventApplicationOverserviced_5_list) IsValid() bool {
+	return x.list != nil
+}
+
+var (
+	md_EventApplicationOverserviced                     protoreflect.MessageDescriptor
+	fd_EventApplicationOverserviced_application_address protoreflect.FieldDescriptor
+	fd_EventApplicationOverserviced_claimed             protoreflect.FieldDescriptor
+	fd_EventApplicationOverserviced_available           protoreflect.FieldDescriptor
+	fd_EventApplicationOverserviced_paid                protoreflect.FieldDescriptor
+	fd_EventApplicationOverserviced_session_ids         protoreflect.FieldDescriptor
+	fd_EventApplicationOverserviced_num_claims          protoreflect.FieldDescriptor
+)
+
+func init() {
+	file_poktroll_relayer_event_proto_init()
+	md_EventApplicationOverserviced = File_poktroll_relayer_event_proto.Messages().ByName("EventApplicationOverserviced")
+	fd_EventApplicationOverserviced_application_address = md_EventApplicationOverserviced.Fields().ByName("application_address")
+	fd_EventApplicationOverserviced_claimed = md_EventApplicationOverserviced.Fields().ByName("claimed")
+	fd_EventApplicationOverserviced_available = md_EventApplicationOverserviced.Fields().ByName("available")
+	fd_EventApplicationOverserviced_paid = md_EventApplicationOverserviced.Fields().ByName("paid")
+	fd_EventApplicationOverserviced_session_ids = md_EventApplicationOverserviced.Fields().ByName("session_ids")
+	fd_EventApplicationOverserviced_num_claims = md_EventApplicationOverserviced.Fields().ByName("num_claims")
+}
+
+var _ protoreflect.Message = (*fastReflection_EventApplicationOverserviced)(nil)
+
+type fastReflection_EventApplicationOverserviced EventApplicationOverserviced
+
+func (x *EventApplicationOverserviced) ProtoReflect() protoreflect.Message {
+	return (*fastReflection_EventApplicationOverserviced)(x)
+}
+
+func (x *EventApplicationOverserviced) slowProtoReflect() protoreflect.Message {
+	mi := &file_poktroll_relayer_event_proto_msgTypes[13]
+	if protoimpl.UnsafeEnabled && x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+var _fastReflection_EventApplicationOverserviced_messageType fastReflection_EventApplicationOverserviced_messageType
+var _ protoreflect.MessageType = fastReflection_EventApplicationOverserviced_messageType{}
+
+type fastReflection_EventApplicationOverserviced_messageType struct{}
+
+func (x fastReflection_EventApplicationOverserviced_messageType) Zero() protoreflect.Message {
+	return (*fastReflection_EventApplicationOverserviced)(nil)
+}
+func (x fastReflection_EventApplicationOverserviced_messageType) New() protoreflect.Message {
+	return new(fastReflection_EventApplicationOverserviced)
+}
+func (x fastReflection_EventApplicationOverserviced_messageType) Descriptor() protoreflect.MessageDescriptor {
+	return md_EventApplicationOverserviced
+}
+
+// Descriptor returns message descriptor, which contains only the protobuf
+// type information for the message.
+func (x *fastReflection_EventApplicationOverserviced) Descriptor() protoreflect.MessageDescriptor {
+	return md_EventApplicationOverserviced
+}
+
+// Type returns the message type, which encapsulates both Go and protobuf
+// type information. If the Go type information is not needed,
+// it is recommended that the message descriptor be used instead.
+func (x *fastReflection_EventApplicationOverserviced) Type() protoreflect.MessageType {
+	return _fastReflection_EventApplicationOverserviced_messageType
+}
+
+// New returns a newly allocated and mutable empty message.
+func (x *fastReflection_EventApplicationOverserviced) New() protoreflect.Message {
+	return new(fastReflection_EventApplicationOverserviced)
+}
+
+// Interface unwraps the message reflection interface and
+// returns the underlying ProtoMessage interface.
+func (x *fastReflection_EventApplicationOverserviced) Interface() protoreflect.ProtoMessage {
+	return (*EventApplicationOverserviced)(x)
+}
+
+// Range iterates over every populated field in an undefined order,
+// calling f for each field descriptor and value encountered.
+// Range returns immediately if f returns false.
+// While iterating, mutating operations may only be performed
+// on the current field descriptor.
+func (x *fastReflection_EventApplicationOverserviced) Range(f func(protoreflect.FieldDescriptor, protoreflect.Value) bool) {
+	if x.ApplicationAddress != "" {
+		value := protoreflect.ValueOfString(x.ApplicationAddress)
+		if !f(fd_EventApplicationOverserviced_application_address, value) {
+			return
+		}
+	}
+	if x.Claimed != nil {
+		value := protoreflect.ValueOfMessage(x.Claimed.ProtoReflect())
+		if !f(fd_EventApplicationOverserviced_claimed, value) {
+			return
+		}
+	}
+	if x.Available != nil {
+		value := protoreflect.ValueOfMessage(x.Available.ProtoReflect())
+		if !f(fd_EventApplicationOverserviced_available, value) {
+			return
+		}
+	}
+	if x.Paid != nil {
+		value := protoreflect.ValueOfMessage(x.Paid.ProtoReflect())
+		if !f(fd_EventApplicationOverserviced_paid, value) {
+			return
+		}
+	}
+	if len(x.SessionIds) != 0 {
+		value := protoreflect.ValueOfList(&_EventApplicationOverserviced_5_list{list: &x.SessionIds})
+		if !f(fd_EventApplicationOverserviced_session_ids, value) {
+			return
+		}
+	}
+	if x.NumClaims != uint64(0) {
+		value := protoreflect.ValueOfUint64(x.NumClaims)
+		if !f(fd_EventApplicationOverserviced_num_claims, value) {
+			return
+		}
+	}
+}
+
+// Has reports whether a field is populated.
+//
+// Some fields have the property of nullability where it is possible to
+// distinguish between the default value of a field and whether the field
+// was explicitly populated with the default value. Singular message fields,
+// member fields of a oneof, and proto2 scalar fields are nullable. Such
+// fields are populated only if explicitly set.
+//
+// In other cases (aside from the nullable cases above),
+// a proto3 scalar field is populated if it contains a non-zero value, and
+// a repeated field is populated if it is non-empty.
+func (x *fastReflection_EventApplicationOverserviced) Has(fd protoreflect.FieldDescriptor) bool {
+	switch fd.FullName() {
+	case "poktroll.relayer.EventApplicationOverserviced.application_address":
+		return x.ApplicationAddress != ""
+	case "poktroll.relayer.EventApplicationOverserviced.claimed":
+		return x.Claimed != nil
+	case "poktroll.relayer.EventApplicationOverserviced.available":
+		return x.Available != nil
+	case "poktroll.relayer.EventApplicationOverserviced.paid":
+		return x.Paid != nil
+	case "poktroll.relayer.EventApplicationOverserviced.session_ids":
+		return len(x.SessionIds) != 0
+	case "poktroll.relayer.EventApplicationOverserviced.num_claims":
+		return x.NumClaims != uint64(0)
+	default:
+		if fd.IsExtension() {
+			panic(fmt.Errorf("proto3 declared messages do not support extensions: poktroll.relayer.EventApplicationOverserviced"))
+		}
+		panic(fmt.Errorf("message poktroll.relayer.EventApplicationOverserviced does not contain field %s", fd.FullName()))
+	}
+}
+
+// Clear clears the field such that a subsequent Has call reports false.
+//
+// Clearing an extension field clears both the extension type and value
+// associated with the given field number.
+//
+// Clear is a mutating operation and unsafe for concurrent use.
+func (x *fastReflection_EventApplicationOverserviced) Clear(fd protoreflect.FieldDescriptor) {
+	switch fd.FullName() {
+	case "poktroll.relayer.EventApplicationOverserviced.application_address":
+		x.ApplicationAddress = ""
+	case "poktroll.relayer.EventApplicationOverserviced.claimed":
+		x.Claimed = nil
+	case "poktroll.relayer.EventApplicationOverserviced.available":
+		x.Available = nil
+	case "poktroll.relayer.EventApplicationOverserviced.paid":
+		x.Paid = nil
+	case "poktroll.relayer.EventApplicationOverserviced.session_ids":
+		x.SessionIds = nil
+	case "poktroll.relayer.EventApplicationOverserviced.num_claims":
+		x.NumClaims = uint64(0)
+	default:
+		if fd.IsExtension() {
+			panic(fmt.Errorf("proto3 declared messages do not support extensions: poktroll.relayer.EventApplicationOverserviced"))
+		}
+		panic(fmt.Errorf("message poktroll.relayer.EventApplicationOverserviced does not contain field %s", fd.FullName()))
+	}
+}
+
+// Get retrieves the value for a field.
+//
+// For unpopulated scalars, it returns the default value, where
+// the default value of a bytes scalar is guaranteed to be a copy.
+// For unpopulated composite types, it returns an empty, read-only view
+// of the value; to obtain a mutable reference, use Mutable.
+func (x *fastReflection_EventApplicationOverserviced) Get(descriptor protoreflect.FieldDescriptor) protoreflect.Value {
+	switch descriptor.FullName() {
+	case "poktroll.relayer.EventApplicationOverserviced.application_address":
+		value := x.ApplicationAddress
+		return protoreflect.ValueOfString(value)
+	case "poktroll.relayer.EventApplicationOverserviced.claimed":
+		value := x.Claimed
+		return protoreflect.ValueOfMessage(value.ProtoReflect())
+	case "poktroll.relayer.EventApplicationOverserviced.available":
+		value := x.Available
+		return protoreflect.ValueOfMessage(value.ProtoReflect())
+	case "poktroll.relayer.EventApplicationOverserviced.paid":
+		value := x.Paid
+		return protoreflect.ValueOfMessage(value.ProtoReflect())
+	case "poktroll.relayer.EventApplicationOverserviced.session_ids":
+		if len(x.SessionIds) == 0 {
+			return protoreflect.ValueOfList(&_EventApplicationOverserviced_5_list{})
+		}
+		listValue := &_EventApplicationOverserviced_5_list{list: &x.SessionIds}
+		return protoreflect.ValueOfList(listValue)
+	case "poktroll.relayer.EventApplicationOverserviced.num_claims":
+		value := x.NumClaims
+		return protoreflect.ValueOfUint64(value)
+	default:
+		if descriptor.IsExtension() {
+			panic(fmt.Errorf("proto3 declared messages do not support extensions: poktroll.relayer.EventApplicationOverserviced"))
+		}
+		panic(fmt.Errorf("message poktroll.relayer.EventApplicationOverserviced does not contain field %s", descriptor.FullName()))
+	}
+}
+
+// Set stores the value for a field.
+//
+// For a field belonging to a oneof, it implicitly clears any other field
+// that may be currently set within the same oneof.
+// For extension fields, it implicitly stores the provided ExtensionType.
+// When setting a composite type, it is unspecified whether the stored value
+// aliases the source's memory in any way. If the composite value is an
+// empty, read-only value, then it panics.
+//
+// Set is a mutating operation and unsafe for concurrent use.
+func (x *fastReflection_EventApplicationOverserviced) Set(fd protoreflect.FieldDescriptor, value protoreflect.Value) {
+	switch fd.FullName() {
+	case "poktroll.relayer.EventApplicationOverserviced.application_address":
+		x.ApplicationAddress = value.Interface().(string)
+	case "poktroll.relayer.EventApplicationOverserviced.claimed":
+		x.Claimed = value.Message().Interface().(*v1beta1.Coin)
+	case "poktroll.relayer.EventApplicationOverserviced.available":
+		x.Available = value.Message().Interface().(*v1beta1.Coin)
+	case "poktroll.relayer.EventApplicationOverserviced.paid":
+		x.Paid = value.Message().Interface().(*v1beta1.Coin)
+	case "poktroll.relayer.EventApplicationOverserviced.session_ids":
+		lv := value.List()
+		clv := lv.(*_EventApplicationOverserviced_5_list)
+		x.SessionIds = *clv.list
+	case "poktroll.relayer.EventApplicationOverserviced.num_claims":
+		x.NumClaims = value.Uint()
+	default:
+		if fd.IsExtension() {
+			panic(fmt.Errorf("proto3 declared messages do not support extensions: poktroll.relayer.EventApplicationOverserviced"))
+		}
+		panic(fmt.Errorf("message poktroll.relayer.EventApplicationOverserviced does not contain field %s", fd.FullName()))
+	}
+}
+
+// Mutable returns a mutable reference to a composite type.
+//
+// If the field is unpopulated, it may allocate a composite value.
+// For a field belonging to a oneof, it implicitly clears any other field
+// that may be currently set within the same oneof.
+// For extension fields, it implicitly stores the provided ExtensionType
+// if not already stored.
+// It panics if the field does not contain a composite type.
+//
+// Mutable is a mutating operation and unsafe for concurrent use.
+func (x *fastReflection_EventApplicationOverserviced) Mutable(fd protoreflect.FieldDescriptor) protoreflect.Value {
+	switch fd.FullName() {
+	case "poktroll.relayer.EventApplicationOverserviced.claimed":
+		if x.Claimed == nil {
+			x.Claimed = new(v1beta1.Coin)
+		}
+		return protoreflect.ValueOfMessage(x.Claimed.ProtoReflect())
+	case "poktroll.relayer.EventApplicationOverserviced.available":
+		if x.Available == nil {
+			x.Available = new(v1beta1.Coin)
+		}
+		return protoreflect.ValueOfMessage(x.Available.ProtoReflect())
+	case "poktroll.relayer.EventApplicationOverserviced.paid":
+		if x.Paid == nil {
+			x.Paid = new(v1beta1.Coin)
+		}
+		return protoreflect.ValueOfMessage(x.Paid.ProtoReflect())
+	case "poktroll.relayer.EventApplicationOverserviced.session_ids":
+		if x.SessionIds == nil {
+			x.SessionIds = []string{}
+		}
+		value := &_EventApplicationOverserviced_5_list{list: &x.SessionIds}
+		return protoreflect.ValueOfList(value)
+	case "poktroll.relayer.EventApplicationOverserviced.application_address":
+		panic(fmt.Errorf("field application_address of message poktroll.relayer.EventApplicationOverserviced is not mutable"))
+	case "poktroll.relayer.EventApplicationOverserviced.num_claims":
+		panic(fmt.Errorf("field num_claims of message poktroll.relayer.EventApplicationOverserviced is not mutable"))
+	default:
+		if fd.IsExtension() {
+			panic(fmt.Errorf("proto3 declared messages do not support extensions: poktroll.relayer.EventApplicationOverserviced"))
+		}
+		panic(fmt.Errorf("message poktroll.relayer.EventApplicationOverserviced does not contain field %s", fd.FullName()))
+	}
+}
+
+// NewField returns a new value that is assignable to the field
+// for the given descriptor. For scalars, this returns the default value.
+// For lists, maps, and messages, this returns a new, empty, mutable value.
+func (x *fastReflection_EventApplicationOverserviced) NewField(fd protoreflect.FieldDescriptor) protoreflect.Value {
+	switch fd.FullName() {
+	case "poktroll.relayer.EventApplicationOverserviced.application_address":
+		return protoreflect.ValueOfString("")
+	case "poktroll.relayer.EventApplicationOverserviced.claimed":
+		m := new(v1beta1.Coin)
+		return protoreflect.ValueOfMessage(m.ProtoReflect())
+	case "poktroll.relayer.EventApplicationOverserviced.available":
+		m := new(v1beta1.Coin)
+		return protoreflect.ValueOfMessage(m.ProtoReflect())
+	case "poktroll.relayer.EventApplicationOverserviced.paid":
+		m := new(v1beta1.Coin)
+		return protoreflect.ValueOfMessage(m.ProtoReflect())
+	case "poktroll.relayer.EventApplicationOverserviced.session_ids":
+		list := []string{}
+		return protoreflect.ValueOfList(&_EventApplicationOverserviced_5_list{list: &list})
+	case "poktroll.relayer.EventApplicationOverserviced.num_claims":
+		return protoreflect.ValueOfUint64(uint64(0))
+	default:
+		if fd.IsExtension() {
+			panic(fmt.Errorf("proto3 declared messages do not support extensions: poktroll.relayer.EventApplicationOverserviced"))
+		}
+		panic(fmt.Errorf("message poktroll.relayer.EventApplicationOverserviced does not contain field %s", fd.FullName()))
+	}
+}
+
+// WhichOneof reports which field within the oneof is populated,
+// returning nil if none are populated.
+// It panics if the oneof descriptor does not belong to this message.
+func (x *fastReflection_EventApplicationOverserviced) WhichOneof(d protoreflect.OneofDescriptor) protoreflect.FieldDescriptor {
+	switch d.FullName() {
+	default:
+		panic(fmt.Errorf("%s is not a oneof field in poktroll.relayer.EventApplicationOverserviced", d.FullName()))
+	}
+	panic("unreachable")
+}
+
+// GetUnknown retrieves the entire list of unknown fields.
+// The caller may only mutate the contents of the RawFields
+// if the mutated bytes are stored back into the message with SetUnknown.
+func (x *fastReflection_EventApplicationOverserviced) GetUnknown() protoreflect.RawFields {
+	return x.unknownFields
+}
+
+// SetUnknown stores an entire list of unknown fields.
+// The raw fields must be syntactically valid according to the wire format.
+// An implementation may panic if this is not the case.
+// Once stored, the caller must not mutate the content of the RawFields.
+// An empty RawFields may be passed to clear the fields.
+//
+// SetUnknown is a mutating operation and unsafe for concurrent use.
+func (x *fastReflection_EventApplicationOverserviced) SetUnknown(fields protoreflect.RawFields) {
+	x.unknownFields = fields
+}
+
+// IsValid reports whether the message is valid.
+//
+// An invalid message is an empty, read-only value.
+//
+// An invalid message often corresponds to a nil pointer of the concrete
+// message type, but the details are implementation dependent.
+// Validity is not part of the protobuf data model, and may not
+// be preserved in marshaling or other operations.
+func (x *fastReflection_EventApplicationOverserviced) IsValid() bool {
+	return x != nil
+}
+
+// ProtoMethods returns optional fastReflectionFeature-path implementations of various operations.
+// This method may return nil.
+//
+// The returned methods type is identical to
+// "google.golang.org/protobuf/runtime/protoiface".Methods.
+// Consult the protoiface package documentation for details.
+func (x *fastReflection_EventApplicationOverserviced) ProtoMethods() *protoiface.Methods {
+	size := func(input protoiface.SizeInput) protoiface.SizeOutput {
+		x := input.Message.Interface().(*EventApplicationOverserviced)
+		if x == nil {
+			return protoiface.SizeOutput{
+				NoUnkeyedLiterals: input.NoUnkeyedLiterals,
+				Size:              0,
+			}
+		}
+		options := runtime.SizeInputToOptions(input)
+		_ = options
+		var n int
+		var l int
+		_ = l
+		l = len(x.ApplicationAddress)
+		if l > 0 {
+			n += 1 + l + runtime.Sov(uint64(l))
+		}
+		if x.Claimed != nil {
+			l = options.Size(x.Claimed)
+			n += 1 + l + runtime.Sov(uint64(l))
+		}
+		if x.Available != nil {
+			l = options.Size(x.Available)
+			n += 1 + l + runtime.Sov(uint64(l))
+		}
+		if x.Paid != nil {
+			l = options.Size(x.Paid)
+			n += 1 + l + runtime.Sov(uint64(l))
+		}
+		if len(x.SessionIds) > 0 {
+			for _, s := range x.SessionIds {
+				l = len(s)
+				n += 1 + l + runtime.Sov(uint64(l))
+			}
+		}
+		if x.NumClaims != 0 {
+			n += 1 + runtime.Sov(uint64(x.NumClaims))
+		}
+		if x.unknownFields != nil {
+			n += len(x.unknownFields)
+		}
+		return protoiface.SizeOutput{
+			NoUnkeyedLiterals: input.NoUnkeyedLiterals,
+			Size:              n,
+		}
+	}
+
+	marshal := func(input protoiface.MarshalInput) (protoiface.MarshalOutput, error) {
+		x := input.Message.Interface().(*EventApplicationOverserviced)
+		if x == nil {
+			return protoiface.MarshalOutput{
+				NoUnkeyedLiterals: input.NoUnkeyedLiterals,
+				Buf:               input.Buf,
+			}, nil
+		}
+		options := runtime.MarshalInputToOptions(input)
+		_ = options
+		size := options.Size(x)
+		dAtA := make([]byte, size)
+		i := len(dAtA)
+		_ = i
+		var l int
+		_ = l
+		if x.unknownFields != nil {
+			i -= len(x.unknownFields)
+			copy(dAtA[i:], x.unknownFields)
+		}
+		if x.NumClaims != 0 {
+			i = runtime.EncodeVarint(dAtA, i, uint64(x.NumClaims))
+			i--
+			dAtA[i] = 0x30
+		}
+		if len(x.SessionIds) > 0 {
+			for iNdEx := len(x.SessionIds) - 1; iNdEx >= 0; iNdEx-- {
+				i -= len(x.SessionIds[iNdEx])
+				copy(dAtA[i:], x.SessionIds[iNdEx])
+				i = runtime.EncodeVarint(dAtA, i, uint64(len(x.SessionIds[iNdEx])))
+				i--
+				dAtA[i] = 0x2a
+			}
+		}
+		if x.Paid != nil {
+			encoded, err := options.Marshal(x.Paid)
+			if err != nil {
+				return protoiface.MarshalOutput{
+					NoUnkeyedLiterals: input.NoUnkeyedLiterals,
+					Buf:               input.Buf,
+				}, err
+			}
+			i -= len(encoded)
+			copy(dAtA[i:], encoded)
+			i = runtime.EncodeVarint(dAtA, i, uint64(len(encoded)))
+			i--
+			dAtA[i] = 0x22
+		}
+		if x.Available != nil {
+			encoded, err := options.Marshal(x.Available)
+			if err != nil {
+				return protoiface.MarshalOutput{
+					NoUnkeyedLiterals: input.NoUnkeyedLiterals,
+					Buf:               input.Buf,
+				}, err
+			}
+			i -= len(encoded)
+			copy(dAtA[i:], encoded)
+			i = runtime.EncodeVarint(dAtA, i, uint64(len(encoded)))
+			i--
+			dAtA[i] = 0x1a
+		}
+		if x.Claimed != nil {
+			encoded, err := options.Marshal(x.Claimed)
+			if err != nil {
+				return protoiface.MarshalOutput{
+					NoUnkeyedLiterals: input.NoUnkeyedLiterals,
+					Buf:               input.Buf,
+				}, err
+			}
+			i -= len(encoded)
+			copy(dAtA[i:], encoded)
+			i = runtime.EncodeVarint(dAtA, i, uint64(len(encoded)))
+			i--
+			dAtA[i] = 0x12
+		}
+		if len(x.ApplicationAddress) > 0 {
+			i -= len(x.ApplicationAddress)
+			copy(dAtA[i:], x.ApplicationAddress)
+			i = runtime.EncodeVarint(dAtA, i, uint64(len(x.ApplicationAddress)))
+			i--
+			dAtA[i] = 0xa
+		}
+		if input.Buf != nil {
+			input.Buf = append(input.Buf, dAtA...)
+		} else {
+			input.Buf = dAtA
+		}
+		return protoiface.MarshalOutput{
+			NoUnkeyedLiterals: input.NoUnkeyedLiterals,
+			Buf:               input.Buf,
+		}, nil
+	}
+	unmarshal := func(input protoiface.UnmarshalInput) (protoiface.UnmarshalOutput, error) {
+		x := input.Message.Interface().(*EventApplicationOverserviced)
+		if x == nil {
+			return protoiface.UnmarshalOutput{
+				NoUnkeyedLiterals: input.NoUnkeyedLiterals,
+				Flags:             input.Flags,
+			}, nil
+		}
+		options := runtime.UnmarshalInputToOptions(input)
+		_ = options
+		dAtA := input.Buf
+		l := len(dAtA)
+		iNdEx := 0
+		for iNdEx < l {
+			preIndex := iNdEx
+			var wire uint64
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return protoiface.UnmarshalOutput{NoUnkeyedLiterals: input.NoUnkeyedLiterals, Flags: input.Flags}, runtime.ErrIntOverflow
+				}
+				if iNdEx >= l {
+					return protoiface.UnmarshalOutput{NoUnkeyedLiterals: input.NoUnkeyedLiterals, Flags: input.Flags}, io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				wire |= uint64(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+			fieldNum := int32(wire >> 3)
+			wireType := int(wire & 0x7)
+			if wireType == 4 {
+				return protoiface.UnmarshalOutput{NoUnkeyedLiterals: input.NoUnkeyedLiterals, Flags: input.Flags}, fmt.Errorf("proto: EventApplicationOverserviced: wiretype end group for non-group")
+			}
+			if fieldNum <= 0 {
+				return protoiface.UnmarshalOutput{NoUnkeyedLiterals: input.NoUnkeyedLiterals, Flags: input.Flags}, fmt.Errorf("proto: EventApplicationOverserviced: illegal tag %d (wire type %d)", fieldNum, wire)
+			}
+			switch fieldNum {
+			case 1:
+				if wireType != 2 {
+					return protoiface.UnmarshalOutput{NoUnkeyedLiterals: input.NoUnkeyedLiterals, Flags: input.Flags}, fmt.Errorf("proto: wrong wireType = %d for field ApplicationAddress", wireType)
+				}
+				var stringLen uint64
+				for shift := uint(0); ; shift += 7 {
+					if shift >= 64 {
+						return protoiface.UnmarshalOutput{NoUnkeyedLiterals: input.NoUnkeyedLiterals, Flags: input.Flags}, runtime.ErrIntOverflow
+					}
+					if iNdEx >= l {
+						return protoiface.UnmarshalOutput{NoUnkeyedLiterals: input.NoUnkeyedLiterals, Flags: input.Flags}, io.ErrUnexpectedEOF
+					}
+					b := dAtA[iNdEx]
+					iNdEx++
+					stringLen |= uint64(b&0x7F) << shift
+					if b < 0x80 {
+						break
+					}
+				}
+				intStringLen := int(stringLen)
+				if intStringLen < 0 {
+					return protoiface.UnmarshalOutput{NoUnkeyedLiterals: input.NoUnkeyedLiterals, Flags: input.Flags}, runtime.ErrInvalidLength
+				}
+				postIndex := iNdEx + intStringLen
+				if postIndex < 0 {
+					return protoiface.UnmarshalOutput{NoUnkeyedLiterals: input.NoUnkeyedLiterals, Flags: input.Flags}, runtime.ErrInvalidLength
+				}
+				if postIndex > l {
+					return protoiface.UnmarshalOutput{NoUnkeyedLiterals: input.NoUnkeyedLiterals, Flags: input.Flags}, io.ErrUnexpectedEOF
+				}
+				x.ApplicationAddress = string(dAtA[iNdEx:postIndex])
+				iNdEx = postIndex
+			case 2:
+				if wireType != 2 {
+					return protoiface.UnmarshalOutput{NoUnkeyedLiterals: input.NoUnkeyedLiterals, Flags: input.Flags}, fmt.Errorf("proto: wrong wireType = %d for field Claimed", wireType)
+				}
+				var msglen int
+				for shift := uint(0); ; shift += 7 {
+					if shift >= 64 {
+						return protoiface.UnmarshalOutput{NoUnkeyedLiterals: input.NoUnkeyedLiterals, Flags: input.Flags}, runtime.ErrIntOverflow
+					}
+					if iNdEx >= l {
+						return protoiface.UnmarshalOutput{NoUnkeyedLiterals: input.NoUnkeyedLiterals, Flags: input.Flags}, io.ErrUnexpectedEOF
+					}
+					b := dAtA[iNdEx]
+					iNdEx++
+					msglen |= int(b&0x7F) << shift
+					if b < 0x80 {
+						break
+					}
+				}
+				if msglen < 0 {
+					return protoiface.UnmarshalOutput{NoUnkeyedLiterals: input.NoUnkeyedLiterals, Flags: input.Flags}, runtime.ErrInvalidLength
+				}
+				postIndex := iNdEx + msglen
+				if postIndex < 0 {
+					return protoiface.UnmarshalOutput{NoUnkeyedLiterals: input.NoUnkeyedLiterals, Flags: input.Flags}, runtime.ErrInvalidLength
+				}
+				if postIndex > l {
+					return protoiface.UnmarshalOutput{NoUnkeyedLiterals: input.NoUnkeyedLiterals, Flags: input.Flags}, io.ErrUnexpectedEOF
+				}
+				if x.Claimed == nil {
+					x.Claimed = &v1beta1.Coin{}
+				}
+				if err := options.Unmarshal(dAtA[iNdEx:postIndex], x.Claimed); err != nil {
+					return protoiface.UnmarshalOutput{NoUnkeyedLiterals: input.NoUnkeyedLiterals, Flags: input.Flags}, err
+				}
+				iNdEx = postIndex
+			case 3:
+				if wireType != 2 {
+					return protoiface.UnmarshalOutput{NoUnkeyedLiterals: input.NoUnkeyedLiterals, Flags: input.Flags}, fmt.Errorf("proto: wrong wireType = %d for field Available", wireType)
+				}
+				var msglen int
+				for shift := uint(0); ; shift += 7 {
+					if shift >= 64 {
+						return protoiface.UnmarshalOutput{NoUnkeyedLiterals: input.NoUnkeyedLiterals, Flags: input.Flags}, runtime.ErrIntOverflow
+					}
+					if iNdEx >= l {
+						return protoiface.UnmarshalOutput{NoUnkeyedLiterals: input.NoUnkeyedLiterals, Flags: input.Flags}, io.ErrUnexpectedEOF
+					}
+					b := dAtA[iNdEx]
+					iNdEx++
+					msglen |= int(b&0x7F) << shift
+					if b < 0x80 {
+						break
+					}
+				}
+				if msglen < 0 {
+					return protoiface.UnmarshalOutput{NoUnkeyedLiterals: input.NoUnkeyedLiterals, Flags: input.Flags}, runtime.ErrInvalidLength
+				}
+				postIndex := iNdEx + msglen
+				if postIndex < 0 {
+					return protoiface.UnmarshalOutput{NoUnkeyedLiterals: input.NoUnkeyedLiterals, Flags: input.Flags}, runtime.ErrInvalidLength
+				}
+				if postIndex > l {
+					return protoiface.UnmarshalOutput{NoUnkeyedLiterals: input.NoUnkeyedLiterals, Flags: input.Flags}, io.ErrUnexpectedEOF
+				}
+				if x.Available == nil {
+					x.Available = &v1beta1.Coin{}
+				}
+				if err := options.Unmarshal(dAtA[iNdEx:postIndex], x.Available); err != nil {
+					return protoiface.UnmarshalOutput{NoUnkeyedLiterals: input.NoUnkeyedLiterals, Flags: input.Flags}, err
+				}
+				iNdEx = postIndex
+			case 4:
+				if wireType != 2 {
+					return protoiface.UnmarshalOutput{NoUnkeyedLiterals: input.NoUnkeyedLiterals, Flags: input.Flags}, fmt.Errorf("proto: wrong wireType = %d for field Paid", wireType)
+				}
+				var msglen int
+				for shift := uint(0); ; shift += 7 {
+					if shift >= 64 {
+						return protoiface.UnmarshalOutput{NoUnkeyedLiterals: input.NoUnkeyedLiterals, Flags: input.Flags}, runtime.ErrIntOverflow
+					}
+					if iNdEx >= l {
+						return protoiface.UnmarshalOutput{NoUnkeyedLiterals: input.NoUnkeyedLiterals, Flags: input.Flags}, io.ErrUnexpectedEOF
+					}
+					b := dAtA[iNdEx]
+					iNdEx++
+					msglen |= int(b&0x7F) << shift
+					if b < 0x80 {
+						break
+					}
+				}
+				if msglen < 0 {
+					return protoiface.UnmarshalOutput{NoUnkeyedLiterals: input.NoUnkeyedLiterals, Flags: input.Flags}, runtime.ErrInvalidLength
+				}
+				postIndex := iNdEx + msglen
+				if postIndex < 0 {
+					return protoiface.UnmarshalOutput{NoUnkeyedLiterals: input.NoUnkeyedLiterals, Flags: input.Flags}, runtime.ErrInvalidLength
+				}
+				if postIndex > l {
+					return protoiface.UnmarshalOutput{NoUnkeyedLiterals: input.NoUnkeyedLiterals, Flags: input.Flags}, io.ErrUnexpectedEOF
+				}
+				if x.Paid == nil {
+					x.Paid = &v1beta1.Coin{}
+				}
+				if err := options.Unmarshal(dAtA[iNdEx:postIndex], x.Paid); err != nil {
+					return protoiface.UnmarshalOutput{NoUnkeyedLiterals: input.NoUnkeyedLiterals, Flags: input.Flags}, err
+				}
+				iNdEx = postIndex
+			case 5:
+				if wireType != 2 {
+					return protoiface.UnmarshalOutput{NoUnkeyedLiterals: input.NoUnkeyedLiterals, Flags: input.Flags}, fmt.Errorf("proto: wrong wireType = %d for field SessionIds", wireType)
+				}
+				var stringLen uint64
+				for shift := uint(0); ; shift += 7 {
+					if shift >= 64 {
+						return protoiface.UnmarshalOutput{NoUnkeyedLiterals: input.NoUnkeyedLiterals, Flags: input.Flags}, runtime.ErrIntOverflow
+					}
+					if iNdEx >= l {
+						return protoiface.UnmarshalOutput{NoUnkeyedLiterals: input.NoUnkeyedLiterals, Flags: input.Flags}, io.ErrUnexpectedEOF
+					}
+					b := dAtA[iNdEx]
+					iNdEx++
+					stringLen |= uint64(b&0x7F) << shift
+					if b < 0x80 {
+						break
+					}
+				}
+				intStringLen := int(stringLen)
+				if intStringLen < 0 {
+					return protoiface.UnmarshalOutput{NoUnkeyedLiterals: input.NoUnkeyedLiterals, Flags: input.Flags}, runtime.ErrInvalidLength
+				}
+				postIndex := iNdEx + intStringLen
+				if postIndex < 0 {
+					return protoiface.UnmarshalOutput{NoUnkeyedLiterals: input.NoUnkeyedLiterals, Flags: input.Flags}, runtime.ErrInvalidLength
+				}
+				if postIndex > l {
+					return protoiface.UnmarshalOutput{NoUnkeyedLiterals: input.NoUnkeyedLiterals, Flags: input.Flags}, io.ErrUnexpectedEOF
+				}
+				x.SessionIds = append(x.SessionIds, string(dAtA[iNdEx:postIndex]))
+				iNdEx = postIndex
+			case 6:
+				if wireType != 0 {
+					return protoiface.UnmarshalOutput{NoUnkeyedLiterals: input.NoUnkeyedLiterals, Flags: input.Flags}, fmt.Errorf("proto: wrong wireType = %d for field NumClaims", wireType)
+				}
+				x.NumClaims = 0
+				for shift := uint(0); ; shift += 7 {
+					if shift >= 64 {
+						return protoiface.UnmarshalOutput{NoUnkeyedLiterals: input.NoUnkeyedLiterals, Flags: input.Flags}, runtime.ErrIntOverflow
+					}
+					if iNdEx >= l {
+						return protoiface.UnmarshalOutput{NoUnkeyedLiterals: input.NoUnkeyedLiterals, Flags: input.Flags}, io.ErrUnexpectedEOF
+					}
+					b := dAtA[iNdEx]
+					iNdEx++
+					x.NumClaims |= uint64(b&0x7F) << shift
+					if b < 0x80 {
+						break
+					}
+				}
+			default:
+				iNdEx = preIndex
+				skippy, err := runtime.Skip(dAtA[iNdEx:])
+				if err != nil {
+					return protoiface.UnmarshalOutput{NoUnkeyedLiterals: input.NoUnkeyedLiterals, Flags: input.Flags}, err
+				}
+				if (skippy < 0) || (iNdEx+skippy) < 0 {
+					return protoiface.UnmarshalOutput{NoUnkeyedLiterals: input.NoUnkeyedLiterals, Flags: input.Flags}, runtime.ErrInvalidLength
+				}
+				if (iNdEx + skippy) > l {
+					return protoiface.UnmarshalOutput{NoUnkeyedLiterals: input.NoUnkeyedLiterals, Flags: input.Flags}, io.ErrUnexpectedEOF
+				}
+				if !options.DiscardUnknown {
+					x.unknownFields = append(x.unknownFields, dAtA[iNdEx:iNdEx+skippy]...)
+				}
+				iNdEx += skippy
+			}
+		}
+
+		if iNdEx > l {
+			return protoiface.UnmarshalOutput{NoUnkeyedLiterals: input.NoUnkeyedLiterals, Flags: input.Flags}, io.ErrUnexpectedEOF
+		}
+		return protoiface.UnmarshalOutput{NoUnkeyedLiterals: input.NoUnkeyedLiterals, Flags: input.Flags}, nil
+	}
+	return &protoiface.Methods{
+		NoUnkeyedLiterals: struct{}{},
+		Flags:             protoiface.SupportMarshalDeterministic | protoiface.SupportUnmarshalDiscardUnknown,
+		Size:              size,
+		Marshal:           marshal,
+		Unmarshal:         unmarshal,
+		Merge:             nil,
+		CheckInitialized:  nil,
+	}
+}
+
 // Code generated by protoc-gen-go. DO NOT EDIT.
 // versions:
 // 	protoc-gen-go v1.27.0
@@ -7087,6 +7916,92 @@ func (x *EventSupplierSlashed) GetPenalty() *v1beta1.Coin {
 	return nil
 }
 
+// EventApplicationOverserviced is emitted when the claims of an application
+// settling in one block ask, each within its supplier's share, for more
+// than the application's stake still holds (claims of several sessions, or
+// of sessions of several services, together). Each of them is then paid
+// the same fraction, available / claimed, rounded down (see each claim's
+// EventClaimSettled for its amount).
+type EventApplicationOverserviced struct {
+	state         protoimpl.MessageState
+	sizeCache     protoimpl.SizeCache
+	unknownFields protoimpl.UnknownFields
+
+	ApplicationAddress string `protobuf:"bytes,1,opt,name=application_address,json=applicationAddress,proto3" json:"application_address,omitempty"`
+	// claimed is the sum of what the claims could be paid, each its worth
+	// capped at its supplier's share.
+	Claimed *v1beta1.Coin `protobuf:"bytes,2,opt,name=claimed,proto3" json:"claimed,omitempty"`
+	// available is what the application's stake held before they were paid.
+	Available *v1beta1.Coin `protobuf:"bytes,3,opt,name=available,proto3" json:"available,omitempty"`
+	// paid is what the claims were paid in all (at most available).
+	Paid *v1beta1.Coin `protobuf:"bytes,4,opt,name=paid,proto3" json:"paid,omitempty"`
+	// session_ids are the sessions of the claims, in the order settled.
+	SessionIds []string `protobuf:"bytes,5,rep,name=session_ids,json=sessionIds,proto3" json:"session_ids,omitempty"`
+	NumClaims  uint64   `protobuf:"varint,6,opt,name=num_claims,json=numClaims,proto3" json:"num_claims,omitempty"`
+}
+
+func (x *EventApplicationOverserviced) Reset() {
+	*x = EventApplicationOverserviced{}
+	if protoimpl.UnsafeEnabled {
+		mi := &file_poktroll_relayer_event_proto_msgTypes[13]
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		ms.StoreMessageInfo(mi)
+	}
+}
+
+func (x *EventApplicationOverserviced) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EventApplicationOverserviced) ProtoMessage() {}
+
+// Deprecated: Use EventApplicationOverserviced.ProtoReflect.Descriptor instead.
+func (*EventApplicationOverserviced) Descriptor() ([]byte, []int) {
+	return file_poktroll_relayer_event_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *EventApplicationOverserviced) GetApplicationAddress() string {
+	if x != nil {
+		return x.ApplicationAddress
+	}
+	return ""
+}
+
+func (x *EventApplicationOverserviced) GetClaimed() *v1beta1.Coin {
+	if x != nil {
+		return x.Claimed
+	}
+	return nil
+}
+
+func (x *EventApplicationOverserviced) GetAvailable() *v1beta1.Coin {
+	if x != nil {
+		return x.Available
+	}
+	return nil
+}
+
+func (x *EventApplicationOverserviced) GetPaid() *v1beta1.Coin {
+	if x != nil {
+		return x.Paid
+	}
+	return nil
+}
+
+func (x *EventApplicationOverserviced) GetSessionIds() []string {
+	if x != nil {
+		return x.SessionIds
+	}
+	return nil
+}
+
+func (x *EventApplicationOverserviced) GetNumClaims() uint64 {
+	if x != nil {
+		return x.NumClaims
+	}
+	return 0
+}
+
 var File_poktroll_relayer_event_proto protoreflect.FileDescriptor
 
 var file_poktroll_relayer_event_proto_rawDesc = []byte{
@@ -7210,20 +8125,40 @@ var file_poktroll_relayer_event_proto_rawDesc = []byte{
 	0x6f, 0x6e, 0x49, 0x64, 0x12, 0x39, 0x0a, 0x07, 0x70, 0x65, 0x6e, 0x61, 0x6c, 0x74, 0x79, 0x18,
 	0x03, 0x20, 0x01, 0x28, 0x0b, 0x32, 0x19, 0x2e, 0x63, 0x6f, 0x73, 0x6d, 0x6f, 0x73, 0x2e, 0x62,
 	0x61, 0x73, 0x65, 0x2e, 0x76, 0x31, 0x62, 0x65, 0x74, 0x61, 0x31, 0x2e, 0x43, 0x6f, 0x69, 0x6e,
-	0x42, 0x04, 0xc8, 0xde, 0x1f, 0x00, 0x52, 0x07, 0x70, 0x65, 0x6e, 0x61, 0x6c, 0x74, 0x79, 0x42,
-	0xbe, 0x01, 0xd8, 0xe2, 0x1e, 0x01, 0x0a, 0x14, 0x63, 0x6f, 0x6d, 0x2e, 0x70, 0x6f, 0x6b, 0x74,
-	0x72, 0x6f, 0x6c, 0x6c, 0x2e, 0x72, 0x65, 0x6c, 0x61, 0x79, 0x65, 0x72, 0x42, 0x0a, 0x45, 0x76,
-	0x65, 0x6e, 0x74, 0x50, 0x72, 0x6f, 0x74, 0x6f, 0x50, 0x01, 0x5a, 0x35, 0x67, 0x69, 0x74, 0x68,
-	0x75, 0x62, 0x2e, 0x63, 0x6f, 0x6d, 0x2f, 0x70, 0x6f, 0x6b, 0x74, 0x2d, 0x6e, 0x65, 0x74, 0x77,
-	0x6f, 0x72, 0x6b, 0x2f, 0x70, 0x6f, 0x6b, 0x74, 0x72, 0x6f, 0x6c, 0x6c, 0x2f, 0x61, 0x70, 0x69,
-	0x2f, 0x70, 0x6f, 0x6b, 0x74, 0x72, 0x6f, 0x6c, 0x6c, 0x2f, 0x72, 0x65, 0x6c, 0x61, 0x79, 0x65,
-	0x72, 0xa2, 0x02, 0x03, 0x50, 0x52, 0x58, 0xaa, 0x02, 0x10, 0x50, 0x6f, 0x6b, 0x74, 0x72, 0x6f,
-	0x6c, 0x6c, 0x2e, 0x52, 0x65, 0x6c, 0x61, 0x79, 0x65, 0x72, 0xca, 0x02, 0x10, 0x50, 0x6f, 0x6b,
-	0x74, 0x72, 0x6f, 0x6c, 0x6c, 0x5c, 0x52, 0x65, 0x6c, 0x61, 0x79, 0x65, 0x72, 0xe2, 0x02, 0x1c,
-	0x50, 0x6f, 0x6b, 0x74, 0x72, 0x6f, 0x6c, 0x6c, 0x5c, 0x52, 0x65, 0x6c, 0x61, 0x79, 0x65, 0x72,
-	0x5c, 0x47, 0x50, 0x42, 0x4d, 0x65, 0x74, 0x61, 0x64, 0x61, 0x74, 0x61, 0xea, 0x02, 0x11, 0x50,
-	0x6f, 0x6b, 0x74, 0x72, 0x6f, 0x6c, 0x6c, 0x3a, 0x3a, 0x52, 0x65, 0x6c, 0x61, 0x79, 0x65, 0x72,
-	0x62, 0x06, 0x70, 0x72, 0x6f, 0x74, 0x6f, 0x33,
+	0x42, 0x04, 0xc8, 0xde, 0x1f, 0x00, 0x52, 0x07, 0x70, 0x65, 0x6e, 0x61, 0x6c, 0x74, 0x79, 0x22,
+	0xbe, 0x02, 0x0a, 0x1c, 0x45, 0x76, 0x65, 0x6e, 0x74, 0x41, 0x70, 0x70, 0x6c, 0x69, 0x63, 0x61,
+	0x74, 0x69, 0x6f, 0x6e, 0x4f, 0x76, 0x65, 0x72, 0x73, 0x65, 0x72, 0x76, 0x69, 0x63, 0x65, 0x64,
+	0x12, 0x2f, 0x0a, 0x13, 0x61, 0x70, 0x70, 0x6c, 0x69, 0x63, 0x61, 0x74, 0x69, 0x6f, 0x6e, 0x5f,
+	0x61, 0x64, 0x64, 0x72, 0x65, 0x73, 0x73, 0x18, 0x01, 0x20, 0x01, 0x28, 0x09, 0x52, 0x12, 0x61,
+	0x70, 0x70, 0x6c, 0x69, 0x63, 0x61, 0x74, 0x69, 0x6f, 0x6e, 0x41, 0x64, 0x64, 0x72, 0x65, 0x73,
+	0x73, 0x12, 0x39, 0x0a, 0x07, 0x63, 0x6c, 0x61, 0x69, 0x6d, 0x65, 0x64, 0x18, 0x02, 0x20, 0x01,
+	0x28, 0x0b, 0x32, 0x19, 0x2e, 0x63, 0x6f, 0x73, 0x6d, 0x6f, 0x73, 0x2e, 0x62, 0x61, 0x73, 0x65,
+	0x2e, 0x76, 0x31, 0x62, 0x65, 0x74, 0x61, 0x31, 0x2e, 0x43, 0x6f, 0x69, 0x6e, 0x42, 0x04, 0xc8,
+	0xde, 0x1f, 0x00, 0x52, 0x07, 0x63, 0x6c, 0x61, 0x69, 0x6d, 0x65, 0x64, 0x12, 0x3d, 0x0a, 0x09,
+	0x61, 0x76, 0x61, 0x69, 0x6c, 0x61, 0x62, 0x6c, 0x65, 0x18, 0x03, 0x20, 0x01, 0x28, 0x0b, 0x32,
+	0x19, 0x2e, 0x63, 0x6f, 0x73, 0x6d, 0x6f, 0x73, 0x2e, 0x62, 0x61, 0x73, 0x65, 0x2e, 0x76, 0x31,
+	0x62, 0x65, 0x74, 0x61, 0x31, 0x2e, 0x43, 0x6f, 0x69, 0x6e, 0x42, 0x04, 0xc8, 0xde, 0x1f, 0x00,
+	0x52, 0x09, 0x61, 0x76, 0x61, 0x69, 0x6c, 0x61, 0x62, 0x6c, 0x65, 0x12, 0x33, 0x0a, 0x04, 0x70,
+	0x61, 0x69, 0x64, 0x18, 0x04, 0x20, 0x01, 0x28, 0x0b, 0x32, 0x19, 0x2e, 0x63, 0x6f, 0x73, 0x6d,
+	0x6f, 0x73, 0x2e, 0x62, 0x61, 0x73, 0x65, 0x2e, 0x76, 0x31, 0x62, 0x65, 0x74, 0x61, 0x31, 0x2e,
+	0x43, 0x6f, 0x69, 0x6e, 0x42, 0x04, 0xc8, 0xde, 0x1f, 0x00, 0x52, 0x04, 0x70, 0x61, 0x69, 0x64,
+	0x12, 0x1f, 0x0a, 0x0b, 0x73, 0x65, 0x73, 0x73, 0x69, 0x6f, 0x6e, 0x5f, 0x69, 0x64, 0x73, 0x18,
+	0x05, 0x20, 0x03, 0x28, 0x09, 0x52, 0x0a, 0x73, 0x65, 0x73, 0x73, 0x69, 0x6f, 0x6e, 0x49, 0x64,
+	0x73, 0x12, 0x1d, 0x0a, 0x0a, 0x6e, 0x75, 0x6d, 0x5f, 0x63, 0x6c, 0x61, 0x69, 0x6d, 0x73, 0x18,
+	0x06, 0x20, 0x01, 0x28, 0x04, 0x52, 0x09, 0x6e, 0x75, 0x6d, 0x43, 0x6c, 0x61, 0x69, 0x6d, 0x73,
+	0x42, 0xbe, 0x01, 0xd8, 0xe2, 0x1e, 0x01, 0x0a, 0x14, 0x63, 0x6f, 0x6d, 0x2e, 0x70, 0x6f, 0x6b,
+	0x74, 0x72, 0x6f, 0x6c, 0x6c, 0x2e, 0x72, 0x65, 0x6c, 0x61, 0x79, 0x65, 0x72, 0x42, 0x0a, 0x45,
+	0x76, 0x65, 0x6e, 0x74, 0x50, 0x72, 0x6f, 0x74, 0x6f, 0x50, 0x01, 0x5a, 0x35, 0x67, 0x69, 0x74,
+	0x68, 0x75, 0x62, 0x2e, 0x63, 0x6f, 0x6d, 0x2f, 0x70, 0x6f, 0x6b, 0x74, 0x2d, 0x6e, 0x65, 0x74,
+	0x77, 0x6f, 0x72, 0x6b, 0x2f, 0x70, 0x6f, 0x6b, 0x74, 0x72, 0x6f, 0x6c, 0x6c, 0x2f, 0x61, 0x70,
+	0x69, 0x2f, 0x70, 0x6f, 0x6b, 0x74, 0x72, 0x6f, 0x6c, 0x6c, 0x2f, 0x72, 0x65, 0x6c, 0x61, 0x79,
+	0x65, 0x72, 0xa2, 0x02, 0x03, 0x50, 0x52, 0x58, 0xaa, 0x02, 0x10, 0x50, 0x6f, 0x6b, 0x74, 0x72,
+	0x6f, 0x6c, 0x6c, 0x2e, 0x52, 0x65, 0x6c, 0x61, 0x79, 0x65, 0x72, 0xca, 0x02, 0x10, 0x50, 0x6f,
+	0x6b, 0x74, 0x72, 0x6f, 0x6c, 0x6c, 0x5c, 0x52, 0x65, 0x6c, 0x61, 0x79, 0x65, 0x72, 0xe2, 0x02,
+	0x1c, 0x50, 0x6f, 0x6b, 0x74, 0x72, 0x6f, 0x6c, 0x6c, 0x5c, 0x52, 0x65, 0x6c, 0x61, 0x79, 0x65,
+	0x72, 0x5c, 0x47, 0x50, 0x42, 0x4d, 0x65, 0x74, 0x61, 0x64, 0x61, 0x74, 0x61, 0xea, 0x02, 0x11,
+	0x50, 0x6f, 0x6b, 0x74, 0x72, 0x6f, 0x6c, 0x6c, 0x3a, 0x3a, 0x52, 0x65, 0x6c, 0x61, 0x79, 0x65,
+	0x72, 0x62, 0x06, 0x70, 0x72, 0x6f, 0x74, 0x6f, 0x33,
 }
 
 var (
@@ -7238,7 +8173,7 @@ func file_poktroll_relayer_event_proto_rawDescGZIP() []byte {
 	return file_poktroll_relayer_event_proto_rawDescData
 }
 
-var file_poktroll_relayer_event_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_poktroll_relayer_event_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_poktroll_relayer_event_proto_goTypes = []interface{}{
 	(*EventParamsUpdated)(nil),             // 0: poktroll.relayer.EventParamsUpdated
 	(*EventServiceUpdated)(nil),            // 1: poktroll.relayer.EventServiceUpdated
@@ -7253,35 +8188,39 @@ var file_poktroll_relayer_event_proto_goTypes = []interface{}{
 	(*EventClaimSettled)(nil),              // 10: poktroll.relayer.EventClaimSettled
 	(*EventClaimExpired)(nil),              // 11: poktroll.relayer.EventClaimExpired
 	(*EventSupplierSlashed)(nil),           // 12: poktroll.relayer.EventSupplierSlashed
-	(*Params)(nil),                         // 13: poktroll.relayer.Params
-	(*Service)(nil),                        // 14: poktroll.relayer.Service
-	(*Application)(nil),                    // 15: poktroll.relayer.Application
-	(*Supplier)(nil),                       // 16: poktroll.relayer.Supplier
-	(*Claim)(nil),                          // 17: poktroll.relayer.Claim
-	(*v1beta1.Coin)(nil),                   // 18: cosmos.base.v1beta1.Coin
+	(*EventApplicationOverserviced)(nil),   // 13: poktroll.relayer.EventApplicationOverserviced
+	(*Params)(nil),                         // 14: poktroll.relayer.Params
+	(*Service)(nil),                        // 15: poktroll.relayer.Service
+	(*Application)(nil),                    // 16: poktroll.relayer.Application
+	(*Supplier)(nil),                       // 17: poktroll.relayer.Supplier
+	(*Claim)(nil),                          // 18: poktroll.relayer.Claim
+	(*v1beta1.Coin)(nil),                   // 19: cosmos.base.v1beta1.Coin
 }
 var file_poktroll_relayer_event_proto_depIdxs = []int32{
-	13, // 0: poktroll.relayer.EventParamsUpdated.params:type_name -> poktroll.relayer.Params
-	14, // 1: poktroll.relayer.EventServiceUpdated.service:type_name -> poktroll.relayer.Service
-	15, // 2: poktroll.relayer.EventApplicationStaked.application:type_name -> poktroll.relayer.Application
-	15, // 3: poktroll.relayer.EventApplicationUnbondingBegin.application:type_name -> poktroll.relayer.Application
-	15, // 4: poktroll.relayer.EventApplicationUnbondingEnd.application:type_name -> poktroll.relayer.Application
-	16, // 5: poktroll.relayer.EventSupplierStaked.supplier:type_name -> poktroll.relayer.Supplier
-	16, // 6: poktroll.relayer.EventSupplierUnbondingBegin.supplier:type_name -> poktroll.relayer.Supplier
-	16, // 7: poktroll.relayer.EventSupplierUnbondingEnd.supplier:type_name -> poktroll.relayer.Supplier
-	17, // 8: poktroll.relayer.EventClaimCreated.claim:type_name -> poktroll.relayer.Claim
-	17, // 9: poktroll.relayer.EventProofSubmitted.claim:type_name -> poktroll.relayer.Claim
-	17, // 10: poktroll.relayer.EventClaimSettled.claim:type_name -> poktroll.relayer.Claim
-	18, // 11: poktroll.relayer.EventClaimSettled.amount:type_name -> cosmos.base.v1beta1.Coin
-	18, // 12: poktroll.relayer.EventClaimSettled.excess:type_name -> cosmos.base.v1beta1.Coin
-	18, // 13: poktroll.relayer.EventClaimSettled.share:type_name -> cosmos.base.v1beta1.Coin
-	17, // 14: poktroll.relayer.EventClaimExpired.claim:type_name -> poktroll.relayer.Claim
-	18, // 15: poktroll.relayer.EventSupplierSlashed.penalty:type_name -> cosmos.base.v1beta1.Coin
-	16, // [16:16] is the sub-list for method output_type
-	16, // [16:16] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	14, // 0: poktroll.relayer.EventParamsUpdated.params:type_name -> poktroll.relayer.Params
+	15, // 1: poktroll.relayer.EventServiceUpdated.service:type_name -> poktroll.relayer.Service
+	16, // 2: poktroll.relayer.EventApplicationStaked.application:type_name -> poktroll.relayer.Application
+	16, // 3: poktroll.relayer.EventApplicationUnbondingBegin.application:type_name -> poktroll.relayer.Application
+	16, // 4: poktroll.relayer.EventApplicationUnbondingEnd.application:type_name -> poktroll.relayer.Application
+	17, // 5: poktroll.relayer.EventSupplierStaked.supplier:type_name -> poktroll.relayer.Supplier
+	17, // 6: poktroll.relayer.EventSupplierUnbondingBegin.supplier:type_name -> poktroll.relayer.Supplier
+	17, // 7: poktroll.relayer.EventSupplierUnbondingEnd.supplier:type_name -> poktroll.relayer.Supplier
+	18, // 8: poktroll.relayer.EventClaimCreated.claim:type_name -> poktroll.relayer.Claim
+	18, // 9: poktroll.relayer.EventProofSubmitted.claim:type_name -> poktroll.relayer.Claim
+	18, // 10: poktroll.relayer.EventClaimSettled.claim:type_name -> poktroll.relayer.Claim
+	19, // 11: poktroll.relayer.EventClaimSettled.amount:type_name -> cosmos.base.v1beta1.Coin
+	19, // 12: poktroll.relayer.EventClaimSettled.excess:type_name -> cosmos.base.v1beta1.Coin
+	19, // 13: poktroll.relayer.EventClaimSettled.share:type_name -> cosmos.base.v1beta1.Coin
+	18, // 14: poktroll.relayer.EventClaimExpired.claim:type_name -> poktroll.relayer.Claim
+	19, // 15: poktroll.relayer.EventSupplierSlashed.penalty:type_name -> cosmos.base.v1beta1.Coin
+	19, // 16: poktroll.relayer.EventApplicationOverserviced.claimed:type_name -> cosmos.base.v1beta1.Coin
+	19, // 17: poktroll.relayer.EventApplicationOverserviced.available:type_name -> cosmos.base.v1beta1.Coin
+	19, // 18: poktroll.relayer.EventApplicationOverserviced.paid:type_name -> cosmos.base.v1beta1.Coin
+	19, // [19:19] is the sub-list for method output_type
+	19, // [19:19] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_poktroll_relayer_event_proto_init() }
@@ -7449,6 +8388,18 @@ func file_poktroll_relayer_event_proto_init() {
 				return nil
 			}
 		}
+		file_poktroll_relayer_event_proto_msgTypes[13].Exporter = func(v interface{}, i int) interface{} {
+			switch v := v.(*EventApplicationOverserviced); i {
+			case 0:
+				return &v.state
+			case 1:
+				return &v.sizeCache
+			case 2:
+				return &v.unknownFields
+			default:
+				return nil
+			}
+		}
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -7456,7 +8407,7 @@ func file_poktroll_relayer_event_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: file_poktroll_relayer_event_proto_rawDesc,
 			NumEnums:      0,
-			NumMessages:   13,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

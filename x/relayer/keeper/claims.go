@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 
 	"cosmossdk.io/collections"
 	"cosmossdk.io/collections/indexes"
@@ -250,6 +252,15 @@ func (k Keeper) ProofRequired(ctx context.Context, c types.Claim) (bool, int64, 
 
 // settleClaims settles or expires every claim whose proof window closes at
 // the current height.
+//
+// Each claim is first judged alone: expired (a required proof missing, the
+// application gone, an error), or payable its worth capped at the
+// supplier's share (protocol.ClaimPayable). The payable claims are then
+// paid per application, applications in address order and claims in key
+// order: when an application's claims ask for more than its stake still
+// holds, each is paid the same fraction of it (protocol.ProRata) and
+// EventApplicationOverserviced says so. What a claim is paid thus depends
+// neither on its key nor on the other claims' order.
 func (k Keeper) settleClaims(ctx context.Context) error {
 	h := height(ctx)
 	iter, err := k.Claims.Indexes.ProofClose.MatchExact(ctx, h)
@@ -262,19 +273,26 @@ func (k Keeper) settleClaims(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	var payable []payableClaim
 	for _, claim := range claims {
-		// Each claim settles atomically; one that cannot be settled must not
-		// halt the chain: it expires, with the reason in its event.
+		// Each claim is judged (and expired, slashed) atomically; one that
+		// cannot be settled must not halt the chain: it expires, with the
+		// reason in its event.
 		cacheCtx, write := sdk.UnwrapSDKContext(ctx).CacheContext()
-		if err := k.settleClaim(cacheCtx, claim); err == nil {
+		pc, ok, err := k.judgeClaim(cacheCtx, claim)
+		if err == nil {
 			write()
-		} else {
-			k.Logger(ctx).Error("claim could not be settled; expiring it", "session_id", claim.SessionHeader.SessionId,
-				"supplier", claim.SupplierOperatorAddress, "service", claim.SessionHeader.ServiceId, "error", err)
-			if err := emit(ctx, &types.EventClaimExpired{Claim: claim, Reason: "settlement failed: " + err.Error()}); err != nil {
-				return err
+			if ok {
+				payable = append(payable, pc)
 			}
+		} else if err := k.expireUnsettleable(ctx, claim, err); err != nil {
+			return err
 		}
+	}
+	if err := k.payClaims(ctx, payable); err != nil {
+		return err
+	}
+	for _, claim := range claims {
 		if err := k.removeClaim(ctx, claim); err != nil {
 			return err
 		}
@@ -282,49 +300,152 @@ func (k Keeper) settleClaims(ctx context.Context) error {
 	return nil
 }
 
-func (k Keeper) settleClaim(ctx context.Context, claim types.Claim) error {
+// expireUnsettleable expires a claim that could not be settled.
+func (k Keeper) expireUnsettleable(ctx context.Context, claim types.Claim, err error) error {
+	k.Logger(ctx).Error("claim could not be settled; expiring it", "session_id", claim.SessionHeader.SessionId,
+		"supplier", claim.SupplierOperatorAddress, "service", claim.SessionHeader.ServiceId, "error", err)
+	return emit(ctx, &types.EventClaimExpired{Claim: claim, Reason: "settlement failed: " + err.Error()})
+}
+
+// payableClaim is a claim to be paid: what it is worth, the supplier's
+// share, and what it may be paid before the stake is looked at.
+type payableClaim struct {
+	claim    types.Claim
+	root     protocol.Root
+	required bool
+	owed     sdkmath.Int
+	share    sdkmath.Int
+	payable  sdkmath.Int
+}
+
+// judgeClaim expires a claim whose required proof is missing (and slashes
+// its supplier) or whose application is gone, and otherwise says what it
+// is worth and may be paid: ok is false for an expired claim.
+func (k Keeper) judgeClaim(ctx context.Context, claim types.Claim) (pc payableClaim, ok bool, err error) {
 	logger := k.Logger(ctx).With("session_id", claim.SessionHeader.SessionId, "supplier", claim.SupplierOperatorAddress, "service", claim.SessionHeader.ServiceId)
 	rules, err := k.rulesOf(ctx, claim.SessionHeader)
 	if err != nil {
-		return err
+		return pc, false, err
 	}
 	root, err := protocol.ParseRoot(claim.RootHash)
 	if err != nil {
-		return err
+		return pc, false, err
 	}
 	required, _, err := k.ProofRequired(ctx, claim)
 	if err != nil {
-		return err
+		return pc, false, err
 	}
 	proven, err := k.Proofs.Has(ctx, claimKey(claim))
 	if err != nil {
-		return err
+		return pc, false, err
 	}
 	if required && !proven {
 		logger.Info("claim expired: required proof missing")
 		if err := emit(ctx, &types.EventClaimExpired{Claim: claim, Reason: "required proof missing"}); err != nil {
-			return err
+			return pc, false, err
 		}
-		return k.slashSupplier(ctx, claim, rules.params)
+		return pc, false, k.slashSupplier(ctx, claim, rules.params)
 	}
-	app, err := k.Applications.Get(ctx, claim.SessionHeader.ApplicationAddress)
-	if errors.Is(err, collections.ErrNotFound) {
+	if has, err := k.Applications.Has(ctx, claim.SessionHeader.ApplicationAddress); err != nil {
+		return pc, false, err
+	} else if !has {
 		logger.Error("claim expired: application no longer staked")
-		return emit(ctx, &types.EventClaimExpired{Claim: claim, Reason: "application no longer staked"})
-	} else if err != nil {
-		return err
+		return pc, false, emit(ctx, &types.EventClaimExpired{Claim: claim, Reason: "application no longer staked"})
 	}
 	hdr := claim.SessionHeader
 	session, err := k.GetSession(ctx, hdr.ApplicationAddress, hdr.ServiceId, hdr.SessionStartBlockHeight)
 	if err != nil {
-		return err
+		return pc, false, err
 	}
 	// A supplier is paid at most its share of the stake the application
 	// had at the session's start, and never more than is left of it.
 	share := protocol.SupplierShare(session.Application.Stake.Amount, len(session.Suppliers))
 	owed := claimedTokens(rules, root)
-	amount := sdkmath.MinInt(sdkmath.MinInt(owed, share), app.Stake.Amount)
-	capped := amount.LT(owed)
+	return payableClaim{claim: claim, root: root, required: required, owed: owed, share: share,
+		payable: protocol.ClaimPayable(owed, share)}, true, nil
+}
+
+// payClaims pays the payable claims settling in this block out of their
+// applications' stakes, pro rata when a stake cannot pay them all.
+func (k Keeper) payClaims(ctx context.Context, claims []payableClaim) error {
+	byApp := map[string][]payableClaim{}
+	var apps []string
+	for _, pc := range claims {
+		a := pc.claim.SessionHeader.ApplicationAddress
+		if _, seen := byApp[a]; !seen {
+			apps = append(apps, a)
+		}
+		byApp[a] = append(byApp[a], pc)
+	}
+	slices.Sort(apps)
+	for _, addr := range apps {
+		group := byApp[addr]
+		slices.SortFunc(group, func(a, b payableClaim) int {
+			if c := strings.Compare(a.claim.SessionHeader.SessionId, b.claim.SessionHeader.SessionId); c != 0 {
+				return c
+			}
+			return strings.Compare(a.claim.SupplierOperatorAddress, b.claim.SupplierOperatorAddress)
+		})
+		if err := k.payApplicationClaims(ctx, addr, group); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// payApplicationClaims pays one application's claims settling together.
+func (k Keeper) payApplicationClaims(ctx context.Context, addr string, group []payableClaim) error {
+	app, err := k.Applications.Get(ctx, addr)
+	if err != nil {
+		return err
+	}
+	denom := app.Stake.Denom
+	payable := make([]sdkmath.Int, len(group))
+	for i, pc := range group {
+		payable[i] = pc.payable
+	}
+	available := app.Stake.Amount
+	amounts, short := protocol.ProRata(payable, available)
+	total := sdkmath.ZeroInt()
+	for i, pc := range group {
+		// Each payment is atomic: one that fails expires its claim only.
+		cacheCtx, write := sdk.UnwrapSDKContext(ctx).CacheContext()
+		if err := k.payClaim(cacheCtx, pc, amounts[i], short); err != nil {
+			if err := k.expireUnsettleable(ctx, pc.claim, err); err != nil {
+				return err
+			}
+			continue
+		}
+		write()
+		total = total.Add(amounts[i])
+	}
+	if !short {
+		return nil
+	}
+	claimed := sdkmath.ZeroInt()
+	ids := make([]string, 0, len(group))
+	for _, pc := range group {
+		claimed = claimed.Add(pc.payable)
+		if !slices.Contains(ids, pc.claim.SessionHeader.SessionId) {
+			ids = append(ids, pc.claim.SessionHeader.SessionId)
+		}
+	}
+	k.Logger(ctx).Info("application over-serviced: its claims are paid pro rata", "application", addr,
+		"claimed", claimed.String(), "available", available.String(), "paid", total.String(), "claims", len(group), "sessions", ids)
+	return emit(ctx, &types.EventApplicationOverserviced{ApplicationAddress: addr, Claimed: sdk.NewCoin(denom, claimed),
+		Available: sdk.NewCoin(denom, available), Paid: sdk.NewCoin(denom, total), SessionIds: ids, NumClaims: uint64(len(group))})
+}
+
+// payClaim pays one claim amount out of its application's stake.
+func (k Keeper) payClaim(ctx context.Context, pc payableClaim, amount sdkmath.Int, prorated bool) error {
+	claim := pc.claim
+	logger := k.Logger(ctx).With("session_id", claim.SessionHeader.SessionId, "supplier", claim.SupplierOperatorAddress, "service", claim.SessionHeader.ServiceId)
+	app, err := k.Applications.Get(ctx, claim.SessionHeader.ApplicationAddress)
+	if err != nil {
+		return err
+	}
+	amount = sdkmath.MinInt(amount, app.Stake.Amount)
+	capped := amount.LT(pc.owed)
 	app.Stake.Amount = app.Stake.Amount.Sub(amount)
 	if err := k.setApplication(ctx, app); err != nil {
 		return err
@@ -334,10 +455,10 @@ func (k Keeper) settleClaim(ctx context.Context, claim types.Claim) error {
 	if err := k.release(ctx, claim.SupplierOperatorAddress, paid); err != nil {
 		return err
 	}
-	excess := sdk.NewCoin(denom, owed.Sub(amount))
-	logger.Info("claim settled", "amount", paid.String(), "capped", capped, "excess", excess.String(), "proof_required", required)
-	return emit(ctx, &types.EventClaimSettled{Claim: claim, ProofRequired: required, NumClaimedComputeUnits: root.Sum,
-		Amount: paid, Capped: capped, Excess: excess, Share: sdk.NewCoin(denom, share)})
+	excess := sdk.NewCoin(denom, pc.owed.Sub(amount))
+	logger.Info("claim settled", "amount", paid.String(), "capped", capped, "excess", excess.String(), "prorated", prorated, "proof_required", pc.required)
+	return emit(ctx, &types.EventClaimSettled{Claim: claim, ProofRequired: pc.required, NumClaimedComputeUnits: pc.root.Sum,
+		Amount: paid, Capped: capped, Excess: excess, Share: sdk.NewCoin(denom, pc.share)})
 }
 
 // slashSupplier burns the missing-proof penalty of the claim's session

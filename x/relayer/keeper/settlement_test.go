@@ -152,8 +152,9 @@ func TestSettlement_EarlierSettlementLowersTheShareOfLaterSessions(t *testing.T)
 // TestSettlement_OverlappingSessionsNeverPayMoreThanTheStake: sessions 5-8
 // and 9-12 both start with alice's 2,000,000, and both of their suppliers
 // claim 3,000,000. Session 5-8 settles first and takes the whole stake;
-// session 9-12's claims, within their shares, find nothing left. Alice
-// never pays more than she staked.
+// session 9-12's claims, within their shares, find nothing left, and the
+// chain reports it (EventApplicationOverserviced). Alice never pays more
+// than she staked.
 func TestSettlement_OverlappingSessionsNeverPayMoreThanTheStake(t *testing.T) {
 	f := newClaimFixture(t, withMultiplier(bigClaimMultiplier))
 	type claimed struct {
@@ -200,6 +201,16 @@ func TestSettlement_OverlappingSessionsNeverPayMoreThanTheStake(t *testing.T) {
 	}
 	require.Equal(t, sdkmath.NewInt(2_000_000), paid)
 	require.Equal(t, coin(0), f.stake(f.alice))
+	// Session 5-8 fit in the stake; session 9-12's claims, payable
+	// 2,000,000 within their shares, found nothing left: the chain says so.
+	over := eventsOf[*types.EventApplicationOverserviced](f.fixture)
+	require.Len(t, over, 1)
+	require.Equal(t, f.alice, over[0].ApplicationAddress)
+	require.Equal(t, coin(2_000_000), over[0].Claimed)
+	require.Equal(t, coin(0), over[0].Available)
+	require.Equal(t, coin(0), over[0].Paid)
+	require.EqualValues(t, 2, over[0].NumClaims)
+	require.Equal(t, []string{claims[2].hdr.SessionId}, over[0].SessionIds)
 }
 
 // TestSettlement_Accounting: four suppliers in alice's session 5-8 (share
