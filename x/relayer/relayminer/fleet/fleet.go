@@ -287,7 +287,8 @@ func (f *Fleet) Start(ctx context.Context, sessions *session.Manager, suppliers 
 }
 
 // Stop gives up the leases (so another replica takes them over at once),
-// stops mirroring and closes the connection.
+// stops mirroring and closes the connection. It may be called more than
+// once, and without Start.
 func (f *Fleet) Stop() {
 	f.stop(true)
 }
@@ -311,9 +312,6 @@ func (f *Fleet) stop(release bool) {
 	f.wg.Wait()
 	for _, l := range leases {
 		l.lose(release, "stopping")
-	}
-	if release {
-		_ = f.nc.Drain()
 	}
 	f.nc.Close()
 }

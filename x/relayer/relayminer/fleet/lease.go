@@ -44,6 +44,7 @@ type lease struct {
 	synced  bool // the mirror caught up with the stream since the lease was taken
 	rev     uint64
 	until   time.Time // the lease is ours until then, unless renewed
+	taken   time.Time // when it was last taken
 	stopMir context.CancelFunc
 	mirDone chan struct{}
 	applied uint64 // last stream sequence mirrored
@@ -64,6 +65,13 @@ func (l *lease) holds() bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.held && l.synced && time.Now().Before(l.until)
+}
+
+// takenAt is when the lease was last taken.
+func (l *lease) takenAt() time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.taken
 }
 
 // caughtUp records that the mirror reached the end of the stream: from now
@@ -140,7 +148,7 @@ func (l *lease) take(ctx context.Context, rev uint64, until time.Time) {
 	mctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	l.mu.Lock()
-	l.held, l.synced, l.rev, l.until = true, false, rev, until
+	l.held, l.synced, l.rev, l.until, l.taken = true, false, rev, until, time.Now()
 	l.stopMir, l.mirDone = cancel, done
 	if from > l.applied {
 		l.applied = from
