@@ -169,4 +169,3 @@ func BenchmarkTakeover(b *testing.B) {
 			ev.at.Sub(taken), float64(n)/ev.at.Sub(taken).Seconds(), claimed.Sub(ev.at), claimed.Sub(taken))
 	}
 }
-
