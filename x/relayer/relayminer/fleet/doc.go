@@ -12,11 +12,14 @@
 //     into its local leveldb session manager and runs the claim/proof
 //     lifecycle unchanged; the others serve relays and stand by.
 //   - Before the holder seals a session it publishes the session's seal
-//     marker (<prefix>.seal.<supplier>.<session>). Every relay append
-//     carries "the seal subject holds no message" as a condition the server
-//     checks atomically, so no relay is acknowledged after the marker, and
-//     the holder builds the claim trie once it has mirrored every message
-//     before the marker: from every relay any replica answered.
+//     markers (<prefix>.seal.<supplier>.<session>.<shard>, 16 shards). Every
+//     relay append carries "the seal subject of my shard (by relay key)
+//     holds no message" as a condition the stream's leader checks
+//     atomically, so no relay is acknowledged after the markers, and the
+//     holder builds the claim trie once it has mirrored every message
+//     before them: from every relay any replica answered. (A replicated
+//     stream admits one such conditional append per subject per
+//     replication round; the shards keep a session's appends concurrent.)
 //
 // It must never build trees, talk to the chain or decide whether a relay is
 // valid: the session manager, the proxy and the miner do that. It holds no
