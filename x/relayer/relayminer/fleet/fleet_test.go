@@ -181,6 +181,59 @@ func TestTwoHoldersClaimTheSameRoot(t *testing.T) {
 	require.Equal(t, uint64(len(relays)), count(t, claimB))
 }
 
+// TestRestartedHolderResumesWhereItStopped: a holder that stops (giving
+// up its lease) and starts again on its store resumes mirroring after the
+// last sequence it mirrored, and claims each relay once.
+func TestRestartedHolderResumesWhereItStopped(t *testing.T) {
+	ff := newFleetFixture(t, jetstreamtest.NewServer(t, jetstreamtest.Options{}), 1, time.Second)
+	a := ff.start(nil)
+	ff.nextHolder(5 * time.Second)
+	hdr := ff.header(1)
+	relays := ff.relays(hdr, 0, 40)
+	for _, r := range relays[:25] {
+		require.NoError(t, addRelay(t, a.fleet, ff.sup.Address, r))
+	}
+	a.mirrored(t, ff.sup.Address)
+	a.fleet.Stop()
+	a.closed = true
+	require.False(t, a.fleet.Leads(ff.sup.Address))
+	mirroredTo := a.fleet.loadApplied(ff.sup.Address)
+	require.NotZero(t, mirroredTo)
+
+	again := ff.startOn(a.db, a.chain)
+	require.Equal(t, 1, ff.nextHolder(5*time.Second).replica)
+	for _, r := range relays[25:] {
+		require.NoError(t, addRelay(t, again.fleet, ff.sup.Address, r))
+	}
+	again.mirrored(t, ff.sup.Address)
+	claim := again.claimAt(hdr)
+	require.Equal(t, uint64(len(relays)), count(t, claim))
+	require.Equal(t, relaytest.NewTree(t, cupr, relays...).Root, claim.RootHash)
+}
+
+// TestLostLeaseStopsClaiming: a holder whose lease was taken from it (its
+// renewal fails) stops leading, and does not claim; the new holder does.
+func TestLostLeaseStopsClaiming(t *testing.T) {
+	ff := newFleetFixture(t, jetstreamtest.NewServer(t, jetstreamtest.Options{}), 2, time.Second)
+	chain := newFakeChain()
+	a := ff.start(chain)
+	ff.nextHolder(5 * time.Second)
+	b := ff.start(chain)
+	hdr := ff.header(1)
+	relays := ff.relays(hdr, 0, 20)
+	for i, r := range relays {
+		require.NoError(t, addRelay(t, []*replica{a, b}[i%2].fleet, ff.sup.Address, r))
+	}
+	// The key is deleted under the holder (as an operator, or an expiry
+	// while it was paused, would): b takes it, a's next renewal fails.
+	require.NoError(t, a.fleet.leases.Delete(context.Background(), a.fleet.names.token(ff.sup.Address)))
+	require.Equal(t, 1, ff.nextHolder(5*time.Second).replica)
+	require.Eventually(t, func() bool { return !a.fleet.Leads(ff.sup.Address) }, 5*time.Second, 10*time.Millisecond)
+	require.Nil(t, a.claimAt(hdr), "the replica that lost the lease does not claim")
+	b.mirrored(t, ff.sup.Address)
+	require.Equal(t, uint64(len(relays)), count(t, b.claimAt(hdr)))
+}
+
 // TestNodeStoppedMidLoadLosesNoAcknowledgedRelay: the stream leader of a
 // three-node cluster stops while relays are appended; every relay whose
 // append was acknowledged is in the stream afterwards.

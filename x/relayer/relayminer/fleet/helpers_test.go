@@ -140,12 +140,19 @@ func newFleetFixture(t testing.TB, cluster *jetstreamtest.Cluster, replicas int,
 // fake chain of its own).
 func (ff *fleetFixture) start(chain *fakeChain) *replica {
 	t := ff.t
-	if chain == nil {
-		chain = newFakeChain()
-	}
 	db, err := store.Open(t.TempDir(), store.Options{})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = db.Close() })
+	return ff.startOn(db, chain)
+}
+
+// startOn adds a replica on an open store (a restarted replica's).
+func (ff *fleetFixture) startOn(db *store.DB, chain *fakeChain) *replica {
+	t := ff.t
+	if chain == nil {
+		chain = newFakeChain()
+	}
+	var err error
 	r := &replica{db: db, chain: chain, tx: &fakeTx{chain: chain}, metrics: metrics.New()}
 	cfg := ff.cfg
 	i := len(ff.replicas)
