@@ -107,7 +107,8 @@ func BenchmarkAppend(b *testing.B) {
 // BenchmarkTakeover measures what a new lease holder does for a session of
 // FLEET_TAKEOVER_RELAYS relays (default 100,000) that another replica
 // served: from the moment it takes the lease, mirroring the stream into its
-// leveldb store, sealing and sending the claim.
+// leveldb store, sealing and sending the claim. One JetStream server, or
+// with FLEET_TAKEOVER_NODES=3 a cluster of three with replicas 3.
 //
 //	FLEET_TAKEOVER_RELAYS=100000 go test -tags libsecp256k1_sdk -run '^$' -bench Takeover -benchtime 1x ./x/relayer/relayminer/fleet/
 func BenchmarkTakeover(b *testing.B) {
@@ -117,11 +118,14 @@ func BenchmarkTakeover(b *testing.B) {
 		n, err = strconv.Atoi(v)
 		require.NoError(b, err)
 	}
+	nodes := 1
+	if os.Getenv("FLEET_TAKEOVER_NODES") == "3" {
+		nodes = 3 // replicas 3
+	}
 	for range b.N {
 		b.StopTimer()
-		cluster := jetstreamtest.NewServer(b, jetstreamtest.Options{})
+		cluster := jetstreamtest.NewCluster(b, nodes, jetstreamtest.Options{})
 		ff := newFleetFixture(b, cluster, 2, 500*time.Millisecond)
-		ff.cfg.Replicas = 1
 		chain := newFakeChain()
 		a := ff.start(chain)
 		ff.nextHolder(5 * time.Second)
