@@ -118,6 +118,13 @@ func (l *lease) step(ctx context.Context, ttl time.Duration) {
 	if held {
 		rev, err := l.f.leases.Update(cctx, l.key, []byte(l.f.cfg.ReplicaID), rev)
 		if err != nil {
+			// A renewal whose answer was lost may have been stored: the
+			// key then still names this replica, at a newer revision.
+			if e, gerr := l.f.leases.Get(cctx, l.key); gerr == nil && string(e.Value()) == l.f.cfg.ReplicaID {
+				rev, err = l.f.leases.Update(cctx, l.key, []byte(l.f.cfg.ReplicaID), e.Revision())
+			}
+		}
+		if err != nil {
 			if ctx.Err() == nil {
 				l.lose(false, "renewal failed: "+err.Error())
 			}
