@@ -23,6 +23,8 @@ import (
 //	no_session              503  the session could not be read from the chain
 //	no_suppliers            503  the session has no supplier with an endpoint for the service
 //	suppliers_failed        502  every supplier of the session failed or was unverifiable
+//	application_over_serviced 429 every supplier tried refused: the application's stake
+//	                             cannot pay any of them for more relays in this session
 //	timeout                 504  request_timeout passed before a supplier answered
 //
 // The body is {"error": {"code": ..., "message": ..., "attempts": [...]}},
@@ -37,19 +39,23 @@ const (
 	CodeNoSession            = "no_session"
 	CodeNoSuppliers          = "no_suppliers"
 	CodeSuppliersFailed      = "suppliers_failed"
-	CodeTimeout              = "timeout"
+	// CodeApplicationOverServiced: every supplier tried refused the relay
+	// with types.ErrRelayOverServiced.
+	CodeApplicationOverServiced = "application_over_serviced"
+	CodeTimeout                 = "timeout"
 )
 
 var statusOf = map[string]int{
-	CodeUnknownService:       http.StatusNotFound,
-	CodeBodyTooLarge:         http.StatusRequestEntityTooLarge,
-	CodeBadRequest:           http.StatusBadRequest,
-	CodeApplicationNotStaked: http.StatusForbidden,
-	CodeApplicationNotActive: http.StatusServiceUnavailable,
-	CodeNoSession:            http.StatusServiceUnavailable,
-	CodeNoSuppliers:          http.StatusServiceUnavailable,
-	CodeSuppliersFailed:      http.StatusBadGateway,
-	CodeTimeout:              http.StatusGatewayTimeout,
+	CodeUnknownService:          http.StatusNotFound,
+	CodeBodyTooLarge:            http.StatusRequestEntityTooLarge,
+	CodeBadRequest:              http.StatusBadRequest,
+	CodeApplicationNotStaked:    http.StatusForbidden,
+	CodeApplicationNotActive:    http.StatusServiceUnavailable,
+	CodeNoSession:               http.StatusServiceUnavailable,
+	CodeNoSuppliers:             http.StatusServiceUnavailable,
+	CodeSuppliersFailed:         http.StatusBadGateway,
+	CodeApplicationOverServiced: http.StatusTooManyRequests,
+	CodeTimeout:                 http.StatusGatewayTimeout,
 }
 
 // Error is a request the AppGate could not relay.
@@ -69,8 +75,9 @@ type Attempt struct {
 	Supplier  string `json:"supplier"`
 	SessionID string `json:"session_id"`
 	// Reason is one of: unreachable, timeout, refused (the supplier
-	// answered with a relay error), bad_response, wrong_session_header,
-	// bad_signature, no_endpoint, no_public_key.
+	// answered with a relay error), over_serviced (it refused because the
+	// application's stake cannot pay it for more), bad_response,
+	// wrong_session_header, bad_signature, no_endpoint, no_public_key.
 	Reason  string `json:"reason"`
 	Message string `json:"message"`
 

@@ -100,6 +100,7 @@ const (
 	refuseWrongSession
 	refuseExpired
 	refuseBackend
+	refuseOverServiced
 )
 
 // fakeSupplier is a RelayMiner stand-in: it checks the application's
@@ -188,6 +189,9 @@ func (s *fakeSupplier) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	case refuseBackend:
 		refuse(http.StatusBadGateway, types.ErrRelayBackendFailed)
+		return
+	case refuseOverServiced:
+		refuse(http.StatusTooManyRequests, types.ErrRelayOverServiced)
 		return
 	}
 	in := &types.HTTPRequest{}

@@ -289,7 +289,11 @@ func (g *Gateway) relay(ctx context.Context, service string, payload []byte) (*t
 	if ctx.Err() != nil {
 		return nil, g.timeout(attempts)
 	}
-	e := newError(CodeSuppliersFailed, fmt.Sprintf("all %d attempts failed: %s", len(attempts), summary(attempts)))
+	code := CodeSuppliersFailed
+	if len(attempts) > 0 && !slices.ContainsFunc(attempts, func(a Attempt) bool { return a.Reason != "over_serviced" }) {
+		code = CodeApplicationOverServiced
+	}
+	e := newError(code, fmt.Sprintf("all %d attempts failed: %s", len(attempts), summary(attempts)))
 	e.Attempts = attempts
 	return nil, e
 }
@@ -376,6 +380,10 @@ func (g *Gateway) attempt(ctx context.Context, sess *session, sup types.Supplier
 	if e := res.Error; e != nil {
 		a := fail("refused", "HTTP %d, %s code %d: %s", resp.StatusCode, e.Codespace, e.Code, e.Message)
 		refusal := e.Err()
+		if errors.Is(refusal, types.ErrRelayOverServiced) {
+			// This supplier is paid no more for the session; another may be.
+			a.Reason = "over_serviced"
+		}
 		a.sessionLevel = errors.Is(refusal, types.ErrRelayWrongSession) || errors.Is(refusal, types.ErrRelaySessionOver)
 		return nil, a
 	}

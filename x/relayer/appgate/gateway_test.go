@@ -95,6 +95,7 @@ func TestEveryUnverifiableAnswerIsRetriedOnTheOtherSupplier(t *testing.T) {
 		{otherRequest, "bad_response"},
 		{garbage, "bad_response"},
 		{refuseBackend, "refused"},
+		{refuseOverServiced, "over_serviced"},
 		{forge, "bad_signature"},
 	} {
 		t.Run(tc.reason, func(t *testing.T) {
@@ -155,6 +156,25 @@ func TestAllSuppliersFailingIs502WithEachAttempt(t *testing.T) {
 		require.Equal(t, h.sessionAt(6).Header.SessionId, a.SessionID)
 	}
 	require.Equal(t, map[string]string{"supA": "bad_signature", "supB": "unreachable"}, reasons)
+}
+
+// TestOverServicedApplicationIs429WhenEverySupplierRefuses: a supplier
+// that is paid no more for the session refuses with the typed error; the
+// other supplier serves the request; once both refuse, the client gets the
+// AppGate's own 429 with each attempt.
+func TestOverServicedApplicationIs429WhenEverySupplierRefuses(t *testing.T) {
+	h := newHarness(t, 2, appgate.Options{})
+	h.sups[0].set(refuseOverServiced)
+	require.Contains(t, string(h.get("/svc/x")), `"supplier":"supB"`)
+	h.sups[1].set(refuseOverServiced)
+	e := h.failure(http.MethodGet, "/svc/x", nil, nil, http.StatusTooManyRequests, appgate.CodeApplicationOverServiced)
+	require.Len(t, e.Error.Attempts, 2)
+	for _, a := range e.Error.Attempts {
+		require.Equal(t, "over_serviced", a.Reason)
+	}
+	// A mix of reasons is still a 502.
+	h.sups[0].set(garbage)
+	h.failure(http.MethodGet, "/svc/x", nil, nil, http.StatusBadGateway, appgate.CodeSuppliersFailed)
 }
 
 func TestHangingSupplierLeavesTimeForAnother(t *testing.T) {

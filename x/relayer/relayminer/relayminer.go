@@ -18,6 +18,7 @@ import (
 	"github.com/pokt-network/poktroll/x/relayer/client/chain"
 	"github.com/pokt-network/poktroll/x/relayer/client/daemon"
 	"github.com/pokt-network/poktroll/x/relayer/relayminer/config"
+	"github.com/pokt-network/poktroll/x/relayer/relayminer/meter"
 	"github.com/pokt-network/poktroll/x/relayer/relayminer/metrics"
 	"github.com/pokt-network/poktroll/x/relayer/relayminer/miner"
 	"github.com/pokt-network/poktroll/x/relayer/relayminer/proxy"
@@ -51,6 +52,9 @@ type RelayMiner struct {
 	Sessions *session.Manager
 	servers  []*proxy.Server
 	stack    daemon.Stack // what Start started, stopped in reverse order
+
+	// Meter meters each relay against what its application can pay.
+	Meter *meter.Meter
 }
 
 // New prepares a RelayMiner; Start runs it.
@@ -121,6 +125,7 @@ func (rm *RelayMiner) Start(ctx context.Context) (err error) {
 	if err := rm.Sessions.Load(); err != nil {
 		return fmt.Errorf("restoring session trees from %s: %w", rm.cfg.Store.Path, err)
 	}
+	rm.Meter = meter.New(rm.Chain, rm.deps.Logger, rm.Metrics)
 	if err := rm.startRelayServers(ctx, keys, miner.New(rm.Chain, rm.Sessions, rm.Metrics)); err != nil {
 		return err
 	}
@@ -159,6 +164,7 @@ func (rm *RelayMiner) startRelayServers(ctx context.Context, keys []daemon.Key, 
 		}
 		srv := proxy.New(listen, services, rm.Chain, mn, rm.deps.Logger, rm.Metrics)
 		srv.SetLimits(rm.cfg.RelayServers.Limits())
+		srv.SetMeter(rm.Meter)
 		if err := srv.Start(ctx); err != nil {
 			return err
 		}

@@ -27,6 +27,10 @@ var (
 	ErrRelayChainUnavailable = errorsmod.Register(RelayCodespace, 12, "chain state unavailable")
 	ErrRelayDuplicate        = errorsmod.Register(RelayCodespace, 13, "relay request already served")
 	ErrRelayStoreUnavailable = errorsmod.Register(RelayCodespace, 14, "relay store cannot write")
+	// ErrRelayOverServiced: serving the relay would take the supplier past
+	// what the application's stake can pay it for the session (the relay
+	// meter); another supplier of the session may still serve it.
+	ErrRelayOverServiced = errorsmod.Register(RelayCodespace, 15, "application over-serviced")
 )
 
 // relayErrors are the relay refusals with their HTTP status and metric
@@ -49,6 +53,7 @@ var relayErrors = []struct {
 	{ErrRelayChainUnavailable, http.StatusServiceUnavailable, "chain_unavailable"},
 	{ErrRelayDuplicate, http.StatusConflict, "duplicate"},
 	{ErrRelayStoreUnavailable, http.StatusServiceUnavailable, "store_unavailable"},
+	{ErrRelayOverServiced, http.StatusTooManyRequests, "over_serviced"},
 }
 
 // RelayRefusal is the relay error err is (or wraps), with its HTTP status

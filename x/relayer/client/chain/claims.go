@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	sdkerrors "github.com/cosmos/cosmos-sdk/types/errors"
+	"github.com/cosmos/cosmos-sdk/types/query"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -88,4 +89,22 @@ func (c *Client) ClaimOutcome(ctx context.Context, closeHeight int64, sessionID,
 		}
 	}
 	return settled, expired, nil
+}
+
+// SessionClaims returns every claim the chain holds for a session (one per
+// supplier that claimed it and is not settled yet), in supplier order.
+func (c *Client) SessionClaims(ctx context.Context, sessionID string) ([]types.Claim, error) {
+	var out []types.Claim
+	var next []byte
+	for {
+		res, err := c.query.Claims(ctx, &types.QueryClaimsRequest{SessionId: sessionID, Pagination: &query.PageRequest{Key: next}})
+		if err != nil {
+			return nil, fmt.Errorf("claims of session %s: %w", sessionID, err)
+		}
+		out = append(out, res.Claims...)
+		if res.Pagination == nil || len(res.Pagination.NextKey) == 0 {
+			return out, nil
+		}
+		next = res.Pagination.NextKey
+	}
 }

@@ -42,6 +42,14 @@ type Miner interface {
 	Mine(ctx context.Context, req *types.RelayRequest, res *types.RelayResponse, relayKey []byte) error
 }
 
+// Meter counts each relay against what the application can pay the
+// supplier for its session, before the backend is called (see the meter
+// package). A relay past the budget is refused (types.ErrRelayOverServiced);
+// release uncounts a relay that was not served.
+type Meter interface {
+	Reserve(ctx context.Context, hdr types.SessionHeader, supplier string) (release func(), err error)
+}
+
 // admitted is a relay request that passed every check.
 type admitted struct {
 	req     *types.RelayRequest // as received
@@ -71,6 +79,7 @@ type Server struct {
 	maxBody  int64
 	chain    Chain
 	miner    Miner
+	meter    Meter // nil: relays are not metered
 	backend  *http.Client
 	logger   log.Logger
 	metrics  *metrics.Metrics
@@ -118,6 +127,9 @@ func New(listen string, services []Service, chain Chain, miner Miner, logger log
 // take httplimit.DefaultServer's); call it before Start.
 func (s *Server) SetLimits(l httplimit.Limits) { s.limits = l.Or(httplimit.DefaultServer) }
 
+// SetMeter meters the relays served (nil: none is); call it before Start.
+func (s *Server) SetMeter(m Meter) { s.meter = m }
+
 // Start listens and serves in the background.
 func (s *Server) Start(context.Context) error {
 	ln, err := httplimit.Listen(s.listen, s.limits.MaxConnections)
@@ -151,9 +163,18 @@ func (s *Server) Stop(ctx context.Context) error {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	a, err := s.admit(w, r)
+	var release func()
+	if err == nil && s.meter != nil {
+		// Counted before the backend is called: a relay past the budget
+		// is neither forwarded nor mined.
+		release, err = s.meter.Reserve(r.Context(), *a.req.Meta.SessionHeader, a.svc.Supplier)
+	}
 	if err == nil {
 		var res *types.RelayResponse
-		if res, err = s.serve(r.Context(), a); err == nil {
+		if res, err = s.serve(r.Context(), a); err != nil && release != nil {
+			release() // not served: it will not be claimed
+		}
+		if err == nil {
 			s.reply(w, http.StatusOK, res)
 			s.metrics.RelaysServed.WithLabelValues(a.svc.ServiceID).Inc()
 			s.metrics.RelayDuration.WithLabelValues(a.svc.ServiceID).Observe(time.Since(start).Seconds())

@@ -14,10 +14,12 @@ import (
 	"testing"
 	"time"
 
+	errorsmod "cosmossdk.io/errors"
 	cryptotypes "github.com/cosmos/cosmos-sdk/crypto/types"
 	"github.com/stretchr/testify/require"
 
 	_ "github.com/pokt-network/poktroll/app" // bech32 prefixes
+	"github.com/pokt-network/poktroll/testutil/metricstest"
 	"github.com/pokt-network/poktroll/testutil/relaytest"
 	"github.com/pokt-network/poktroll/x/relayer/internal/httplimit"
 	"github.com/pokt-network/poktroll/x/relayer/internal/httplimit/httplimittest"
@@ -115,6 +117,11 @@ type fixture struct {
 // newFixture starts a proxy for supplier sup serving "eth" from backend,
 // within limits if given.
 func newFixture(t testing.TB, backend http.Handler, miner proxy.Miner, limits ...httplimit.Limits) *fixture {
+	return newMeteredFixture(t, backend, miner, nil, limits...)
+}
+
+// newMeteredFixture is newFixture whose relays are metered by meter.
+func newMeteredFixture(t testing.TB, backend http.Handler, miner proxy.Miner, meter proxy.Meter, limits ...httplimit.Limits) *fixture {
 	be := httptest.NewServer(backend)
 	t.Cleanup(be.Close)
 	f := &fixture{app: relaytest.NewActor(), sup: relaytest.NewActor(), miner: &fakeMiner{},
@@ -140,6 +147,9 @@ func newFixture(t testing.TB, backend http.Handler, miner proxy.Miner, limits ..
 	}}, f.chain, miner, f.errs, f.metrics)
 	for _, l := range limits {
 		f.server.SetLimits(l)
+	}
+	if meter != nil {
+		f.server.SetMeter(meter)
 	}
 	require.NoError(t, f.server.Start(context.Background()))
 	t.Cleanup(func() { _ = f.server.Stop(context.Background()) })
@@ -421,4 +431,69 @@ func TestRelayThatCannotBeMadeDurableIsRefusedWith503(t *testing.T) {
 	require.Equal(t, http.StatusServiceUnavailable, status)
 	require.Equal(t, types.ErrRelayStoreUnavailable.ABCICode(), res.Error.Code)
 	require.Empty(t, res.Payload, "no answer without a durable relay")
+}
+
+// fakeMeter admits budget relays; released ones are admitted again.
+type fakeMeter struct {
+	mu       sync.Mutex
+	budget   int
+	used     int
+	released int
+}
+
+func (m *fakeMeter) Reserve(context.Context, types.SessionHeader, string) (func(), error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.used >= m.budget {
+		return nil, errorsmod.Wrap(types.ErrRelayOverServiced, "budget used")
+	}
+	m.used++
+	return func() {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		m.used--
+		m.released++
+	}, nil
+}
+
+// TestOverServicedRelayIsRefusedBeforeTheBackendAndNotMined: a relay past
+// the meter's budget gets 429 and the typed error; the backend never sees
+// it and it is not mined. A relay the backend fails gives its place back.
+func TestOverServicedRelayIsRefusedBeforeTheBackendAndNotMined(t *testing.T) {
+	var calls atomic.Int64
+	fail := atomic.Bool{}
+	backend := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		if fail.Load() {
+			if c, _, err := w.(http.Hijacker).Hijack(); err == nil {
+				_ = c.Close() // a backend dropping the connection
+			}
+			return
+		}
+		jsonRPCBackend(t).ServeHTTP(w, r)
+	})
+	m := &fakeMeter{budget: 2}
+	f := newMeteredFixture(t, backend, nil, m)
+	send := func() (int, *types.RelayResponse) {
+		return f.send(t, http.MethodPost, marshal(t, f.request(t, f.header, []byte(`{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber"}`))))
+	}
+
+	status, _ := send()
+	require.Equal(t, http.StatusOK, status)
+	fail.Store(true)
+	status, res := send()
+	require.Equal(t, http.StatusBadGateway, status, "%v", res.Error)
+	require.Equal(t, 1, m.released, "the failed relay was not served: its units are given back")
+	fail.Store(false)
+	status, _ = send()
+	require.Equal(t, http.StatusOK, status)
+
+	status, res = send()
+	require.Equal(t, http.StatusTooManyRequests, status)
+	require.NotNil(t, res.Error)
+	require.ErrorIs(t, res.Error.Err(), types.ErrRelayOverServiced)
+	require.Empty(t, res.Payload)
+	require.EqualValues(t, 3, calls.Load(), "the refused relay never reached the backend")
+	require.Equal(t, 2, f.miner.count(), "only the served relays are mined")
+	require.Contains(t, metricstest.RenderMetrics(t, f.metrics.Registry), `relayminer_relays_failed_total{reason="over_serviced",service="eth"} 1`)
 }

@@ -1,0 +1,457 @@
+// Package meter is the RelayMiner's relay meter: for each (supplier,
+// session) it knows the most the supplier can be paid for serving the
+// session's application, counts each relay's compute units before the
+// backend is called, and refuses a relay that would pass that budget with
+// types.ErrRelayOverServiced. The arithmetic is the chain's settlement
+// rules, from the protocol package (SupplierShare, ClaimPayable,
+// SupplierBudget, BudgetComputeUnits); this package only gathers their
+// inputs from the chain and keeps the counters.
+//
+// It must never decide anything about a relay beyond its budget, nor keep
+// counters past the session's proof window. Its counters live in memory:
+// a RelayMiner restarted mid-session starts the session's count again (the
+// chain still never pays more than the stake holds). Fleet mode: Reserve
+// and the release it returns are the only places a count changes; replicas
+// of one supplier serving the same sessions would have to make them
+// against a shared counter (e.g. a JetStream key-value entry per
+// (supplier, session) updated by compare-and-set), the budget staying as
+// computed here.
+package meter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	errorsmod "cosmossdk.io/errors"
+	"cosmossdk.io/log"
+	"cosmossdk.io/math"
+
+	"github.com/pokt-network/poktroll/x/relayer/protocol"
+	"github.com/pokt-network/poktroll/x/relayer/relayminer/metrics"
+	"github.com/pokt-network/poktroll/x/relayer/types"
+)
+
+// Chain is what the meter reads from the chain (cached by the caller
+// where it can be).
+type Chain interface {
+	LatestHeight() int64
+	ParamsAt(ctx context.Context, height int64) (types.Params, error)
+	ServiceAt(ctx context.Context, id string, height int64) (types.Service, error)
+	Session(ctx context.Context, app, service string, start int64) (types.Session, error)
+	// Application is the application as staked now
+	// (types.ErrApplicationNotFound when it is not).
+	Application(ctx context.Context, addr string) (types.Application, error)
+	// SessionClaims are the claims the chain holds for a session.
+	SessionClaims(ctx context.Context, sessionID string) ([]types.Claim, error)
+}
+
+// Reasons of a refusal (metric label and log field).
+const (
+	// ReasonShareUsed: the supplier served its whole share of the session.
+	ReasonShareUsed = "share_used"
+	// ReasonEarlierSessions: the application's unsettled claims of earlier
+	// sessions (or the sessions of its other services settling with this
+	// one) leave the supplier less than its share, and it served that.
+	ReasonEarlierSessions = "earlier_sessions"
+	// ReasonNoStake: the application has nothing left to pay with.
+	ReasonNoStake = "no_stake"
+)
+
+// Meter meters the relays of every (supplier, session) served here. It is
+// safe for concurrent use.
+type Meter struct {
+	chain   Chain
+	logger  log.Logger
+	metrics *metrics.Meter
+	service func(id string) string // metric label of a service id
+
+	mu      sync.Mutex
+	entries map[string]*entry // by supplier + "/" + session id
+	labels  map[string]int    // applications with a label of their own: their entries
+	pruned  int64             // height entries were last pruned at
+}
+
+// New builds a meter; its metrics are registered in m's registry.
+func New(chain Chain, logger log.Logger, m *metrics.Metrics) *Meter {
+	return &Meter{
+		chain: chain, logger: logger.With("module", "meter"), metrics: metrics.NewMeter(m.Registry), service: m.Service,
+		entries: map[string]*entry{}, labels: map[string]int{},
+	}
+}
+
+// entry is one supplier's meter of one session.
+type entry struct {
+	hdr      types.SessionHeader
+	supplier string
+	label    string // application label of its metrics
+	// Fixed for the session.
+	cupr       uint64   // compute units per relay
+	mult       uint64   // compute units to tokens
+	share      math.Int // the supplier's share of the stake at the session's start
+	claimClose int64
+	proofClose int64
+
+	refresh sync.Mutex // held while the budget is computed
+
+	// Guarded by Meter.mu.
+	budget
+	usedCU  uint64 // compute units of the relays admitted (served or in flight)
+	relays  uint64
+	refused uint64
+}
+
+// budget is what the supplier may serve, as computed at a height.
+type budget struct {
+	height       int64    // 0: never computed
+	stakeNow     math.Int // the application's stake at height
+	pending      math.Int // what its unsettled claims of earlier sessions may take
+	numSuppliers int      // suppliers of the sessions settling with this one
+	tokens       math.Int // protocol.SupplierBudget
+	computeUnits uint64   // protocol.BudgetComputeUnits
+}
+
+// Reserve counts one relay of session hdr served by supplier against its
+// budget, before the relay is forwarded. A relay past the budget is refused
+// with types.ErrRelayOverServiced; a chain that cannot be read before the
+// first budget of the session is known, with types.ErrRelayChainUnavailable.
+// release uncounts the relay: call it when the relay was not served (it
+// will not be claimed).
+func (m *Meter) Reserve(ctx context.Context, hdr types.SessionHeader, supplier string) (release func(), err error) {
+	e, err := m.entry(ctx, hdr, supplier)
+	if err != nil {
+		return nil, errorsmod.Wrapf(types.ErrRelayChainUnavailable, "metering session %s: %v", hdr.SessionId, err)
+	}
+	if err := m.refresh(ctx, e); err != nil {
+		return nil, errorsmod.Wrapf(types.ErrRelayChainUnavailable, "budget of session %s: %v", hdr.SessionId, err)
+	}
+	m.mu.Lock()
+	if e.usedCU >= e.computeUnits || e.cupr > e.computeUnits-e.usedCU {
+		e.refused++
+		reason := e.reason()
+		msg := fmt.Sprintf("supplier %s served %d of the %d compute units application %s can pay it for in session %s "+
+			"(share %s, stake now %s, unsettled claims of earlier sessions %s, %d suppliers settling together)",
+			supplier, e.usedCU, e.computeUnits, hdr.ApplicationAddress, hdr.SessionId, e.share, e.stakeNow, e.pending, e.numSuppliers)
+		m.mu.Unlock()
+		m.metrics.Refusals.WithLabelValues(m.service(hdr.ServiceId), reason).Inc()
+		return nil, errorsmod.Wrap(types.ErrRelayOverServiced, msg)
+	}
+	e.usedCU += e.cupr
+	e.relays++
+	ratio := e.ratio()
+	m.mu.Unlock()
+	m.metrics.ShareUsed.WithLabelValues(m.service(hdr.ServiceId), e.label).Set(ratio)
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			m.mu.Lock()
+			e.usedCU -= e.cupr
+			e.relays--
+			m.mu.Unlock()
+		})
+	}, nil
+}
+
+// reason says why e refuses relays. Call with Meter.mu held.
+func (e *entry) reason() string {
+	switch {
+	case !e.tokens.IsPositive():
+		return ReasonNoStake
+	case e.tokens.LT(e.share):
+		return ReasonEarlierSessions
+	}
+	return ReasonShareUsed
+}
+
+// ratio is the fraction of its budget e used. Call with Meter.mu held.
+func (e *entry) ratio() float64 {
+	if e.computeUnits == 0 {
+		return 1
+	}
+	return float64(e.usedCU) / float64(e.computeUnits)
+}
+
+// entry returns the meter of (supplier, session hdr), made on first use
+// from the session's rules (cached by the chain client: the relay's
+// session was read from the chain when it was admitted).
+func (m *Meter) entry(ctx context.Context, hdr types.SessionHeader, supplier string) (*entry, error) {
+	key := supplier + "/" + hdr.SessionId
+	m.mu.Lock()
+	e := m.entries[key]
+	m.mu.Unlock()
+	if e != nil {
+		return e, nil
+	}
+	start := hdr.SessionStartBlockHeight
+	sess, err := m.chain.Session(ctx, hdr.ApplicationAddress, hdr.ServiceId, start)
+	if err != nil {
+		return nil, err
+	}
+	p, err := m.chain.ParamsAt(ctx, start)
+	if err != nil {
+		return nil, err
+	}
+	svc, err := m.chain.ServiceAt(ctx, hdr.ServiceId, start)
+	if err != nil {
+		return nil, err
+	}
+	w := protocol.SessionWindows(p, hdr.SessionEndBlockHeight)
+	e = &entry{
+		hdr: hdr, supplier: supplier, cupr: svc.ComputeUnitsPerRelay, mult: p.ComputeUnitsToTokensMultiplier,
+		share:      protocol.SupplierShare(sess.Application.Stake.Amount, len(sess.Suppliers)),
+		claimClose: w.ClaimWindowClose, proofClose: w.ProofWindowClose,
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if old := m.entries[key]; old != nil {
+		return old, nil
+	}
+	e.label = m.labelLocked(hdr.ApplicationAddress)
+	m.entries[key] = e
+	return e, nil
+}
+
+// labelLocked is the application label of a new entry of app: app itself
+// while fewer than metrics.MaxApplicationLabels applications have one.
+func (m *Meter) labelLocked(app string) string {
+	if n, ok := m.labels[app]; ok {
+		m.labels[app] = n + 1
+		return app
+	}
+	if len(m.labels) < metrics.MaxApplicationLabels {
+		m.labels[app] = 1
+		return app
+	}
+	return metrics.OtherApplications
+}
+
+// refresh computes e's budget again once per block: the stake and the
+// earlier sessions' claims change as blocks come. While one relay
+// refreshes, the others use the budget of the block before; only the
+// session's first relays wait for it.
+func (m *Meter) refresh(ctx context.Context, e *entry) error {
+	h := m.chain.LatestHeight()
+	m.mu.Lock()
+	fresh, have := e.height >= h, e.height > 0
+	m.mu.Unlock()
+	if fresh {
+		return nil
+	}
+	if have {
+		if !e.refresh.TryLock() {
+			return nil
+		}
+	} else {
+		e.refresh.Lock()
+	}
+	defer e.refresh.Unlock()
+	m.mu.Lock()
+	fresh = e.height >= h
+	m.mu.Unlock()
+	if fresh {
+		return nil
+	}
+	b, err := m.compute(ctx, e, h)
+	lg := m.logger.With("session_id", e.hdr.SessionId, "supplier", e.supplier, "service", e.hdr.ServiceId, "application", e.hdr.ApplicationAddress)
+	if err != nil {
+		if have {
+			lg.Warn("relay meter: budget not refreshed; the last one holds", "height", h, "error", err)
+			return nil
+		}
+		return err
+	}
+	m.mu.Lock()
+	changed := b.computeUnits != e.computeUnits || !have
+	e.budget = b
+	m.mu.Unlock()
+	if changed {
+		lg.Debug("relay meter: budget", "height", h, "compute_units", b.computeUnits, "tokens", b.tokens.String(), "share", e.share.String(),
+			"stake_now", b.stakeNow.String(), "pending_earlier", b.pending.String(), "suppliers_settling_together", b.numSuppliers)
+	}
+	m.prune(h)
+	return nil
+}
+
+// compute is e's budget at height h: protocol.SupplierBudget of its share,
+// the application's stake now, what its unsettled claims of earlier
+// sessions may take, and the suppliers of its sessions settling with this
+// one, in compute units.
+func (m *Meter) compute(ctx context.Context, e *entry, h int64) (budget, error) {
+	b := budget{height: h, stakeNow: math.ZeroInt(), pending: math.ZeroInt()}
+	services := []string{e.hdr.ServiceId}
+	app, err := m.chain.Application(ctx, e.hdr.ApplicationAddress)
+	switch {
+	case errors.Is(err, types.ErrApplicationNotFound):
+		// Unstaked and paid back: nothing is left to pay with.
+	case err != nil:
+		return b, err
+	default:
+		b.stakeNow = app.Stake.Amount
+		for _, id := range app.ServiceIds {
+			if id != e.hdr.ServiceId {
+				services = append(services, id)
+			}
+		}
+	}
+	if b.pending, err = m.pendingEarlier(ctx, e, services, h); err != nil {
+		return b, err
+	}
+	for _, id := range services {
+		s, err := m.chain.Session(ctx, e.hdr.ApplicationAddress, id, e.hdr.SessionStartBlockHeight)
+		if err != nil {
+			if id == e.hdr.ServiceId {
+				return b, err
+			}
+			continue // not active for that service in this session
+		}
+		b.numSuppliers += len(s.Suppliers)
+	}
+	b.tokens = protocol.SupplierBudget(e.share, b.stakeNow, b.pending, b.numSuppliers)
+	b.computeUnits = protocol.BudgetComputeUnits(b.tokens, e.mult)
+	return b, nil
+}
+
+// pendingEarlier is what the application's claims of sessions before e's
+// that are not settled at height h may take (protocol.ClaimPayable of each
+// claim on chain, for every service in services), plus what e's supplier
+// served of such sessions and has not claimed yet (its claim is not on
+// chain while the session's claim window is open: its own count stands
+// in for it). Other suppliers' work not claimed yet cannot be known here.
+func (m *Meter) pendingEarlier(ctx context.Context, e *entry, services []string, h int64) (math.Int, error) {
+	pending := math.ZeroInt()
+	app := e.hdr.ApplicationAddress
+	claimed := map[string]bool{} // earlier sessions e's supplier has a claim of on chain
+	p, err := m.chain.ParamsAt(ctx, e.hdr.SessionStartBlockHeight)
+	if err != nil {
+		return pending, err
+	}
+	// Sessions never re-tile (governance cannot change their length), and
+	// settle in order: walk back until one is settled.
+	for start := e.hdr.SessionStartBlockHeight - int64(p.NumBlocksPerSession); start >= 1; start -= int64(p.NumBlocksPerSession) {
+		ps, err := m.chain.ParamsAt(ctx, start)
+		if err != nil {
+			return pending, err
+		}
+		if w := protocol.SessionWindows(ps, protocol.SessionEndHeight(ps.NumBlocksPerSession, start)); w.ProofWindowClose <= h {
+			break
+		}
+		for _, id := range services {
+			s, err := m.chain.Session(ctx, app, id, start)
+			if err != nil {
+				continue // the application was not active for it then
+			}
+			claims, err := m.chain.SessionClaims(ctx, s.Header.SessionId)
+			if err != nil {
+				return pending, err
+			}
+			share := protocol.SupplierShare(s.Application.Stake.Amount, len(s.Suppliers))
+			target := protocol.DifficultyTarget(ps, id)
+			for _, c := range claims {
+				root, err := protocol.ParseRoot(c.RootHash)
+				if err != nil {
+					continue // the chain accepted it: unreachable
+				}
+				pending = pending.Add(protocol.ClaimPayable(protocol.ClaimedTokens(root.Sum, ps.ComputeUnitsToTokensMultiplier, target), share))
+				if c.SupplierOperatorAddress == e.supplier {
+					claimed[s.Header.SessionId] = true
+				}
+			}
+		}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, o := range m.entries {
+		if o == e || o.supplier != e.supplier || o.hdr.ApplicationAddress != app ||
+			o.hdr.SessionStartBlockHeight >= e.hdr.SessionStartBlockHeight || claimed[o.hdr.SessionId] || o.claimClose < h {
+			continue
+		}
+		pending = pending.Add(protocol.ClaimPayable(protocol.ExpectedTokens(o.usedCU, o.mult), o.share))
+	}
+	return pending, nil
+}
+
+// prune forgets, once per height, the entries whose proof window closed.
+func (m *Meter) prune(h int64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if h <= m.pruned {
+		return
+	}
+	m.pruned = h
+	for key, e := range m.entries {
+		if e.proofClose >= h {
+			continue
+		}
+		delete(m.entries, key)
+		if e.label == metrics.OtherApplications {
+			continue
+		}
+		if m.labels[e.label]--; m.labels[e.label] <= 0 {
+			delete(m.labels, e.label)
+		}
+		m.metrics.ShareUsed.DeleteLabelValues(m.service(e.hdr.ServiceId), e.label)
+	}
+}
+
+// Usage is one supplier's metered use of one session.
+type Usage struct {
+	SessionID    string `json:"session_id"`
+	Application  string `json:"application"`
+	Service      string `json:"service"`
+	Supplier     string `json:"supplier"`
+	StartHeight  int64  `json:"start_height"`
+	EndHeight    int64  `json:"end_height"`
+	Relays       uint64 `json:"relays"`
+	ComputeUnits uint64 `json:"compute_units"`
+	Refused      uint64 `json:"refused"`
+	// ExpectedTokens is what the relays served are expected to be paid
+	// (protocol.ExpectedTokens), at most the budget's tokens.
+	ExpectedTokens string `json:"expected_tokens"`
+	// BudgetComputeUnits and BudgetTokens are the budget as last computed
+	// (at BudgetHeight); Share is the supplier's share of the stake.
+	BudgetComputeUnits uint64 `json:"budget_compute_units"`
+	BudgetTokens       string `json:"budget_tokens"`
+	BudgetHeight       int64  `json:"budget_height"`
+	Share              string `json:"share"`
+	PendingEarlier     string `json:"pending_earlier"`
+}
+
+// Usage is the meter of (supplier, sessionID), if a relay of it was
+// metered since the session's proof window closed.
+func (m *Meter) Usage(supplier, sessionID string) (Usage, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e, ok := m.entries[supplier+"/"+sessionID]
+	if !ok {
+		return Usage{}, false
+	}
+	u := Usage{
+		SessionID: e.hdr.SessionId, Application: e.hdr.ApplicationAddress, Service: e.hdr.ServiceId, Supplier: e.supplier,
+		StartHeight: e.hdr.SessionStartBlockHeight, EndHeight: e.hdr.SessionEndBlockHeight,
+		Relays: e.relays, ComputeUnits: e.usedCU, Refused: e.refused,
+		ExpectedTokens:     protocol.ClaimPayable(protocol.ExpectedTokens(e.usedCU, e.mult), e.share).String(),
+		BudgetComputeUnits: e.computeUnits, BudgetHeight: e.height, Share: e.share.String(),
+	}
+	if e.height > 0 {
+		u.BudgetTokens, u.PendingEarlier = e.tokens.String(), e.pending.String()
+	}
+	return u, true
+}
+
+// Sessions are the meters held, in no particular order.
+func (m *Meter) Sessions() []Usage {
+	m.mu.Lock()
+	keys := make([][2]string, 0, len(m.entries))
+	for _, e := range m.entries {
+		keys = append(keys, [2]string{e.supplier, e.hdr.SessionId})
+	}
+	m.mu.Unlock()
+	out := make([]Usage, 0, len(keys))
+	for _, k := range keys {
+		if u, ok := m.Usage(k[0], k[1]); ok {
+			out = append(out, u)
+		}
+	}
+	return out
+}
