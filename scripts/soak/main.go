@@ -18,7 +18,8 @@
 // and moves on once the RelayMiner has it) and the sampler; it reads the
 // RelayMiner process's RSS from /proc/<pid>/status and its Go heap from
 // GET /stats. -cpuprofile, -memprofile and -pprof apply to the RelayMiner
-// process; -miner-gogc and -miner-memlimit set its GOGC and GOMEMLIMIT.
+// process; -miner-gogc and -miner-memlimit set its GOGC and GOMEMLIMIT (by default
+// the RelayMiner's own default limit, relayminer.DefaultMemoryLimit).
 //
 // It prints, as it runs, throughput, latency, the RelayMiner's RSS, heap,
 // allocation rate and GC rate, the load process's RSS, the store size and
@@ -54,6 +55,7 @@ import (
 	dcrsecp "github.com/decred/dcrd/dcrec/secp256k1/v4"
 
 	_ "github.com/pokt-network/poktroll/app" // bech32 prefixes
+	"github.com/pokt-network/poktroll/x/relayer/relayminer"
 )
 
 type options struct {
@@ -84,7 +86,7 @@ func main() {
 	flag.StringVar(&o.memProfile, "memprofile", "", "write a heap profile of the RelayMiner process to this file when the last relay is answered")
 	flag.StringVar(&o.pprofAddr, "pprof", "", "serve the RelayMiner process's net/http/pprof on this address (e.g. localhost:6060), with block and mutex profiling on")
 	flag.StringVar(&o.minerGOGC, "miner-gogc", "", "GOGC of the RelayMiner process (default: inherited)")
-	flag.StringVar(&o.minerMemLimit, "miner-memlimit", "", "GOMEMLIMIT of the RelayMiner process, e.g. 200MiB (default: inherited)")
+	flag.StringVar(&o.minerMemLimit, "miner-memlimit", relayminer.DefaultMemoryLimit, "GOMEMLIMIT of the RelayMiner process, e.g. 200MiB, or off (default: the RelayMiner's own default, as relayminer start --memory-limit)")
 	flag.Parse()
 	var err error
 	if os.Getenv(roleEnv) == roleRelayMiner {

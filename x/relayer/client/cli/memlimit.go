@@ -11,18 +11,7 @@ import (
 	"cosmossdk.io/log"
 )
 
-const (
-	flagMemoryLimit = "memory-limit"
-	// defaultMemoryLimit is the RelayMiner's soft memory limit. What it holds
-	// live is bounded by configuration (leveldb's memtables, block cache and
-	// buffers, about 110 MiB, plus connections in flight); the rest of its
-	// heap is garbage from the relay path (about 20 KiB a relay). With no
-	// limit the Go runtime lets that garbage grow the heap to twice what is
-	// live and more while a claim trie is built: `make soak` measured a
-	// 1,000,000-relay session at 517 MiB RSS without a limit and 264 MiB
-	// with this one, the GC's share of the CPU under 0.5% in both.
-	defaultMemoryLimit = "200MiB"
-)
+const flagMemoryLimit = "memory-limit"
 
 // parseMemoryLimit reads a size as GOMEMLIMIT writes it: a number of bytes
 // with an optional unit B, KiB, MiB, GiB or TiB. "0" and "off" mean no limit

@@ -22,7 +22,7 @@ on SIGINT or SIGTERM; after a crash, start it again on the same store.`,
 		exampleConfig: "x/relayer/relayminer/config/relayminer.example.yaml",
 		addFlags: func(cmd *cobra.Command) {
 			cmd.Flags().String(flags.FlagChainID, "", "chain id (overrides chain.chain_id; default: read from the node)")
-			cmd.Flags().String(flagMemoryLimit, defaultMemoryLimit,
+			cmd.Flags().String(flagMemoryLimit, relayminer.DefaultMemoryLimit,
 				"soft memory limit of the process (Go's GOMEMLIMIT; GOMEMLIMIT in the environment wins): a size such as 200MiB or 1GiB, or off")
 		},
 		build: func(cmd *cobra.Command, dc daemonContext) (daemon, error) {
