@@ -335,6 +335,11 @@ func (s *Server) serve(ctx context.Context, a admitted) (*types.RelayResponse, e
 			// The claim trie was built while the backend answered.
 			return nil, errorsmod.Wrapf(types.ErrRelaySessionOver, "session %s was sealed for its claim while the relay was served", hdr.SessionId)
 		}
+		if errors.Is(err, miner.ErrRelayLogged) {
+			// A fleet's shared relay log holds it already: another replica
+			// served the same request.
+			return nil, errorsmod.Wrapf(types.ErrRelayDuplicate, "request %x was already served in session %s (it is paid once)", a.key, hdr.SessionId)
+		}
 		if errors.Is(err, miner.ErrStoreUnavailable) {
 			// Not durable: not answered. The relays answered before are.
 			return nil, errorsmod.Wrap(types.ErrRelayStoreUnavailable, err.Error())
