@@ -89,7 +89,7 @@ func NewRootCmd() *cobra.Command {
 		queryCommand(),
 		txCommand(),
 		keys.Commands(),
-		relayercli.RelayMinerCmd(),
+		relayMinerCmd(),
 		relayercli.AppGateCmd(),
 	)
 	if err := autoCliOpts.EnhanceRootCommand(root); err != nil {
@@ -191,4 +191,11 @@ func ProvideClientContext(cdc codec.Codec, registry codectypes.InterfaceRegistry
 		panic(err)
 	}
 	return ctx.WithTxConfig(txConfig)
+}
+
+// relayMinerCmd is `poktrolld relayminer`: start, and status.
+func relayMinerCmd() *cobra.Command {
+	cmd := relayercli.RelayMinerCmd()
+	cmd.AddCommand(relayercli.RelayMinerStatusCmd())
+	return cmd
 }

@@ -54,7 +54,8 @@ type RelayMiner struct {
 	stack    daemon.Stack // what Start started, stopped in reverse order
 
 	// Meter meters each relay against what its application can pay.
-	Meter *meter.Meter
+	Meter    *meter.Meter
+	activity activity // for the status report
 }
 
 // New prepares a RelayMiner; Start runs it.
@@ -108,6 +109,7 @@ func (rm *RelayMiner) Start(ctx context.Context) (err error) {
 	tx := chain.NewSubmitter(rm.Chain, rm.deps.TxConfig, rm.deps.Keyring, chain.TxConfig{
 		ChainID: chainID, GasPrices: gasPrices, GasAdjustment: rm.cfg.Chain.GasAdjustment,
 		Landed: func(d time.Duration) { rm.Metrics.TxLatency.Observe(d.Seconds()) },
+		Done:   rm.recordTx,
 	}, rm.deps.Logger)
 	for _, k := range keys {
 		if _, err := tx.AddSigner(k.Name); err != nil {
@@ -132,7 +134,7 @@ func (rm *RelayMiner) Start(ctx context.Context) (err error) {
 	if err := daemon.ServeMetrics(&rm.stack, rm.logger, rm.cfg.Metrics, rm.Metrics.Registry); err != nil {
 		return err
 	}
-	if err := daemon.ServeAux(&rm.stack, rm.logger, "health.listen", rm.cfg.Health.Listen, rm.cfg.Health.MaxConnections, http.HandlerFunc(rm.health)); err != nil {
+	if err := daemon.ServeAux(&rm.stack, rm.logger, "health.listen", rm.cfg.Health.Listen, rm.cfg.Health.MaxConnections, rm.withStatus(http.HandlerFunc(rm.health))); err != nil {
 		return err
 	}
 	daemon.FollowBlocks(&rm.stack, rm.Chain, rm.deps.PollInterval, func(ctx context.Context, h int64) {

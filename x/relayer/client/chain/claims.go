@@ -65,27 +65,18 @@ func (c *Client) HasProof(ctx context.Context, sessionID, supplier string) (bool
 // when the block has no such event (no claim was settled there, or the node
 // pruned its results).
 func (c *Client) ClaimOutcome(ctx context.Context, closeHeight int64, sessionID, supplier string) (settled *types.EventClaimSettled, expired *types.EventClaimExpired, err error) {
-	res, err := c.rpc.BlockResults(ctx, &closeHeight)
+	all, allExpired, err := c.Settlements(ctx, closeHeight)
 	if err != nil {
-		return nil, nil, fmt.Errorf("results of block %d: %w", closeHeight, err)
+		return nil, nil, err
 	}
-	for _, e := range res.FinalizeBlockEvents {
-		if !strings.HasPrefix(e.Type, "poktroll.relayer.EventClaim") {
-			continue
+	for _, ev := range all {
+		if ev.Claim.SessionHeader.SessionId == sessionID && ev.Claim.SupplierOperatorAddress == supplier {
+			settled = ev
 		}
-		msg, err := types.ParseEvent(e)
-		if err != nil {
-			return nil, nil, fmt.Errorf("event %s at %d: %w", e.Type, closeHeight, err)
-		}
-		switch ev := msg.(type) {
-		case *types.EventClaimSettled:
-			if ev.Claim.SessionHeader.SessionId == sessionID && ev.Claim.SupplierOperatorAddress == supplier {
-				settled = ev
-			}
-		case *types.EventClaimExpired:
-			if ev.Claim.SessionHeader.SessionId == sessionID && ev.Claim.SupplierOperatorAddress == supplier {
-				expired = ev
-			}
+	}
+	for _, ev := range allExpired {
+		if ev.Claim.SessionHeader.SessionId == sessionID && ev.Claim.SupplierOperatorAddress == supplier {
+			expired = ev
 		}
 	}
 	return settled, expired, nil
@@ -107,4 +98,30 @@ func (c *Client) SessionClaims(ctx context.Context, sessionID string) ([]types.C
 		}
 		next = res.Pagination.NextKey
 	}
+}
+
+// Settlements are the claims settled and expired in the block at height
+// (settlement runs in its end blocker), from the block's results; both are
+// empty when none ended there (or the node pruned the results: err).
+func (c *Client) Settlements(ctx context.Context, height int64) (settled []*types.EventClaimSettled, expired []*types.EventClaimExpired, err error) {
+	res, err := c.rpc.BlockResults(ctx, &height)
+	if err != nil {
+		return nil, nil, fmt.Errorf("results of block %d: %w", height, err)
+	}
+	for _, e := range res.FinalizeBlockEvents {
+		if !strings.HasPrefix(e.Type, "poktroll.relayer.EventClaim") {
+			continue
+		}
+		msg, err := types.ParseEvent(e)
+		if err != nil {
+			return nil, nil, fmt.Errorf("event %s at %d: %w", e.Type, height, err)
+		}
+		switch ev := msg.(type) {
+		case *types.EventClaimSettled:
+			settled = append(settled, ev)
+		case *types.EventClaimExpired:
+			expired = append(expired, ev)
+		}
+	}
+	return settled, expired, nil
 }

@@ -35,6 +35,22 @@ type TxConfig struct {
 	// Landed, when set, is told how long each tx took from broadcast to
 	// inclusion (e.g. a metric).
 	Landed func(time.Duration)
+	// Done, when set, is told how each Submit ended (e.g. a status report).
+	Done func(TxResult)
+}
+
+// TxResult is how one Submit ended.
+type TxResult struct {
+	Signer string
+	Msgs   []sdk.Msg
+	// Hash is the tx's hash, nil if it was not broadcast.
+	Hash []byte
+	// Height is the block the tx landed in, 0 if it did not land.
+	Height int64
+	// Err is why the tx failed: not broadcast, rejected by the chain (the
+	// registered module error), or not included by its timeout height
+	// (ErrNotIncluded); nil once it landed and succeeded.
+	Err error
 }
 
 // Submitter signs txs with keyring keys and submits them.
@@ -72,6 +88,9 @@ func NewSubmitter(c *Client, txCfg client.TxConfig, keys keyring.Keyring, cfg Tx
 	if cfg.Landed == nil {
 		cfg.Landed = func(time.Duration) {}
 	}
+	if cfg.Done == nil {
+		cfg.Done = func(TxResult) {}
+	}
 	return &Submitter{client: c, txCfg: txCfg, keys: keys, cfg: cfg, logger: logger.With("module", "tx"), accounts: map[string]*account{}}
 }
 
@@ -98,19 +117,26 @@ func (s *Submitter) AddSigner(keyName string) (string, error) {
 // error (errors.Is works). The signer's account is held only while signing
 // and broadcasting, so several txs of one signer can be waited for at once.
 func (s *Submitter) Submit(ctx context.Context, signer string, timeoutHeight int64, msgs ...sdk.Msg) error {
+	res := TxResult{Signer: signer, Msgs: msgs}
+	res.Hash, res.Height, res.Err = s.submit(ctx, signer, timeoutHeight, msgs)
+	s.cfg.Done(res)
+	return res.Err
+}
+
+// submit is Submit, returning the tx's hash and the height it landed at.
+func (s *Submitter) submit(ctx context.Context, signer string, timeoutHeight int64, msgs []sdk.Msg) (hash []byte, height int64, err error) {
 	if tip := s.client.Tip(); timeoutHeight > 0 && timeoutHeight <= tip {
-		return fmt.Errorf("timeout height %d is not above the latest height %d: the chain can no longer take this tx", timeoutHeight, tip)
+		return nil, 0, fmt.Errorf("timeout height %d is not above the latest height %d: the chain can no longer take this tx", timeoutHeight, tip)
 	}
-	hash, err := s.broadcast(ctx, signer, timeoutHeight, msgs)
-	if err != nil {
-		return err
+	if hash, err = s.broadcast(ctx, signer, timeoutHeight, msgs); err != nil {
+		return nil, 0, err
 	}
 	start := time.Now()
-	if err := s.waitForInclusion(ctx, hash, timeoutHeight); err != nil {
-		return err
+	if height, err = s.waitForInclusion(ctx, hash, timeoutHeight); err != nil {
+		return hash, height, err
 	}
 	s.cfg.Landed(time.Since(start))
-	return nil
+	return hash, height, nil
 }
 
 // broadcast signs and broadcasts the tx under the signer's account lock,
@@ -247,10 +273,10 @@ func (s *Submitter) simulate(ctx context.Context, f tx.Factory, msgs []sdk.Msg) 
 	return uint64(gas), nil
 }
 
-// waitForInclusion polls for the tx until it is in a block, the chain
-// committed the block of its timeout height without it, or
-// InclusionTimeout passes.
-func (s *Submitter) waitForInclusion(ctx context.Context, hash []byte, timeoutHeight int64) error {
+// waitForInclusion polls for the tx until it is in a block (whose height
+// it returns, also when the chain rejected the tx), the chain committed
+// the block of its timeout height without it, or InclusionTimeout passes.
+func (s *Submitter) waitForInclusion(ctx context.Context, hash []byte, timeoutHeight int64) (int64, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.InclusionTimeout)
 	defer cancel()
 	tick := time.NewTicker(250 * time.Millisecond)
@@ -263,18 +289,18 @@ func (s *Submitter) waitForInclusion(ctx context.Context, hash []byte, timeoutHe
 		res, err := s.client.rpc.Tx(ctx, hash, false)
 		if err == nil {
 			if res.TxResult.Code != 0 {
-				return errorsmod.ABCIError(res.TxResult.Codespace, res.TxResult.Code, res.TxResult.Log)
+				return res.Height, errorsmod.ABCIError(res.TxResult.Codespace, res.TxResult.Code, res.TxResult.Log)
 			}
-			return nil
+			return res.Height, nil
 		}
 		if timeoutHeight > 0 && latest >= timeoutHeight {
 			if in, err := s.inBlock(ctx, timeoutHeight, hash); err == nil && !in || latest > timeoutHeight+1 {
-				return fmt.Errorf("%w: tx %X, timeout height %d", ErrNotIncluded, hash, timeoutHeight)
+				return 0, fmt.Errorf("%w: tx %X, timeout height %d", ErrNotIncluded, hash, timeoutHeight)
 			}
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("waiting for tx %X: %w", hash, ctx.Err())
+			return 0, fmt.Errorf("waiting for tx %X: %w", hash, ctx.Err())
 		case <-tick.C:
 		}
 	}

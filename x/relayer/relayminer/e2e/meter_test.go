@@ -127,8 +127,9 @@ func TestRelayMeter(t *testing.T) {
 		network.WithParams(p),
 		network.WithServices(
 			types.Service{Id: "eth", Name: "Ethereum", ComputeUnitsPerRelay: cupr},
-			types.Service{Id: "sol", Name: "Solana", ComputeUnitsPerRelay: cupr}),
-		network.WithFundedAccounts("app1", "supA", "supB", "app2", "sup2"),
+			types.Service{Id: "sol", Name: "Solana", ComputeUnitsPerRelay: cupr},
+			types.Service{Id: "btc", Name: "Bitcoin", ComputeUnitsPerRelay: cupr}),
+		network.WithFundedAccounts("app1", "supA", "supB", "app2", "sup2", "app3", "sup3"),
 	)
 	backend := jsonRPCBackend(t)
 	// Two suppliers of eth for app1, one of sol for app2: each session has
@@ -236,6 +237,7 @@ func TestRelayMeter(t *testing.T) {
 		require.Equal(t, before.AddRaw(8*relayTokens), balance(t, n, c.supplier))
 	})
 
+	statusScenario(t, n, p, backend.URL)
 }
 
 // requireMeterRefusals checks the meter's refusals on the RelayMiner's

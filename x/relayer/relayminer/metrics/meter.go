@@ -18,10 +18,10 @@ type Meter struct {
 	// earlier_sessions (the application's unsettled claims of earlier
 	// sessions leave less than the share), no_stake (nothing left to pay).
 	Refusals *prometheus.CounterVec
-	// ShareUsed is, per application (at most MaxApplicationLabels of them,
-	// the others under OtherApplications, holding the highest ratio among
-	// them) and service, the fraction of its current budget a supplier
-	// used in the application's latest session: 1 is fully used.
+	// ShareUsed is, per application (at most MaxApplicationLabels of them
+	// at once; the others share OtherApplications, which holds the ratio
+	// last set for any of them) and service, the fraction of its current
+	// budget a supplier used in the application's session: 1 is fully used.
 	ShareUsed *prometheus.GaugeVec
 }
 
