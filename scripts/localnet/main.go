@@ -10,7 +10,8 @@
 // block, abci_info, ...), so nothing else needs installing. It then starts
 // the RelayMiner and the AppGate, sends relays through the AppGate and
 // prints, as they happen, the relays served, the claim, the proof, the
-// settlement and the balances before and after.
+// settlement and the balances before and after, then `poktrolld relayminer
+// status` once.
 //
 // Interactive mode then keeps sending a relay every few seconds and printing
 // claims and settlements until Ctrl-C. --check stops after the first
@@ -184,6 +185,7 @@ func (l *localnet) untilSettled(ctx context.Context) error {
 		l.sendFirstRelays,
 		l.waitForPayment,
 		l.checkPayment,
+		l.printStatus,
 	}
 	for _, step := range steps {
 		if err := step(ctx); err != nil {
@@ -427,6 +429,23 @@ func (l *localnet) checkPayment(ctx context.Context) error {
 	}
 	out.OK("settled: the supplier was paid exactly %d%s for %d relays in %d claim(s) (%.0fs after the build)",
 		l.expected, denom, l.relays.served, c.settledClaims, time.Since(l.started).Seconds())
+	return nil
+}
+
+// printStatus prints `poktrolld relayminer status` once, after the first
+// settlement: the RelayMiner's sessions, claims, proofs and earnings.
+func (l *localnet) printStatus(ctx context.Context) error {
+	addr := fmt.Sprintf("127.0.0.1:%d", ports.RelayHealth)
+	l.waitingFor = "poktrolld relayminer status"
+	cmd := exec.CommandContext(ctx, l.chain.Bin, "relayminer", "status", "--addr", addr)
+	report, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%s relayminer status --addr %s: %v: %s", l.chain.Bin, addr, err, report)
+	}
+	out.Say("the RelayMiner's status (%s relayminer status --addr %s; -o json for scripts)", l.rel(l.chain.Bin), addr)
+	for _, line := range strings.Split(strings.TrimRight(string(report), "\n"), "\n") {
+		out.Detail("%s", line)
+	}
 	return nil
 }
 

@@ -143,9 +143,10 @@ func (rm *RelayMiner) Status(ctx context.Context, lastSessions int) (status.Repo
 			SessionStartBlockHeight: u.StartHeight, SessionEndBlockHeight: u.EndHeight}
 		s := rows[k].s
 		if s == nil {
-			// Metered but nothing logged (every relay refused, or none
-			// answered yet): open, or over without a tree.
-			if u.EndHeight < h-1 && u.Relays == 0 {
+			// Metered without a tree: every relay refused (the session is
+			// shown while it can be served), or the tree is gone (settled:
+			// the meter holds the session until its proof window closes).
+			if u.Relays > 0 || !rm.servable(ctx, hdr, h) {
 				continue
 			}
 			s = &status.Session{SessionID: u.SessionID, Application: u.Application, StartHeight: u.StartHeight, EndHeight: u.EndHeight,
@@ -196,6 +197,12 @@ func (rm *RelayMiner) Status(ctx context.Context, lastSessions int) (status.Repo
 	}
 	rep.Earnings = earnings
 	return rep, nil
+}
+
+// servable says whether the session's relays are still served at h.
+func (rm *RelayMiner) servable(ctx context.Context, hdr types.SessionHeader, h int64) bool {
+	p, err := rm.Chain.ParamsAt(ctx, hdr.SessionStartBlockHeight)
+	return err == nil && protocol.SessionWindows(p, hdr.SessionEndBlockHeight).InSessionOrGrace(hdr.SessionStartBlockHeight, h)
 }
 
 // sessionRow is the report of a tree: its state, counts and worth.

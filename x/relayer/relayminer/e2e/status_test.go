@@ -165,6 +165,12 @@ func statusScenario(t *testing.T, n *network.Network, p types.Params, backendURL
 		st := r.Earnings.Settlements[0]
 		require.Equal(t, status.Settlement{Height: w.ProofWindowClose, SessionID: hdr.SessionId, Supplier: sup, Service: "btc", Result: "settled", Amount: paid}, st)
 
+		// The settled session is no longer held.
+		waitFor(t, n, 10*time.Second, "the settled session to be forgotten", func() bool {
+			_, held := sessionIn(statusJSON(t, addr), sup, "btc", hdr.SessionId)
+			return !held
+		})
+
 		// The table, reading the address from the config.
 		table := relayMinerStatus(t, "--config", path)
 		require.Contains(t, table, "earned over the last 10 sessions: "+paid)

@@ -181,8 +181,14 @@ func Fetch(ctx context.Context, addr string, sessions int) (Report, error) {
 // WriteTable writes r for people: a table per supplier and service, then
 // the last claims and proofs, the coming windows and the earnings.
 func WriteTable(w io.Writer, r Report) error {
+	// Each section is a table of its own: flushed before the next starts.
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	p := func(format string, args ...any) { _, _ = fmt.Fprintf(tw, format, args...) }
+	p := func(format string, args ...any) {
+		if strings.HasPrefix(format, "\n") {
+			_ = tw.Flush()
+		}
+		_, _ = fmt.Fprintf(tw, format, args...)
+	}
 	p("height %d\n", r.Height)
 	if len(r.Services) == 0 {
 		p("\nno sessions held\n")
@@ -229,7 +235,7 @@ func WriteTable(w io.Writer, r Report) error {
 		p("  %s\t%s\n", s, e.BySupplier[s])
 	}
 	if len(e.Settlements) > 0 {
-		p("HEIGHT\tSESSION\tSUPPLIER\tSERVICE\tRESULT\tAMOUNT\tREASON\n")
+		p("\nHEIGHT\tSESSION\tSUPPLIER\tSERVICE\tRESULT\tAMOUNT\tREASON\n")
 		for _, st := range e.Settlements {
 			reason := st.Reason
 			if st.Capped {
