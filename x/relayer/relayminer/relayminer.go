@@ -18,12 +18,12 @@ import (
 	"github.com/pokt-network/poktroll/x/relayer/client/chain"
 	"github.com/pokt-network/poktroll/x/relayer/client/daemon"
 	"github.com/pokt-network/poktroll/x/relayer/relayminer/config"
+	"github.com/pokt-network/poktroll/x/relayer/relayminer/fleet"
 	"github.com/pokt-network/poktroll/x/relayer/relayminer/meter"
 	"github.com/pokt-network/poktroll/x/relayer/relayminer/metrics"
 	"github.com/pokt-network/poktroll/x/relayer/relayminer/miner"
 	"github.com/pokt-network/poktroll/x/relayer/relayminer/proxy"
 	"github.com/pokt-network/poktroll/x/relayer/relayminer/session"
-	"github.com/pokt-network/poktroll/x/relayer/relayminer/store"
 )
 
 // Deps are what the RelayMiner takes from the daemon.
@@ -50,6 +50,7 @@ type RelayMiner struct {
 
 	Chain    *chain.Client
 	Sessions *session.Manager
+	Fleet    *fleet.Fleet // this replica's part in a fleet (store.backend: jetstream); nil alone
 	servers  []*proxy.Server
 	stack    daemon.Stack // what Start started, stopped in reverse order
 
@@ -116,19 +117,16 @@ func (rm *RelayMiner) Start(ctx context.Context) (err error) {
 			return err
 		}
 	}
-	db, err := store.Open(rm.cfg.Store.Path, store.Options{SyncWrites: rm.cfg.Store.SyncWrites, WrapStorage: rm.deps.WrapStorage})
-	if err != nil {
-		return fmt.Errorf("store.path %q: %w", rm.cfg.Store.Path, err)
+	suppliers := make([]string, len(keys))
+	for i, k := range keys {
+		suppliers[i] = k.Address
 	}
-	rm.stack.Push(func(context.Context) error { return db.Close() })
-	rm.Sessions = session.NewManager(db, rm.Chain, tx, rm.deps.Logger, rm.Metrics, session.Options{})
-	// Lifecycle work in flight finishes before the store closes.
-	rm.stack.Push(func(context.Context) error { rm.Sessions.Wait(); return nil })
-	if err := rm.Sessions.Load(); err != nil {
-		return fmt.Errorf("restoring session trees from %s: %w", rm.cfg.Store.Path, err)
+	sessions, err := rm.openSessions(ctx, tx, suppliers)
+	if err != nil {
+		return err
 	}
 	rm.Meter = meter.New(rm.Chain, rm.deps.Logger, rm.Metrics)
-	if err := rm.startRelayServers(ctx, keys, miner.New(rm.Chain, rm.Sessions, rm.Metrics)); err != nil {
+	if err := rm.startRelayServers(ctx, keys, miner.New(rm.Chain, sessions, rm.Metrics)); err != nil {
 		return err
 	}
 	if err := daemon.ServeMetrics(&rm.stack, rm.logger, rm.cfg.Metrics, rm.Metrics.Registry); err != nil {
@@ -141,7 +139,7 @@ func (rm *RelayMiner) Start(ctx context.Context) (err error) {
 		rm.Metrics.BlockHeight.Set(float64(h))
 		rm.Sessions.OnBlock(ctx, h)
 	})
-	rm.logger.Info("relayminer started", "chain_id", chainID, "suppliers", len(keys), "relay_servers", len(rm.servers), "store", rm.cfg.Store.Path)
+	rm.logger.Info("relayminer started", "chain_id", chainID, "suppliers", len(keys), "relay_servers", len(rm.servers), "store", rm.cfg.Store.Path, "backend", rm.cfg.Store.Backend)
 	return nil
 }
 
@@ -207,7 +205,12 @@ func (rm *RelayMiner) health(w http.ResponseWriter, _ *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]any{"height": h, "session_trees": len(rm.Sessions.Trees())})
+	body := map[string]any{"height": h, "session_trees": len(rm.Sessions.Trees())}
+	if rm.Fleet != nil {
+		// The suppliers whose sessions this replica runs (holds the lease).
+		body["lease_holder"] = rm.Fleet.Holders()
+	}
+	_ = json.NewEncoder(w).Encode(body)
 }
 
 // RelayAddrs are the relay servers' listen addresses, once started.
