@@ -234,6 +234,39 @@ func TestLostLeaseStopsClaiming(t *testing.T) {
 	require.Equal(t, uint64(len(relays)), count(t, b.claimAt(hdr)))
 }
 
+// TestJetStreamDownThenBack: with every JetStream server down relays are
+// refused as unavailable and the holder stops leading; once the server is
+// back the replica serves again by itself, a holder leads again, and every
+// relay acknowledged before and after is claimed.
+func TestJetStreamDownThenBack(t *testing.T) {
+	ff := newFleetFixture(t, jetstreamtest.NewServer(t, jetstreamtest.Options{}), 1, time.Second)
+	ff.cfg.PublishTimeout = 300 * time.Millisecond
+	r := ff.start(nil)
+	ff.nextHolder(5 * time.Second)
+	hdr := ff.header(1)
+	relays := ff.relays(hdr, 0, 30)
+	for _, rel := range relays[:10] {
+		require.NoError(t, addRelay(t, r.fleet, ff.sup.Address, rel))
+	}
+
+	ff.cluster.Stop(0)
+	require.ErrorIs(t, addRelay(t, r.fleet, ff.sup.Address, relays[10]), store.ErrUnavailable)
+	lost := <-ff.events // its renewal fails
+	require.False(t, lost.held)
+	require.False(t, r.fleet.Leads(ff.sup.Address))
+
+	ff.cluster.Restart(0)
+	require.Eventually(t, func() bool {
+		return addRelay(t, r.fleet, ff.sup.Address, relays[10]) == nil
+	}, 10*time.Second, 50*time.Millisecond, "serving again once JetStream is back")
+	for _, rel := range relays[11:] {
+		require.NoError(t, addRelay(t, r.fleet, ff.sup.Address, rel))
+	}
+	ff.nextHolder(10 * time.Second)
+	r.mirrored(t, ff.sup.Address)
+	require.Equal(t, uint64(len(relays)), count(t, r.claimAt(hdr)))
+}
+
 // TestNodeStoppedMidLoadLosesNoAcknowledgedRelay: the stream leader of a
 // three-node cluster stops while relays are appended; every relay whose
 // append was acknowledged is in the stream afterwards.
