@@ -20,8 +20,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	_ "github.com/pokt-network/poktroll/app" // bech32 prefixes
+	"github.com/pokt-network/poktroll/testutil/jetstreamtest"
 	"github.com/pokt-network/poktroll/testutil/relaytest"
 	"github.com/pokt-network/poktroll/x/relayer/protocol"
+	"github.com/pokt-network/poktroll/x/relayer/relayminer/fleet"
 	"github.com/pokt-network/poktroll/x/relayer/relayminer/metrics"
 	"github.com/pokt-network/poktroll/x/relayer/relayminer/miner"
 	"github.com/pokt-network/poktroll/x/relayer/relayminer/proxy"
@@ -70,31 +72,42 @@ var backendBody = []byte(`{"jsonrpc":"2.0","id":1,"result":"0x10d4f"}`)
 // response signing, mining into a leveldb-backed session tree) against the
 // same requests sent to the backend directly. Reports relays/s and p50/p99
 // latency in microseconds.
+//
+// relayminer-jetstream is the same RelayMiner as one replica of a fleet
+// (store.backend jetstream) on an embedded single-node JetStream server:
+// every relay is appended to the shared log, and the replica, as lease
+// holder, mirrors it into its leveldb session tree.
 func BenchmarkRelay(b *testing.B) {
-	for _, sync := range []bool{false, true} {
-		be, rmURL, reqs, plain := setup(b, sync)
-		name := "relayminer"
-		if sync {
-			name = "relayminer-syncwrites"
-		} else {
+	for _, mode := range []string{leveldb, leveldbSync, jetstream} {
+		be, rmURL, reqs, plain := setup(b, mode)
+		if mode == leveldb {
 			b.Run("direct", func(b *testing.B) { load(b, be.URL, func(i int) []byte { return plain }, 0) })
 		}
-		b.Run(name, func(b *testing.B) { load(b, rmURL, func(int) []byte { return reqs() }, 0) })
+		b.Run(mode, func(b *testing.B) { load(b, rmURL, func(int) []byte { return reqs() }, 0) })
 	}
 }
 
 // BenchmarkRelayAt1000rps paces 2,000 relays at 1,000/s (use -benchtime 1x)
 // to measure the latency the RelayMiner adds at that rate.
 func BenchmarkRelayAt1000rps(b *testing.B) {
-	be, rmURL, reqs, plain := setup(b, false)
+	be, rmURL, reqs, plain := setup(b, leveldb)
 	b.Run("direct", func(b *testing.B) { load(b, be.URL, func(int) []byte { return plain }, time.Millisecond) })
-	b.Run("relayminer", func(b *testing.B) { load(b, rmURL, func(int) []byte { return reqs() }, time.Millisecond) })
+	b.Run(leveldb, func(b *testing.B) { load(b, rmURL, func(int) []byte { return reqs() }, time.Millisecond) })
+	_, jsURL, jsReqs, _ := setup(b, jetstream)
+	b.Run(jetstream, func(b *testing.B) { load(b, jsURL, func(int) []byte { return jsReqs() }, time.Millisecond) })
 }
+
+// The RelayMiners setup starts.
+const (
+	leveldb     = "relayminer"            // leveldb store
+	leveldbSync = "relayminer-syncwrites" // leveldb store, fsync on every write
+	jetstream   = "relayminer-jetstream"  // one replica of a fleet on one JetStream server
+)
 
 // setup starts a backend and a RelayMiner in front of it. reqs hands out a
 // distinct signed relay request on each call (a replayed one would be
 // refused as a duplicate).
-func setup(b *testing.B, syncWrites bool) (be *httptest.Server, rmURL string, reqs func() []byte, plain []byte) {
+func setup(b *testing.B, mode string) (be *httptest.Server, rmURL string, reqs func() []byte, plain []byte) {
 	be = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.Copy(io.Discard, r.Body)
 		w.Header().Set("Content-Type", "application/json")
@@ -105,14 +118,28 @@ func setup(b *testing.B, syncWrites bool) (be *httptest.Server, rmURL string, re
 	hdr := types.SessionHeader{ApplicationAddress: app.Address, ServiceId: "eth",
 		SessionId: protocol.SessionID(nil, "eth", app.Address, 1), SessionStartBlockHeight: 1, SessionEndBlockHeight: 4}
 	chain := benchChain{session: types.Session{Header: hdr, Suppliers: []types.Supplier{{OperatorAddress: sup.Address}}}, pub: app.Key.PubKey()}
-	db, err := store.Open(b.TempDir(), store.Options{SyncWrites: syncWrites})
+	db, err := store.Open(b.TempDir(), store.Options{SyncWrites: mode == leveldbSync})
 	require.NoError(b, err)
 	b.Cleanup(func() { _ = db.Close() })
 	m := metrics.New()
-	sessions := session.NewManager(db, chain, noTx{}, log.NewNopLogger(), m, session.Options{})
+	var opts session.Options
+	var fl *fleet.Fleet
+	if mode == jetstream {
+		js := jetstreamtest.NewServer(b, jetstreamtest.Options{})
+		fl, err = fleet.Open(context.Background(), fleet.Config{URLs: js.URLs(), Replicas: 1}, db, log.NewNopLogger(), m)
+		require.NoError(b, err)
+		b.Cleanup(fl.Stop)
+		opts.Coordinator = fl
+	}
+	sessions := session.NewManager(db, chain, noTx{}, log.NewNopLogger(), m, opts)
+	var logged miner.Sessions = sessions
+	if fl != nil {
+		fl.Start(context.Background(), sessions, sup.Address)
+		logged = fl
+	}
 	beURL, _ := url.Parse(be.URL)
 	srv := proxy.New("127.0.0.1:0", []proxy.Service{{ServiceID: "eth", Supplier: sup.Address, Key: sup.Key,
-		Backend: beURL, Timeout: 10 * time.Second, MaxBodyBytes: 1 << 20}}, chain, miner.New(chain, sessions, m), log.NewNopLogger(), m)
+		Backend: beURL, Timeout: 10 * time.Second, MaxBodyBytes: 1 << 20}}, chain, miner.New(chain, logged, m), log.NewNopLogger(), m)
 	require.NoError(b, srv.Start(context.Background()))
 	b.Cleanup(func() { _ = srv.Stop(context.Background()) })
 
