@@ -100,8 +100,17 @@ func newClaimFixture(t *testing.T, edits ...func(*types.Params)) claimFixture {
 // the accounts named extraSuppliers (10,000,000 upokt each) staking
 // 2,000,000 as suppliers of eth too, active from 5 like bob and carol.
 func newClaimFixtureWith(t *testing.T, appStake int64, extraSuppliers []string, edits ...func(*types.Params)) claimFixture {
+	return newClaimFixtureFor(t, []string{"eth"}, appStake, extraSuppliers, edits...)
+}
+
+// newClaimFixtureFor is newClaimFixtureWith over services (the first of
+// them "eth"), each of ethComputeUnits: alice and every supplier are
+// staked for all of them.
+func newClaimFixtureFor(t *testing.T, services []string, appStake int64, extraSuppliers []string, edits ...func(*types.Params)) claimFixture {
 	f := newFixture(t, edits...)
-	f.addService("eth", ethComputeUnits)
+	for _, id := range services {
+		f.addService(id, ethComputeUnits)
+	}
 	cf := claimFixture{
 		fixture: f,
 		alice:   f.newAccount("alice", 10_000_000),
@@ -109,13 +118,13 @@ func newClaimFixtureWith(t *testing.T, appStake int64, extraSuppliers []string, 
 		carol:   f.newAccount("carol", 10_000_000),
 	}
 	cf.aliceKey, cf.bobKey, cf.carolKey = signer("alice", cf.alice), signer("bob", cf.bob), signer("carol", cf.carol)
-	f.stakeApp(cf.alice, appStake, "eth")
+	f.stakeApp(cf.alice, appStake, services...)
 	suppliers := []string{cf.bob, cf.carol}
 	for _, name := range extraSuppliers {
 		suppliers = append(suppliers, f.newAccount(name, 10_000_000))
 	}
 	for _, s := range suppliers {
-		f.stakeSupplier(s, 2_000_000, "eth")
+		f.stakeSupplier(s, 2_000_000, services...)
 	}
 	f.advanceTo(6)
 	s, err := f.k.GetSession(f.ctx, cf.alice, "eth", 6)

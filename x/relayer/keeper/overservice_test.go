@@ -18,32 +18,9 @@ import (
 // share (whatever its key), the stake is emptied and never overdrawn, and
 // EventApplicationOverserviced says so.
 func TestSettlement_OverservicedApplicationIsPaidProRata(t *testing.T) {
-	f := newFixture(t, withMultiplier(bigClaimMultiplier))
-	f.addService("eth", ethComputeUnits)
-	f.addService("sol", ethComputeUnits)
-	cf := claimFixture{
-		fixture: f,
-		alice:   f.newAccount("alice", 10_000_000),
-		bob:     f.newAccount("bob", 10_000_000),
-		carol:   f.newAccount("carol", 10_000_000),
-	}
-	cf.aliceKey, cf.bobKey, cf.carolKey = signer("alice", cf.alice), signer("bob", cf.bob), signer("carol", cf.carol)
-	f.stakeApp(cf.alice, 2_000_000, "eth", "sol")
-	for _, s := range []string{cf.bob, cf.carol} {
-		f.stakeSupplier(s, 2_000_000, "eth", "sol")
-	}
-	f.advanceTo(6)
-	var err error
-	cf.params, err = f.k.ParamsAt(f.ctx, 5)
-	require.NoError(t, err)
-
-	type claimed struct {
-		hdr types.SessionHeader
-		w   protocol.Windows
-		sup string
-		tr  *relaytest.Tree
-	}
-	var claims []claimed
+	cf := newClaimFixtureFor(t, []string{"eth", "sol"}, 2_000_000, nil, withMultiplier(bigClaimMultiplier))
+	f := cf.fixture
+	var claims []sessionClaim
 	sessionIDs := map[string]bool{}
 	for _, svc := range []string{"eth", "sol"} {
 		s, err := f.k.GetSession(f.ctx, cf.alice, svc, 6)
@@ -53,7 +30,7 @@ func TestSettlement_OverservicedApplicationIsPaidProRata(t *testing.T) {
 		sessionIDs[s.Header.SessionId] = true
 		w := protocol.SessionWindows(cf.params, s.Header.SessionEndBlockHeight)
 		for _, sup := range []relaytest.Actor{cf.bobKey, cf.carolKey} {
-			claims = append(claims, claimed{s.Header, w, sup.Address,
+			claims = append(claims, sessionClaim{s.Header, w, sup.Address,
 				relaytest.NewTree(t, ethComputeUnits, newRelays(t, s.Header, cf.aliceKey, sup, bigClaimRelays)...)})
 		}
 	}

@@ -60,6 +60,14 @@ const (
 	bigClaimMultiplier = 50_000
 )
 
+// sessionClaim is a supplier's claim of a session, with its tree.
+type sessionClaim struct {
+	hdr types.SessionHeader
+	w   protocol.Windows
+	sup string
+	tr  *relaytest.Tree
+}
+
 func withMultiplier(m uint64) func(*types.Params) {
 	return func(p *types.Params) { p.ComputeUnitsToTokensMultiplier = m }
 }
@@ -157,19 +165,13 @@ func TestSettlement_EarlierSettlementLowersTheShareOfLaterSessions(t *testing.T)
 // than she staked.
 func TestSettlement_OverlappingSessionsNeverPayMoreThanTheStake(t *testing.T) {
 	f := newClaimFixture(t, withMultiplier(bigClaimMultiplier))
-	type claimed struct {
-		hdr types.SessionHeader
-		w   protocol.Windows
-		sup string
-		tr  *relaytest.Tree
-	}
-	var claims []claimed
+	var claims []sessionClaim
 	for _, h := range []int64{6, 9} {
 		f.advanceTo(h)
 		s, w := f.sessionAt(t, h)
 		require.Equal(t, coin(2_000_000), s.Application.Stake)
 		for _, sup := range []relaytest.Actor{f.bobKey, f.carolKey} {
-			claims = append(claims, claimed{s.Header, w, sup.Address,
+			claims = append(claims, sessionClaim{s.Header, w, sup.Address,
 				relaytest.NewTree(t, ethComputeUnits, newRelays(t, s.Header, f.aliceKey, sup, bigClaimRelays)...)})
 		}
 	}

@@ -286,10 +286,9 @@ func (p *flakyProxy) setDown(down bool) {
 	}
 }
 
-// proofTxSizes returns the sizes of the committed txs in blocks from..to
-// that carry a MsgSubmitProof of supplier.
-func proofTxSizes(t *testing.T, n *network.Network, from, to int64, supplier string) []int {
-	var sizes []int
+// eachTx calls fn with each message of the committed txs in blocks
+// from..to, with its tx's raw bytes and height.
+func eachTx(t *testing.T, n *network.Network, from, to int64, fn func(h int64, raw []byte, m sdk.Msg)) {
 	dec := n.ClientCtx().TxConfig.TxDecoder()
 	for h := from; h <= to; h++ {
 		hh := h
@@ -299,11 +298,20 @@ func proofTxSizes(t *testing.T, n *network.Network, from, to int64, supplier str
 			tx, err := dec(raw)
 			require.NoError(t, err)
 			for _, m := range tx.GetMsgs() {
-				if p, ok := m.(*types.MsgSubmitProof); ok && p.SupplierOperatorAddress == supplier {
-					sizes = append(sizes, len(raw))
-				}
+				fn(h, raw, m)
 			}
 		}
 	}
+}
+
+// proofTxSizes returns the sizes of the committed txs in blocks from..to
+// that carry a MsgSubmitProof of supplier.
+func proofTxSizes(t *testing.T, n *network.Network, from, to int64, supplier string) []int {
+	var sizes []int
+	eachTx(t, n, from, to, func(_ int64, raw []byte, m sdk.Msg) {
+		if p, ok := m.(*types.MsgSubmitProof); ok && p.SupplierOperatorAddress == supplier {
+			sizes = append(sizes, len(raw))
+		}
+	})
 	return sizes
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	cmttypes "github.com/cometbft/cometbft/types"
+	sdk "github.com/cosmos/cosmos-sdk/types"
 	"github.com/stretchr/testify/require"
 
 	"github.com/pokt-network/poktroll/testutil/network"
@@ -55,28 +56,20 @@ func sessionIn(r status.Report, supplier, service, sessionID string) (status.Ses
 	return status.Session{}, false
 }
 
-// txWith finds the committed tx in blocks from..to carrying a message
-// matching is, and returns its hash (as the status report writes it) and
-// height.
-func txWith(t *testing.T, n *network.Network, from, to int64, is func(m any) bool) (string, int64) {
+// txWith finds the tx carrying a message matching is in the blocks
+// from..to committed so far, and returns its hash (as the status report
+// writes it) and height.
+func txWith(t *testing.T, n *network.Network, from, to int64, is func(m any) bool) (hash string, height int64) {
 	t.Helper()
-	dec := n.ClientCtx().TxConfig.TxDecoder()
-	for h := from; h <= to; h++ {
-		hh := h
-		b, err := n.RPCClient().Block(context.Background(), &hh)
-		require.NoError(t, err)
-		for _, raw := range b.Block.Txs {
-			tx, err := dec(raw)
-			require.NoError(t, err)
-			for _, m := range tx.GetMsgs() {
-				if is(m) {
-					return fmt.Sprintf("%X", cmttypes.Tx(raw).Hash()), h
-				}
-			}
+	latest, err := n.LatestHeight()
+	require.NoError(t, err)
+	eachTx(t, n, from, min(to, latest), func(h int64, raw []byte, m sdk.Msg) {
+		if hash == "" && is(m) {
+			hash, height = fmt.Sprintf("%X", cmttypes.Tx(raw).Hash()), h
 		}
-	}
-	t.Fatalf("no such tx in blocks %d-%d", from, to)
-	return "", 0
+	})
+	require.NotEmpty(t, hash, "no such tx in blocks %d-%d", from, to)
+	return hash, height
 }
 
 // statusScenario: a RelayMiner serves 5 relays of a session; `relayminer
