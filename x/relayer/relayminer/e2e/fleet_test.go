@@ -2,6 +2,7 @@ package e2e_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -9,9 +10,11 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -60,6 +63,16 @@ func (lb *roundRobin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	targets[lb.next.Add(1)%uint64(len(targets))].ServeHTTP(w, r)
 }
 
+// add puts a replica (back) into the rotation.
+func (lb *roundRobin) add(t *testing.T, addr string) {
+	u, err := url.Parse("http://" + addr)
+	require.NoError(t, err)
+	lb.mu.Lock()
+	defer lb.mu.Unlock()
+	lb.targets = append(lb.targets, httputil.NewSingleHostReverseProxy(u))
+	lb.addrs = append(lb.addrs, addr)
+}
+
 // remove takes a replica out of the rotation (as a health check would).
 func (lb *roundRobin) remove(addr string) {
 	lb.mu.Lock()
@@ -74,7 +87,7 @@ func (lb *roundRobin) remove(addr string) {
 }
 
 // fleetConfig writes and loads the config of one replica of a fleet.
-func fleetConfig(t *testing.T, rpcURL, keyName, listen, backend string, urls []string) *config.Config {
+func fleetConfig(t *testing.T, rpcURL, keyName, listen, backend string, urls []string) (string, *config.Config) {
 	yaml := fmt.Sprintf(`chain:
   rpc_url: %s
 store:
@@ -100,12 +113,16 @@ suppliers:
 	require.NoError(t, os.WriteFile(path, []byte(yaml), 0o600))
 	cfg, err := config.Load(path)
 	require.NoError(t, err)
-	return cfg
+	return path, cfg
 }
 
-// TestRelayMinerFleet runs three RelayMiners of one supplier, sharing a
-// three-node JetStream cluster, behind a round-robin load balancer at the
-// supplier's staked endpoint, against a real in-process chain.
+// TestRelayMinerFleet runs RelayMiners of one supplier, sharing a
+// three-node JetStream cluster (replicas 3), behind a round-robin load
+// balancer at the supplier's staked endpoint, against a real in-process
+// chain: three in-process replicas, then three `poktrolld relayminer`
+// processes killed or paused. Each scenario has its own application and
+// supplier; they share the cluster (each supplier has its own subjects and
+// lease).
 func TestRelayMinerFleet(t *testing.T) {
 	if testing.Short() {
 		t.Skip("in-process network")
@@ -113,77 +130,231 @@ func TestRelayMinerFleet(t *testing.T) {
 	n := network.New(t,
 		network.WithParams(network.E2EParams()),
 		network.WithServices(types.Service{Id: "eth", Name: "Ethereum", ComputeUnitsPerRelay: cupr}),
-		network.WithFundedAccounts("app1", "sup1"),
+		network.WithFundedAccounts("app1", "sup1", "app2", "sup2", "app3", "sup3"),
 	)
-	staked := network.FreeAddr(t)
-	stakeActors(t, n, "app1", "sup1", staked)
+	const pairs = 3
+	staked := map[string]string{}
+	for i := 1; i <= pairs; i++ {
+		staked[fmt.Sprintf("sup%d", i)] = network.FreeAddr(t)
+	}
+	require.True(t, t.Run("stake", func(t *testing.T) {
+		for i := 1; i <= pairs; i++ {
+			app, sup := fmt.Sprintf("app%d", i), fmt.Sprintf("sup%d", i)
+			t.Run(sup, func(t *testing.T) {
+				t.Parallel()
+				stakeActors(t, n, app, sup, staked[sup])
+			})
+		}
+	}), "staking the scenarios' actors")
 	backend := jsonRPCBackend(t)
 	js := jetstreamtest.NewCluster(t, 3, jetstreamtest.Options{})
+	bin := newPoktrolld(t)
 
-	var replicas []*relayminer.RelayMiner
-	var addrs []string
-	for range 3 {
-		listen := network.FreeAddr(t)
-		rm := startRelayMiner(t, n, fleetConfig(t, n.RPCURL(), "sup1", listen, backend.URL, js.URLs()))
-		t.Cleanup(func() { _ = rm.Stop(context.Background()) }) // once more is a no-op
-		replicas = append(replicas, rm)
-		addrs = append(addrs, listen)
-	}
-	lb := newRoundRobin(t, staked, addrs)
-	sup := n.Address("sup1")
-	holder := func() int {
-		for i, rm := range replicas {
-			if rm != nil && rm.Fleet.Leads(sup) {
-				return i
-			}
+	t.Run("in-process replicas: the holder stops mid-session, every relay answered is claimed once", func(t *testing.T) {
+		var replicas []*relayminer.RelayMiner
+		var addrs []string
+		for range 3 {
+			listen := network.FreeAddr(t)
+			_, cfg := fleetConfig(t, n.RPCURL(), "sup1", listen, backend.URL, js.URLs())
+			rm := startRelayMiner(t, n, cfg)
+			t.Cleanup(func() { _ = rm.Stop(context.Background()) }) // once more is a no-op
+			replicas = append(replicas, rm)
+			addrs = append(addrs, listen)
 		}
-		return -1
-	}
-	waitFor(t, n, 20*time.Second, "a lease holder", func() bool { return holder() >= 0 })
-
-	c := newClient(t, n, "app1", "sup1", "http://"+staked)
-	sent := map[string]int{}
-	var headers []types.SessionHeader
-	for s, count := range []int{15, 9} {
-		hdr := c.nextSession(t)
-		waitFor(t, n, 10*time.Second, "the replicas to see the session", func() bool {
-			for _, rm := range replicas {
-				if rm != nil && rm.Chain.LatestHeight() < hdr.SessionStartBlockHeight {
-					return false
+		lb := newRoundRobin(t, staked["sup1"], addrs)
+		sup := n.Address("sup1")
+		holder := func() int {
+			for i, rm := range replicas {
+				if rm != nil && rm.Fleet.Leads(sup) {
+					return i
 				}
 			}
-			return true
-		})
-		headers = append(headers, hdr)
+			return -1
+		}
+		waitFor(t, n, 20*time.Second, "a lease holder", func() bool { return holder() >= 0 })
+
+		c := newClient(t, n, "app1", "sup1", "http://"+staked["sup1"])
+		sent := map[string]int{}
+		var headers []types.SessionHeader
+		for s, count := range []int{15, 9} {
+			hdr := c.nextSession(t)
+			waitFor(t, n, 10*time.Second, "the replicas to see the session", func() bool {
+				for _, rm := range replicas {
+					if rm != nil && rm.Chain.LatestHeight() < hdr.SessionStartBlockHeight {
+						return false
+					}
+				}
+				return true
+			})
+			headers = append(headers, hdr)
+			for i := range count {
+				c.relay(t, hdr, s*100+i)
+				if s == 0 && i == count/2 {
+					// The lease holder dies mid-session (its lease left to
+					// expire): the load balancer drops it, another replica
+					// takes the lease and claims the relays it served.
+					h := holder()
+					require.GreaterOrEqual(t, h, 0)
+					replicas[h].Fleet.Close()
+					lb.remove(addrs[h])
+					_ = replicas[h].Stop(context.Background())
+					replicas[h] = nil
+				}
+			}
+			sent[hdr.SessionId] = count
+		}
+		waitFor(t, n, 20*time.Second, "a new lease holder", func() bool { return holder() >= 0 })
+		checkFleetOutcome(t, n, sup, headers, sent)
+	})
+
+	t.Run("processes: SIGKILL the holder mid-session and again between claim and proof", func(t *testing.T) {
+		f := startFleetProcesses(t, n, bin.path(t), "sup2", staked["sup2"], backend.URL, js.URLs())
+		c := newClient(t, n, "app2", "sup2", "http://"+staked["sup2"])
+		hdr := c.nextSession(t)
+		f.waitSession(t, hdr)
+		const count = 16
 		for i := range count {
-			c.relay(t, hdr, s*100+i)
-			if s == 0 && i == count/2 {
-				// The lease holder dies mid-session (its lease left to
-				// expire): the load balancer drops it, another replica
-				// takes the lease and claims the relays it served.
-				h := holder()
-				require.GreaterOrEqual(t, h, 0)
-				replicas[h].Fleet.Close()
-				lb.remove(addrs[h])
-				_ = replicas[h].Stop(context.Background())
-				replicas[h] = nil
+			c.relay(t, hdr, i)
+			if i == count/2 {
+				h := f.holder(t)
+				f.lb.remove(f.addrs[h])
+				f.procs[h].kill9(t)
+				f.procs[h].start(t) // back on its store, as a standby
+				f.lb.add(t, f.addrs[h])
 			}
 		}
-		sent[hdr.SessionId] = count
-	}
-	waitFor(t, n, 20*time.Second, "a new lease holder", func() bool { return holder() >= 0 })
+		w := protocol.SessionWindows(network.E2EParams(), hdr.SessionEndBlockHeight)
+		waitFor(t, n, 60*time.Second, "the session's claim", func() bool {
+			h, err := n.LatestHeight()
+			require.NoError(t, err)
+			return outcomes(n.RelayerEvents(t, hdr.SessionStartBlockHeight, min(h, w.ClaimWindowClose)), f.sup).claims[hdr.SessionId] != nil
+		})
+		h := f.holder(t)
+		f.procs[h].kill9(t) // between claim and proof: the next holder proves
+		checkFleetOutcome(t, n, f.sup, []types.SessionHeader{hdr}, map[string]int{hdr.SessionId: count})
+	})
 
+	t.Run("processes: the holder paused past its lease (SIGSTOP, SIGCONT) loses nothing and is paid once", func(t *testing.T) {
+		f := startFleetProcesses(t, n, bin.path(t), "sup3", staked["sup3"], backend.URL, js.URLs())
+		c := newClient(t, n, "app3", "sup3", "http://"+staked["sup3"])
+		hdr := c.nextSession(t)
+		f.waitSession(t, hdr)
+		const count = 12
+		for i := range count / 2 {
+			c.relay(t, hdr, i)
+		}
+		h := f.holder(t)
+		f.lb.remove(f.addrs[h])
+		require.NoError(t, f.procs[h].cmd.Process.Signal(syscall.SIGSTOP))
+		// Another replica takes the lease while it is paused.
+		waitFor(t, n, 30*time.Second, "another lease holder", func() bool {
+			for i := range f.procs {
+				if i != h && slices.Contains(leaseHolders(f.procs[i].health), f.sup) {
+					return true
+				}
+			}
+			return false
+		})
+		for i := count / 2; i < count; i++ {
+			c.relay(t, hdr, i)
+		}
+		require.NoError(t, f.procs[h].cmd.Process.Signal(syscall.SIGCONT))
+		f.lb.add(t, f.addrs[h])
+		checkFleetOutcome(t, n, f.sup, []types.SessionHeader{hdr}, map[string]int{hdr.SessionId: count})
+	})
+}
+
+// checkFleetOutcome waits for the last session's proof window to close and
+// requires one claim per session holding exactly the relays answered,
+// its proof accepted and one settlement.
+func checkFleetOutcome(t *testing.T, n *network.Network, sup string, headers []types.SessionHeader, sent map[string]int) {
+	t.Helper()
 	last := headers[len(headers)-1]
 	w := protocol.SessionWindows(network.E2EParams(), last.SessionEndBlockHeight)
-	_, err := n.WaitForHeightWithTimeout(w.ProofWindowClose+1, 90*time.Second)
+	_, err := n.WaitForHeightWithTimeout(w.ProofWindowClose+1, 120*time.Second)
 	require.NoError(t, err)
-	o := outcomes(n.RelayerEvents(t, headers[0].SessionStartBlockHeight, w.ProofWindowClose+1), sup)
+	evs := n.RelayerEvents(t, headers[0].SessionStartBlockHeight, w.ProofWindowClose+1)
+	o := outcomes(evs, sup)
 	require.Len(t, o.claims, len(sent), "one claim per session")
 	for id, count := range sent {
 		claim := o.claims[id]
 		require.NotNil(t, claim, "session %s claimed", id)
 		require.EqualValues(t, count, claim.NumRelays, "every relay answered 200 is claimed, once")
+		require.EqualValues(t, count*cupr, claim.NumClaimedComputeUnits)
 		require.True(t, o.proofs[id], "proof accepted for %s", id)
 		require.NotNil(t, o.settled[id], "session %s settled", id)
 	}
+	settlements := 0
+	for _, e := range evs {
+		if ev, ok := e.(*types.EventClaimSettled); ok && ev.Claim.SupplierOperatorAddress == sup {
+			settlements++
+		}
+	}
+	require.Equal(t, len(sent), settlements, "each session paid once")
+}
+
+// fleetProcesses are three `poktrolld relayminer` processes of one
+// supplier behind a round-robin load balancer.
+type fleetProcesses struct {
+	sup   string // operator address
+	procs []*relayMinerProcess
+	addrs []string
+	lb    *roundRobin
+}
+
+func startFleetProcesses(t *testing.T, n *network.Network, bin, keyName, staked, backend string, urls []string) *fleetProcesses {
+	f := &fleetProcesses{sup: n.Address(keyName)}
+	for range 3 {
+		listen := network.FreeAddr(t)
+		path, cfg := fleetConfig(t, n.RPCURL(), keyName, listen, backend, urls)
+		f.procs = append(f.procs, startRelayMinerProcess(t, n, bin, path, cfg))
+		f.addrs = append(f.addrs, listen)
+	}
+	f.lb = newRoundRobin(t, staked, f.addrs)
+	f.holder(t)
+	return f
+}
+
+// holder is the replica whose health endpoint says it holds the lease.
+func (f *fleetProcesses) holder(t *testing.T) int {
+	h := -1
+	waitFor(t, f.procs[0].n, 30*time.Second, "a lease holder", func() bool {
+		for i, p := range f.procs {
+			if p.cmd != nil && slices.Contains(leaseHolders(p.health), f.sup) {
+				h = i
+				return true
+			}
+		}
+		return false
+	})
+	return h
+}
+
+// waitSession waits until every replica follows the session's start.
+func (f *fleetProcesses) waitSession(t *testing.T, hdr types.SessionHeader) {
+	waitFor(t, f.procs[0].n, 20*time.Second, "the replicas to see the session", func() bool {
+		for _, p := range f.procs {
+			if p.height() < hdr.SessionStartBlockHeight {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// leaseHolders are the suppliers a replica's health endpoint says it
+// holds the lease of.
+func leaseHolders(url string) []string {
+	resp, err := (&http.Client{Timeout: 2 * time.Second}).Get(url) // a paused process never answers
+	if err != nil {
+		return nil
+	}
+	defer resp.Body.Close()
+	var h struct {
+		LeaseHolder []string `json:"lease_holder"`
+	}
+	if json.NewDecoder(resp.Body).Decode(&h) != nil {
+		return nil
+	}
+	return h.LeaseHolder
 }
