@@ -130,9 +130,9 @@ func TestRelayMinerFleet(t *testing.T) {
 	n := network.New(t,
 		network.WithParams(network.E2EParams()),
 		network.WithServices(types.Service{Id: "eth", Name: "Ethereum", ComputeUnitsPerRelay: cupr}),
-		network.WithFundedAccounts("app1", "sup1", "app2", "sup2", "app3", "sup3"),
+		network.WithFundedAccounts("app1", "sup1", "app2", "sup2", "app3", "sup3", "app4", "sup4"),
 	)
-	const pairs = 3
+	const pairs = 4
 	staked := map[string]string{}
 	for i := 1; i <= pairs; i++ {
 		staked[fmt.Sprintf("sup%d", i)] = network.FreeAddr(t)
@@ -231,6 +231,26 @@ func TestRelayMinerFleet(t *testing.T) {
 		})
 		h := f.holder(t)
 		f.procs[h].kill9(t) // between claim and proof: the next holder proves
+		checkFleetOutcome(t, n, f.sup, []types.SessionHeader{hdr}, map[string]int{hdr.SessionId: count})
+	})
+
+	t.Run("processes: a JetStream server stopped mid-session, the holder killed inside the proof window", func(t *testing.T) {
+		f := startFleetProcesses(t, n, bin.path(t), "sup4", staked["sup4"], backend.URL, js.URLs())
+		c := newClient(t, n, "app4", "sup4", "http://"+staked["sup4"])
+		hdr := c.nextSession(t)
+		f.waitSession(t, hdr)
+		const count = 14
+		for i := range count {
+			if i == count/2 {
+				js.Stop(1) // one of three: nothing visible changes
+			}
+			c.relay(t, hdr, i)
+		}
+		js.Restart(1)
+		w := protocol.SessionWindows(network.E2EParams(), hdr.SessionEndBlockHeight)
+		_, err := n.WaitForHeightWithTimeout(w.ProofWindowOpen, 90*time.Second)
+		require.NoError(t, err)
+		f.procs[f.holder(t)].kill9(t)
 		checkFleetOutcome(t, n, f.sup, []types.SessionHeader{hdr}, map[string]int{hdr.SessionId: count})
 	})
 
