@@ -13,12 +13,12 @@ import (
 
 // Claim tries. A session's claim is the root of a sparse Merkle sum trie
 // (SMST) over its minable relays, in the node format of
-// github.com/pokt-network/smt v0.14.1 with sha256 and no value hasher (the
-// tests check roots and proofs against smt itself):
+// github.com/pokt-network/smt v0.14.1 with sha256 as trie and value hasher
+// (smt's defaults; the tests check roots and proofs against smt itself):
 //   - a relay's leaf sits on path sha256(RelayKey) and holds LeafBytes, with
 //     the service's compute units per relay as weight and a count of 1;
-//   - a leaf node is sha256(0x00 ‖ path ‖ value ‖ weight ‖ count) ‖ weight ‖
-//     count, an inner node sha256(0x01 ‖ left ‖ right ‖ sum ‖ count) ‖ sum ‖
+//   - a leaf node is sha256(0x00 ‖ path ‖ sha256(value) ‖ weight ‖ count) ‖
+//     weight ‖ count, an inner node sha256(0x01 ‖ left ‖ right ‖ sum ‖ count) ‖ sum ‖
 //     count, with sum and count those of its children added, and an empty
 //     subtree 48 zero bytes;
 //   - a leaf sits at the shallowest depth where it is alone in its subtree.
@@ -83,13 +83,20 @@ func LeafPath(relayKey []byte) []byte {
 // LeafNode is the hash of the leaf holding value on path, with weight and a
 // count of 1.
 func LeafNode(path, value []byte, weight uint64) []byte {
+	vh := sha256.Sum256(value)
+	return leafNodeOfHash(path, vh[:], weight)
+}
+
+// leafNodeOfHash is LeafNode from sha256(value): a trie can be built from
+// its leaves' value hashes alone (see TrieLeaf.ValueHash).
+func leafNodeOfHash(path, valueHash []byte, weight uint64) []byte {
 	h := sha256.New()
 	var meta [16]byte
 	binary.BigEndian.PutUint64(meta[:8], weight)
 	binary.BigEndian.PutUint64(meta[8:], 1)
 	h.Write([]byte{nodeLeaf})
 	h.Write(path)
-	h.Write(value)
+	h.Write(valueHash)
 	h.Write(meta[:])
 	return append(h.Sum(make([]byte, 0, NodeSize)), meta[:]...)
 }
@@ -218,14 +225,22 @@ type NodeWriter interface {
 // NodeReader reads back what a NodeWriter stored, and leaf values by path.
 type NodeReader interface {
 	Node(digest []byte) ([]byte, error)
+	LeafValueReader
+}
+
+// LeafValueReader reads a leaf's value by its path.
+type LeafValueReader interface {
 	LeafValue(path []byte) ([]byte, error)
 }
 
 // TrieLeaf is one leaf handed to BuildTrie.
 type TrieLeaf struct {
-	Path   []byte // 32 bytes: LeafPath of the relay's key
-	Value  []byte // LeafBytes of the relay
-	Weight uint64
+	Path  []byte // 32 bytes: LeafPath of the relay's key
+	Value []byte // LeafBytes of the relay; may be nil when ValueHash is set
+	// ValueHash, when set, is sha256(Value): the trie is built from it and
+	// Value is not read (a relay log that keeps its relays' bytes apart).
+	ValueHash []byte
+	Weight    uint64
 }
 
 // LeafSource yields leaves in strictly increasing path order; ok is false
@@ -246,8 +261,10 @@ func BuildTrie(leaves LeafSource, w NodeWriter) ([]byte, error) {
 // stored nodes: it builds the trie over leaves again, in one pass and flat
 // memory, keeping only what the proofs need, and checks that the rebuilt
 // trie has root. It is the fallback when a trie's nodes could not be
-// stored (a full disk) or were lost.
-func ProveByRebuild(leaves LeafSource, root []byte, points []uint64) ([]types.LeafProof, error) {
+// stored (a full disk) or were lost. The proven leaves' values are read
+// from values when leaves carry only their hashes (values may be nil
+// otherwise).
+func ProveByRebuild(leaves LeafSource, values LeafValueReader, root []byte, points []uint64) ([]types.LeafProof, error) {
 	parsed, err := ParseRoot(root)
 	if err != nil {
 		return nil, err
@@ -271,7 +288,16 @@ func ProveByRebuild(leaves LeafSource, root []byte, points []uint64) ([]types.Le
 		if t.path == nil {
 			return nil, fmt.Errorf("no leaf holds point %d", t.point)
 		}
-		out[i] = types.LeafProof{Leaf: t.value, SideNodes: t.sides}
+		value := t.value
+		if value == nil {
+			if values == nil {
+				return nil, fmt.Errorf("the leaf holding point %d has no value and no reader was given", t.point)
+			}
+			if value, err = values.LeafValue(t.path); err != nil {
+				return nil, fmt.Errorf("leaf value of path %x: %w", t.path, err)
+			}
+		}
+		out[i] = types.LeafProof{Leaf: value, SideNodes: t.sides}
 	}
 	return out, nil
 }
@@ -426,7 +452,15 @@ func (b *trieBuilder) takeLeaf(depth int) ([]byte, error) {
 	b.before += l.Weight
 	b.buf[0], b.buf[1] = b.buf[1], TrieLeaf{}
 	b.n--
-	node := LeafNode(l.Path, l.Value, l.Weight)
+	var node []byte
+	if l.ValueHash != nil {
+		if len(l.ValueHash) != sha256.Size {
+			return nil, fmt.Errorf("leaf value hash must be %d bytes, got %d", sha256.Size, len(l.ValueHash))
+		}
+		node = leafNodeOfHash(l.Path, l.ValueHash, l.Weight)
+	} else {
+		node = LeafNode(l.Path, l.Value, l.Weight)
+	}
 	return node, b.w.PutNode(node[:sha256.Size], append([]byte{nodeLeaf}, l.Path...))
 }
 

@@ -52,7 +52,7 @@ func TestTrieMatchesSMT(t *testing.T) {
 	rng := rand.New(rand.NewSource(7))
 	for _, n := range []int{0, 1, 2, 3, 17, 300} {
 		leaves, keys := randomLeaves(t, rng, n)
-		ref := smt.NewSparseMerkleSumTrie(simplemap.NewSimpleMap(), sha256.New(), smt.WithValueHasher(nil))
+		ref := smt.NewSparseMerkleSumTrie(simplemap.NewSimpleMap(), sha256.New())
 		for i, l := range leaves {
 			require.NoError(t, ref.Update(keys[i], l.Value, l.Weight))
 		}
@@ -391,7 +391,7 @@ func TestProveByRebuildMatchesStoredNodes(t *testing.T) {
 		for i := 0; i < 20; i++ {
 			points = append(points, uint64(rng.Intn(n*relayWeight)))
 		}
-		got, err := protocol.ProveByRebuild(&relaytest.SliceLeaves{Leaves: tr.Leaves}, tr.Root, points)
+		got, err := protocol.ProveByRebuild(&relaytest.SliceLeaves{Leaves: tr.Leaves}, nil, tr.Root, points)
 		require.NoError(t, err)
 		for i, pt := range points {
 			want := tr.Prove(t, pt)
@@ -402,9 +402,53 @@ func TestProveByRebuildMatchesStoredNodes(t *testing.T) {
 		}
 		other := bytes.Clone(tr.Root)
 		other[0] ^= 1
-		_, err = protocol.ProveByRebuild(&relaytest.SliceLeaves{Leaves: tr.Leaves}, other, points)
+		_, err = protocol.ProveByRebuild(&relaytest.SliceLeaves{Leaves: tr.Leaves}, nil, other, points)
 		require.Error(t, err, "a root the leaves do not make")
-		_, err = protocol.ProveByRebuild(&relaytest.SliceLeaves{Leaves: tr.Leaves}, tr.Root, []uint64{uint64(n * relayWeight)})
+		_, err = protocol.ProveByRebuild(&relaytest.SliceLeaves{Leaves: tr.Leaves}, nil, tr.Root, []uint64{uint64(n * relayWeight)})
 		require.Error(t, err, "a point past the sum")
 	}
+}
+
+// mapValues is a LeafValueReader over leaves.
+type mapValues map[string][]byte
+
+func (m mapValues) LeafValue(path []byte) ([]byte, error) {
+	v, ok := m[string(path)]
+	if !ok {
+		return nil, fmt.Errorf("no leaf on path %x", path)
+	}
+	return v, nil
+}
+
+// TestTrieFromValueHashes: a trie built from its leaves' value hashes alone
+// has the root of the one built from their values, and proofs rebuilt from
+// the hashes read the proven values from the reader.
+func TestTrieFromValueHashes(t *testing.T) {
+	rng := rand.New(rand.NewSource(23))
+	leaves, _ := randomLeaves(t, rng, 200)
+	tr := relaytest.BuildTree(t, leaves...)
+	hashed := make([]protocol.TrieLeaf, len(tr.Leaves))
+	values := mapValues{}
+	for i, l := range tr.Leaves {
+		h := sha256.Sum256(l.Value)
+		hashed[i] = protocol.TrieLeaf{Path: l.Path, ValueHash: h[:], Weight: l.Weight}
+		values[string(l.Path)] = l.Value
+	}
+	root, err := protocol.BuildTrie(&relaytest.SliceLeaves{Leaves: hashed}, relaytest.NewNodes())
+	require.NoError(t, err)
+	require.Equal(t, tr.Root, root)
+
+	points := []uint64{0, 77 * relayWeight, 199*relayWeight + 1}
+	want, err := protocol.ProveByRebuild(&relaytest.SliceLeaves{Leaves: tr.Leaves}, nil, tr.Root, points)
+	require.NoError(t, err)
+	got, err := protocol.ProveByRebuild(&relaytest.SliceLeaves{Leaves: hashed}, values, tr.Root, points)
+	require.NoError(t, err)
+	require.Equal(t, want, got)
+	_, err = protocol.ProveByRebuild(&relaytest.SliceLeaves{Leaves: hashed}, nil, tr.Root, points)
+	require.Error(t, err, "hash-only leaves need a value reader")
+
+	bad := append([]protocol.TrieLeaf{}, hashed...)
+	bad[3].ValueHash = bad[3].ValueHash[:31]
+	_, err = protocol.BuildTrie(&relaytest.SliceLeaves{Leaves: bad}, relaytest.NewNodes())
+	require.Error(t, err)
 }

@@ -5,8 +5,11 @@
 //
 // Durability: every relay is written to its session's relay log in the
 // store before AddRelay returns (and so before the application gets its
-// response). The log holds each relay once, keyed by the trie path of its
-// request's key, so iterating it yields the trie's leaves in order. When the
+// response): its leaf bytes are appended to the session's value file, then
+// a small entry (its key, the hash of its leaf bytes, their place in the
+// file) goes in the log. The log holds each relay once, keyed by the trie
+// path of its request's key, so iterating it yields the trie's leaves in
+// order, and the trie is built from the entries alone. When the
 // block after the session's grace period exists (the claim seed, which
 // decides minability), the tree is sealed: the claim trie is built in one
 // pass from the log's minable relays, its nodes written to the store, and

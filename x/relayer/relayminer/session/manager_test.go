@@ -7,6 +7,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -284,6 +286,7 @@ func TestLifecycleClaimsProvesThenForgetsTheTree(t *testing.T) {
 		f.add(t, r)
 	}
 	w := protocol.SessionWindows(f.chain.params, hdr.SessionEndBlockHeight)
+	require.Len(t, valueFiles(t, f.dir), 1, "the session's relay bytes are in one value file")
 
 	f.block(w.ClaimWindowOpen - 2)
 	require.Empty(t, f.tx.all(), "nothing before the block before the claim window")
@@ -321,12 +324,23 @@ func TestLifecycleClaimsProvesThenForgetsTheTree(t *testing.T) {
 	// Proven: the relays are gone, the settlement is still to be read.
 	require.Len(t, f.manager.Trees(), 1)
 	require.Equal(t, 1, storeKeys(t, f.db), "only the session's metadata is left")
+	require.Empty(t, valueFiles(t, f.dir), "the value file is removed")
 	f.chain.settled[hdr.SessionId+f.sup.Address] = true
 	f.block(w.ProofWindowClose)
 	require.Empty(t, f.manager.Trees(), "forgotten once settled")
 	require.Zero(t, storeKeys(t, f.db), "nothing of the session is left in the store")
 	require.Equal(t, 1.0, f.counter(f.metrics.Settlements, "settled"))
 	require.Len(t, f.tx.all(), 2)
+}
+
+// valueFiles lists the store's value files.
+func valueFiles(t *testing.T, dir string) []os.DirEntry {
+	entries, err := os.ReadDir(filepath.Join(dir, "values"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	require.NoError(t, err)
+	return entries
 }
 
 func storeKeys(t *testing.T, db *store.DB) int {

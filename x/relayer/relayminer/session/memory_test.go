@@ -37,7 +37,7 @@ func TestMemoryStaysFlatWhileRelaysAreDurable(t *testing.T) {
 	tmpl := relaytest.NewRelay(t, hdr, f.app, f.sup, 1)
 	res, err := protocol.CompactResponse(tmpl.Res)
 	require.NoError(t, err)
-	ref := smt.NewSparseMerkleSumTrie(simplemap.NewSimpleMap(), sha256.New(), smt.WithValueHasher(nil))
+	ref := smt.NewSparseMerkleSumTrie(simplemap.NewSimpleMap(), sha256.New())
 	leafOf := func(j int) (key, leaf []byte) {
 		req := *tmpl.Req
 		req.Meta.Nonce = binary.BigEndian.AppendUint64(nil, uint64(j))

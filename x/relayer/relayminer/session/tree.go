@@ -3,6 +3,8 @@ package session
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -71,12 +73,20 @@ type meta struct {
 // session is open, then the claim trie built from the log's minable relays.
 //
 // The relay log holds each relay once, under the trie path of its request's
-// key, as key ‖ leaf bytes: iterating it yields the trie's leaves in path
-// order, so the trie is built in one pass with flat memory, and a replayed
-// request overwrites itself rather than counting twice.
+// key: iterating it yields the trie's leaves in path order, so the trie is
+// built in one pass with flat memory, and a replayed request overwrites
+// itself rather than counting twice. A log entry is small (logEntry): the
+// relay's key, the hash of its leaf bytes, and where those bytes are in the
+// session's value file. The trie is built from the entries alone (leaves by
+// value hash); only the few proven leaves are read from the value file. So
+// what leveldb sorts and compacts is about 150 bytes a relay instead of a
+// kilobyte, and a session's relay bytes are deleted by removing one file.
 type Tree struct {
 	db  *store.DB
 	key []byte // "<supplier>/<session id>/"
+
+	valuesMu sync.Mutex
+	values   *store.ValueFile // opened on first use
 
 	// sealMu is held shared by every add and exclusively by seal: no relay
 	// is logged after the log was read for the claim trie.
@@ -99,6 +109,9 @@ func treeKey(supplier, sessionID string) []byte {
 	h := sha256.Sum256([]byte(supplier + "/" + sessionID))
 	return append(h[:8:8], '/')
 }
+
+// valueFileName names a tree's value file after its key.
+func valueFileName(k []byte) string { return hex.EncodeToString(k[:len(k)-1]) + ".relays" }
 
 func metaKey(k []byte) []byte  { return append([]byte("m/"), k...) }
 func logKey(k []byte) []byte   { return append([]byte("r/"), k...) }
@@ -151,11 +164,22 @@ func (t *Tree) add(path, relayKey, leaf []byte) error {
 	if t.sealed {
 		return ErrSessionClaimed
 	}
-	v := make([]byte, 0, len(relayKey)+len(leaf))
-	v = append(append(v, relayKey...), leaf...)
+	if len(relayKey) != protocol.HashSize {
+		return fmt.Errorf("relay key must be %d bytes, got %d", protocol.HashSize, len(relayKey))
+	}
+	vf, err := t.valueFile()
+	if err != nil {
+		return fmt.Errorf("logging relay: %w", err)
+	}
+	// The leaf bytes first: a crash before the log entry is written leaves
+	// bytes no entry points at, never an entry without its bytes.
+	off, err := vf.Append(leaf)
+	if err != nil {
+		return fmt.Errorf("logging relay: %w", err)
+	}
 	// Concurrent relays' log writes are merged by leveldb into one journal
 	// write.
-	if err := t.db.Put(append(logKey(t.key), path...), v); err != nil {
+	if err := t.db.Put(append(logKey(t.key), path...), encodeLogEntry(relayKey, leaf, off)); err != nil {
 		return fmt.Errorf("logging relay: %w", err)
 	}
 	t.added.Add(1)
@@ -232,19 +256,20 @@ type logLeaves struct {
 
 func (l *logLeaves) Next() (protocol.TrieLeaf, bool, error) {
 	for l.it.Next() {
-		k, v := l.it.Key(), l.it.Value() // valid until the next Next
+		k := l.it.Key() // valid until the next Next
 		l.logged++
-		if len(v) < protocol.HashSize || len(k) < protocol.HashSize {
+		e, err := decodeLogEntry(l.it.Value())
+		if err != nil || len(k) < protocol.HashSize {
 			return protocol.TrieLeaf{}, false, fmt.Errorf("corrupt relay log entry %x", k)
 		}
-		if !protocol.IsMinable(l.seed, v[:protocol.HashSize], l.target) {
+		if !protocol.IsMinable(l.seed, e.relayKey, l.target) {
 			continue
 		}
 		l.minable++
 		return protocol.TrieLeaf{
-			Path:   bytes.Clone(k[len(k)-protocol.HashSize:]),
-			Value:  bytes.Clone(v[protocol.HashSize:]),
-			Weight: l.weight,
+			Path:      bytes.Clone(k[len(k)-protocol.HashSize:]),
+			ValueHash: bytes.Clone(e.leafHash),
+			Weight:    l.weight,
 		}, true, nil
 	}
 	return protocol.TrieLeaf{}, false, l.it.Err()
@@ -276,16 +301,72 @@ func (t *Tree) Node(digest []byte) ([]byte, error) {
 	return t.db.Get(append(nodesKey(t.key), digest...))
 }
 
-// LeafValue reads the leaf bytes of the relay on path (protocol.NodeReader).
+// LeafValue reads the leaf bytes of the relay on path from the value file,
+// checked against the hash its log entry holds (protocol.NodeReader).
 func (t *Tree) LeafValue(path []byte) ([]byte, error) {
 	v, err := t.db.Get(append(logKey(t.key), path...))
 	if err != nil {
 		return nil, err
 	}
-	if len(v) < protocol.HashSize {
-		return nil, fmt.Errorf("corrupt relay log entry for path %x", path)
+	e, err := decodeLogEntry(v)
+	if err != nil {
+		return nil, fmt.Errorf("relay log entry for path %x: %w", path, err)
 	}
-	return v[protocol.HashSize:], nil
+	vf, err := t.valueFile()
+	if err != nil {
+		return nil, err
+	}
+	leaf, err := vf.Read(e.off, int(e.size))
+	if err != nil {
+		return nil, fmt.Errorf("leaf bytes of path %x: %w", path, err)
+	}
+	if h := sha256.Sum256(leaf); !bytes.Equal(h[:], e.leafHash) {
+		return nil, fmt.Errorf("leaf bytes of path %x do not match their log entry (corrupt value file)", path)
+	}
+	return leaf, nil
+}
+
+// valueFile opens the tree's value file on first use.
+func (t *Tree) valueFile() (*store.ValueFile, error) {
+	t.valuesMu.Lock()
+	defer t.valuesMu.Unlock()
+	if t.values == nil {
+		vf, err := t.db.OpenValueFile(valueFileName(t.key))
+		if err != nil {
+			return nil, err
+		}
+		t.values = vf
+	}
+	return t.values, nil
+}
+
+// logEntry is a relay log entry: relayKey ‖ sha256(leaf) ‖ offset (8 bytes)
+// ‖ size (4 bytes) of the leaf bytes in the tree's value file.
+type logEntry struct {
+	relayKey, leafHash []byte
+	off                int64
+	size               uint32
+}
+
+const logEntrySize = 2*protocol.HashSize + 8 + 4
+
+func encodeLogEntry(relayKey, leaf []byte, off int64) []byte {
+	h := sha256.Sum256(leaf)
+	v := make([]byte, 0, logEntrySize)
+	v = append(append(v, relayKey...), h[:]...)
+	v = binary.BigEndian.AppendUint64(v, uint64(off))
+	return binary.BigEndian.AppendUint32(v, uint32(len(leaf)))
+}
+
+func decodeLogEntry(v []byte) (logEntry, error) {
+	if len(v) != logEntrySize {
+		return logEntry{}, fmt.Errorf("relay log entry of %d bytes, want %d", len(v), logEntrySize)
+	}
+	const h = protocol.HashSize
+	return logEntry{
+		relayKey: v[:h], leafHash: v[h : 2*h],
+		off: int64(binary.BigEndian.Uint64(v[2*h:])), size: binary.BigEndian.Uint32(v[2*h+8:]),
+	}, nil
 }
 
 // markClaimed records that the chain holds a claim for the sealed root.
@@ -318,7 +399,7 @@ func (t *Tree) prove(points []uint64, target []byte) ([]types.LeafProof, error) 
 	}
 	it := t.db.NewIterator(logKey(t.key))
 	defer it.Release()
-	return protocol.ProveByRebuild(&logLeaves{it: it, seed: tm.ClaimSeed, target: target, weight: tm.ComputeUnitsPerRelay}, tm.Root, points)
+	return protocol.ProveByRebuild(&logLeaves{it: it, seed: tm.ClaimSeed, target: target, weight: tm.ComputeUnitsPerRelay}, t, tm.Root, points)
 }
 
 // markProven records that the tree's relays are no longer needed, and
@@ -335,10 +416,19 @@ func (t *Tree) markProven() error {
 	return err
 }
 
-// deleteData deletes the tree's relay log and trie nodes, and compacts
-// their key ranges so the disk space comes back at once.
+// deleteData deletes the tree's value file, relay log and trie nodes, and
+// compacts their key ranges so the disk space comes back at once.
 func (t *Tree) deleteData() error {
-	var err error
+	t.valuesMu.Lock()
+	if t.values != nil {
+		_ = t.values.Close()
+		t.values = nil
+	}
+	err := t.db.RemoveValueFile(valueFileName(t.key))
+	t.valuesMu.Unlock()
+	if err != nil {
+		return err
+	}
 	for _, prefix := range [][]byte{logKey(t.key), nodesKey(t.key)} {
 		if err = t.db.DeletePrefix(prefix); err != nil {
 			return err

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -322,17 +323,19 @@ func (db *DB) Compact(prefix []byte) error {
 	return db.ldb.CompactRange(*util.BytesPrefix(prefix))
 }
 
-// Size is the size on disk of the database's directory: tables, journal
-// and manifest.
+// Size is the size on disk of the database's directory: tables, journal,
+// manifest and value files.
 func (db *DB) Size() (int64, error) {
-	entries, err := os.ReadDir(db.dir)
-	if err != nil {
-		return 0, err
-	}
 	var n int64
-	for _, e := range entries {
-		if info, err := e.Info(); err == nil && info.Mode().IsRegular() {
-			n += info.Size()
+	for _, dir := range []string{db.dir, filepath.Join(db.dir, valuesDir)} {
+		entries, err := os.ReadDir(dir)
+		if err != nil && !(dir != db.dir && errors.Is(err, os.ErrNotExist)) {
+			return 0, err
+		}
+		for _, e := range entries {
+			if info, err := e.Info(); err == nil && info.Mode().IsRegular() {
+				n += info.Size()
+			}
 		}
 	}
 	return n, nil
