@@ -228,6 +228,32 @@ type NodeReader interface {
 	LeafValueReader
 }
 
+// EncodedNodeCount is the number of leaves under the node whose stored
+// encoding (what BuildTrie hands a NodeWriter) is enc: 1 for a leaf.
+func EncodedNodeCount(enc []byte) uint64 {
+	if len(enc) == 1+2*NodeSize && enc[0] == nodeInner {
+		_, lc := sumCount(enc[1 : 1+NodeSize])
+		_, rc := sumCount(enc[1+NodeSize:])
+		return lc + rc
+	}
+	return 1
+}
+
+// ErrNodeNotStored is what a SubtreeReader's Node returns (wrapped) for a
+// node it did not keep: ProveLeaf then rebuilds the subtree under it.
+var ErrNodeNotStored = errors.New("trie node not stored")
+
+// SubtreeReader is a NodeReader that keeps only some of a trie's nodes
+// (those over many leaves, say): a proof reaching a node it did not keep
+// rebuilds that subtree from its leaves.
+type SubtreeReader interface {
+	NodeReader
+	// Leaves yields, in path order, the trie's leaves whose paths start
+	// with the first depth bits of prefix; it may yield others around them
+	// (they are skipped). release frees what it holds.
+	Leaves(depth int, prefix []byte) (src LeafSource, release func(), err error)
+}
+
 // LeafValueReader reads a leaf's value by its path.
 type LeafValueReader interface {
 	LeafValue(path []byte) ([]byte, error)
@@ -477,7 +503,9 @@ func setBit(path []byte, d int, v byte) []byte {
 
 // ProveLeaf walks the trie with root, stored through a NodeWriter, down to
 // the leaf whose cumulative-weight interval holds point, and returns its
-// proof (what VerifyLeafProof checks).
+// proof (what VerifyLeafProof checks). When r is a SubtreeReader, a node
+// it did not keep is rebuilt, with the proof's part below it, from the
+// leaves under it.
 func ProveLeaf(r NodeReader, root []byte, point uint64) (types.LeafProof, error) {
 	parsed, err := ParseRoot(root)
 	if err != nil {
@@ -488,8 +516,13 @@ func ProveLeaf(r NodeReader, root []byte, point uint64) (types.LeafProof, error)
 	}
 	var sides [][]byte
 	digest := parsed.Digest
+	node := bytes.Clone(root)           // the hash of the node at depth
+	prefix := make([]byte, sha256.Size) // the path bits walked so far
 	for depth := 0; depth <= PathBits; depth++ {
 		enc, err := r.Node(digest)
+		if sr, ok := r.(SubtreeReader); ok && errors.Is(err, ErrNodeNotStored) {
+			return proveSubtree(sr, node, depth, prefix, point, sides)
+		}
 		if err != nil {
 			return types.LeafProof{}, fmt.Errorf("trie node %x at depth %d: %w", digest, depth, err)
 		}
@@ -503,16 +536,77 @@ func ProveLeaf(r NodeReader, root []byte, point uint64) (types.LeafProof, error)
 		case len(enc) == 1+2*NodeSize && enc[0] == nodeInner:
 			left, right := enc[1:1+NodeSize], enc[1+NodeSize:]
 			if ls, _ := sumCount(left); point < ls {
-				sides, digest = append(sides, sideNode(right)), left[:sha256.Size]
+				sides, node = append(sides, sideNode(right)), left
 			} else {
 				point -= ls
-				sides, digest = append(sides, sideNode(left)), right[:sha256.Size]
+				sides, node = append(sides, sideNode(left)), right
+				prefix = setBit(prefix, depth, 1)
 			}
+			digest = node[:sha256.Size]
 		default:
 			return types.LeafProof{}, fmt.Errorf("trie node %x at depth %d is corrupt", digest, depth)
 		}
 	}
 	return types.LeafProof{}, fmt.Errorf("trie deeper than %d levels", PathBits)
+}
+
+// proveSubtree rebuilds the subtree whose hash is node, at depth under the
+// first depth bits of prefix, from its leaves, and opens the leaf holding
+// point (relative to the subtree) in it; above are the proof's side nodes
+// down to depth.
+func proveSubtree(r SubtreeReader, node []byte, depth int, prefix []byte, point uint64, above [][]byte) (types.LeafProof, error) {
+	src, release, err := r.Leaves(depth, prefix)
+	if err != nil {
+		return types.LeafProof{}, fmt.Errorf("leaves under depth %d: %w", depth, err)
+	}
+	defer release()
+	b := &trieBuilder{src: &under{src: src, depth: depth, prefix: prefix}, w: discardNodes{}, targets: []target{{point: point}}}
+	got, err := b.subtree(depth, prefix)
+	if err != nil {
+		return types.LeafProof{}, err
+	}
+	if !bytes.Equal(got, node) {
+		return types.LeafProof{}, fmt.Errorf("the subtree rebuilt at depth %d has hash %x, not %x", depth, got, node)
+	}
+	t := b.targets[0]
+	if t.path == nil {
+		return types.LeafProof{}, fmt.Errorf("no leaf of the subtree at depth %d holds point %d", depth, point)
+	}
+	value := t.value
+	if value == nil {
+		if value, err = r.LeafValue(t.path); err != nil {
+			return types.LeafProof{}, fmt.Errorf("leaf value of path %x: %w", t.path, err)
+		}
+	}
+	sides := append(above, t.sides[depth:]...)
+	return types.LeafProof{Leaf: value, SideNodes: sides}, nil
+}
+
+// under yields the leaves of src under the first depth bits of prefix.
+type under struct {
+	src    LeafSource
+	depth  int
+	prefix []byte
+	done   bool
+}
+
+func (u *under) Next() (TrieLeaf, bool, error) {
+	for !u.done {
+		l, ok, err := u.src.Next()
+		if err != nil || !ok {
+			return TrieLeaf{}, false, err
+		}
+		if len(l.Path) != sha256.Size {
+			return TrieLeaf{}, false, fmt.Errorf("leaf path must be %d bytes, got %d", sha256.Size, len(l.Path))
+		}
+		if samePrefix(l.Path, u.prefix, u.depth) {
+			return l, true, nil
+		}
+		if bytes.Compare(l.Path, u.prefix) > 0 {
+			u.done = true // past the subtree: paths come in order
+		}
+	}
+	return TrieLeaf{}, false, nil
 }
 
 // sideNode is a node hash as a proof carries it: empty for an empty subtree.

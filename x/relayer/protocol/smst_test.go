@@ -452,3 +452,81 @@ func TestTrieFromValueHashes(t *testing.T) {
 	_, err = protocol.BuildTrie(&relaytest.SliceLeaves{Leaves: bad}, relaytest.NewNodes())
 	require.Error(t, err)
 }
+
+// partialNodes keeps only the nodes over at least min leaves, and yields a
+// subtree's leaves (with their value hashes only) from the sorted leaves.
+type partialNodes struct {
+	relaytest.Nodes
+	min    uint64
+	leaves []protocol.TrieLeaf
+}
+
+func (p partialNodes) PutNode(digest, enc []byte) error {
+	if protocol.EncodedNodeCount(enc) < p.min {
+		return nil
+	}
+	return p.Nodes.PutNode(digest, enc)
+}
+
+func (p partialNodes) Node(digest []byte) ([]byte, error) {
+	if enc, ok := p.ByDigest[string(digest)]; ok {
+		return enc, nil
+	}
+	return nil, fmt.Errorf("%w: %x", protocol.ErrNodeNotStored, digest)
+}
+
+// Leaves yields every leaf: ProveLeaf must narrow them to the subtree.
+func (p partialNodes) Leaves(int, []byte) (protocol.LeafSource, func(), error) {
+	hashed := make([]protocol.TrieLeaf, len(p.leaves))
+	for i, l := range p.leaves {
+		h := sha256.Sum256(l.Value)
+		hashed[i] = protocol.TrieLeaf{Path: l.Path, ValueHash: h[:], Weight: l.Weight}
+	}
+	return &relaytest.SliceLeaves{Leaves: hashed}, func() {}, nil
+}
+
+// TestProveLeafRebuildsSubtreesNotStored: a trie whose small subtrees were
+// not stored proves every point exactly as the fully stored trie does.
+func TestProveLeafRebuildsSubtreesNotStored(t *testing.T) {
+	rng := rand.New(rand.NewSource(29))
+	for _, n := range []int{1, 2, 3, 17, 64, 65, 300} {
+		leaves, _ := randomLeaves(t, rng, n)
+		full := relaytest.BuildTree(t, leaves...)
+		for _, min := range []uint64{2, 4, 64, 1000} {
+			p := partialNodes{Nodes: relaytest.NewNodes(), min: min, leaves: full.Leaves}
+			for k, v := range full.Values {
+				p.Values[k] = v
+			}
+			root, err := protocol.BuildTrie(&relaytest.SliceLeaves{Leaves: full.Leaves}, p)
+			require.NoError(t, err)
+			require.Equal(t, full.Root, root)
+			require.Less(t, len(p.ByDigest), len(full.ByDigest), "fewer nodes stored (n %d, min %d)", n, min)
+			for i := 0; i < n; i++ {
+				pt := uint64(i)*relayWeight + uint64(rng.Intn(relayWeight))
+				got, err := protocol.ProveLeaf(p, root, pt)
+				require.NoError(t, err, "n %d, min %d, point %d", n, min, pt)
+				require.Equal(t, full.Prove(t, pt), got, "n %d, min %d, point %d", n, min, pt)
+				_, err = protocol.VerifyLeafProof(root, pt, relayWeight, &got)
+				require.NoError(t, err)
+			}
+		}
+	}
+}
+
+// TestProveLeafRefusesAWrongSubtree: leaves that do not rebuild the node
+// the walk reached give an error, not a proof.
+func TestProveLeafRefusesAWrongSubtree(t *testing.T) {
+	rng := rand.New(rand.NewSource(31))
+	leaves, _ := randomLeaves(t, rng, 40)
+	full := relaytest.BuildTree(t, leaves...)
+	p := partialNodes{Nodes: relaytest.NewNodes(), min: 8, leaves: full.Leaves}
+	_, err := protocol.BuildTrie(&relaytest.SliceLeaves{Leaves: full.Leaves}, p)
+	require.NoError(t, err)
+	p.leaves = append(append([]protocol.TrieLeaf{}, full.Leaves[:10]...), full.Leaves[11:]...) // one leaf lost
+	for i := 0; i < 40; i++ {
+		if _, err := protocol.ProveLeaf(p, full.Root, uint64(i)*relayWeight); err != nil {
+			return
+		}
+	}
+	t.Fatal("a subtree missing a leaf was proven")
+}

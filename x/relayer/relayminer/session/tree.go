@@ -44,6 +44,14 @@ var ErrSessionClaimed = errors.New("session already claimed")
 // served); a fleet's shared log refuses it at append time.
 var ErrRelayLogged = errors.New("relay already in the session's log")
 
+// minStoredLeaves is the fewest leaves a claim trie node must be over to be
+// stored. A proof reaching a node not stored rebuilds the subtree under it
+// from the relay log (protocol.SubtreeReader): a few hundred log entries at
+// most, under a millisecond. Storing only the nodes over 64 leaves or more
+// writes about one node in 32 of the trie: a million-relay seal writes
+// ~30,000 nodes instead of ~2,000,000.
+const minStoredLeaves = 64
+
 // nodeBatch is how many trie nodes a build writes per store write: small,
 // so the relay log writes of the sessions being served, which leveldb
 // queues behind a batch, are not held up while a trie is written.
@@ -283,6 +291,9 @@ type nodeWriter struct {
 }
 
 func (w *nodeWriter) PutNode(digest, encoded []byte) error {
+	if protocol.EncodedNodeCount(encoded) < minStoredLeaves {
+		return nil
+	}
 	w.batch.Put(append(bytes.Clone(w.prefix), digest...), encoded)
 	if w.batch.Len() >= nodeBatch {
 		return w.flush()
@@ -296,9 +307,31 @@ func (w *nodeWriter) flush() error {
 	return err
 }
 
-// Node reads a claim trie node (protocol.NodeReader).
+// Node reads a claim trie node (protocol.NodeReader); one not stored (see
+// minStoredLeaves) is protocol.ErrNodeNotStored.
 func (t *Tree) Node(digest []byte) ([]byte, error) {
-	return t.db.Get(append(nodesKey(t.key), digest...))
+	enc, err := t.db.Get(append(nodesKey(t.key), digest...))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("%w: %x", protocol.ErrNodeNotStored, digest)
+	}
+	return enc, err
+}
+
+// trieReader reads a sealed tree's claim trie (protocol.SubtreeReader): its
+// stored nodes, and the leaves under a node not stored, from the relay log
+// with the claim seed and target it was sealed with.
+type trieReader struct {
+	*Tree
+	seed, target []byte
+	weight       uint64
+}
+
+// Leaves iterates the log entries whose paths share prefix's first
+// depth/8 bytes: a superset of the subtree's leaves, which ProveLeaf
+// narrows to the subtree.
+func (r trieReader) Leaves(depth int, prefix []byte) (protocol.LeafSource, func(), error) {
+	it := r.db.NewIterator(append(logKey(r.key), prefix[:depth/8]...))
+	return &logLeaves{it: it, seed: r.seed, target: r.target, weight: r.weight}, it.Release, nil
 }
 
 // LeafValue reads the leaf bytes of the relay on path from the value file,
@@ -387,7 +420,7 @@ func (t *Tree) prove(points []uint64, target []byte) ([]types.LeafProof, error) 
 	if tm.NodesStored {
 		out := make([]types.LeafProof, 0, len(points))
 		for _, pt := range points {
-			p, err := protocol.ProveLeaf(t, tm.Root, pt)
+			p, err := protocol.ProveLeaf(trieReader{Tree: t, seed: tm.ClaimSeed, target: target, weight: tm.ComputeUnitsPerRelay}, tm.Root, pt)
 			if err != nil {
 				break
 			}
