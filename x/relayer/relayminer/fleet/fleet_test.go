@@ -113,7 +113,7 @@ func TestReplayIsSeenBeforeServing(t *testing.T) {
 // another takes it within two TTLs, catches up from the stream and claims
 // every relay any replica answered.
 func TestLeaseOneHolderAndTakeoverLosesNothing(t *testing.T) {
-	const ttl = time.Second
+	const ttl = 2 * time.Second // long enough that a loaded machine's delays stay small beside it
 	ff := newFleetFixture(t, jetstreamtest.NewCluster(t, 3, jetstreamtest.Options{}), 3, ttl)
 	chain := newFakeChain()
 	for range 3 {
@@ -251,8 +251,12 @@ func TestJetStreamDownThenBack(t *testing.T) {
 
 	ff.cluster.Stop(0)
 	require.ErrorIs(t, addRelay(t, r.fleet, ff.sup.Address, relays[10]), store.ErrUnavailable)
-	lost := <-ff.events // its renewal fails
-	require.False(t, lost.held)
+	select {
+	case lost := <-ff.events: // its renewal fails
+		require.False(t, lost.held)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the holder did not give up its lease while JetStream was down")
+	}
 	require.False(t, r.fleet.Leads(ff.sup.Address))
 
 	ff.cluster.Restart(0)
