@@ -125,7 +125,7 @@ func (rm *RelayMiner) Start(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	rm.Meter = meter.New(rm.Chain, rm.deps.Logger, rm.Metrics)
+	rm.Meter = meter.New(rm.Chain, rm.deps.Logger, rm.Metrics, rm.Sessions)
 	if err := rm.startRelayServers(ctx, keys, miner.New(rm.Chain, sessions, rm.Metrics)); err != nil {
 		return err
 	}

@@ -128,8 +128,9 @@ func TestRelayMeter(t *testing.T) {
 		network.WithServices(
 			types.Service{Id: "eth", Name: "Ethereum", ComputeUnitsPerRelay: cupr},
 			types.Service{Id: "sol", Name: "Solana", ComputeUnitsPerRelay: cupr},
-			types.Service{Id: "btc", Name: "Bitcoin", ComputeUnitsPerRelay: cupr}),
-		network.WithFundedAccounts("app1", "supA", "supB", "app2", "sup2", "app3", "sup3"),
+			types.Service{Id: "btc", Name: "Bitcoin", ComputeUnitsPerRelay: cupr},
+			types.Service{Id: "dot", Name: "Polkadot", ComputeUnitsPerRelay: cupr}),
+		network.WithFundedAccounts("app1", "supA", "supB", "app2", "sup2", "app3", "sup3", "app4", "sup4"),
 	)
 	backend := jsonRPCBackend(t)
 	// Two suppliers of eth for app1, one of sol for app2: each session has
@@ -235,6 +236,34 @@ func TestRelayMeter(t *testing.T) {
 		}
 		requireNoOverservice(t, evs)
 		require.Equal(t, before.AddRaw(8*relayTokens), balance(t, n, c.supplier))
+	})
+
+	t.Run("a RelayMiner restarted mid-session counts the relays it served before", func(t *testing.T) {
+		t.Parallel()
+		sup4 := meterSupplier{"sup4", "dot", network.FreeAddr(t)}
+		stakeFor(t, n, "app4", "dot", meterAppStake, sup4)
+		_, cfg := meterConfig(t, n.RPCURL(), backend.URL, sup4)
+		rm := startRelayMiner(t, n, cfg)
+		c := newClient(t, n, "app4", "sup4", "http://"+sup4.listen)
+		hdr := nextSessionOf(t, n, "app4", "dot").Header
+		waitFor(t, n, 10*time.Second, "the relay miner to see the session", func() bool { return rm.Chain.LatestHeight() >= hdr.SessionStartBlockHeight })
+		require.Equal(t, 3, relayUntilRefused(t, c, hdr, 3, 0))
+		require.NoError(t, rm.Stop(context.Background()))
+		rm = startRelayMiner(t, n, cfg) // the same store
+		t.Cleanup(func() { _ = rm.Stop(context.Background()) })
+		require.Equal(t, 5, relayUntilRefused(t, c, hdr, 8, 100), "3 of the 8 relays the stake pays were served before the restart")
+
+		w := protocol.SessionWindows(p, hdr.SessionEndBlockHeight)
+		_, err := n.WaitForHeightWithTimeout(w.ProofWindowClose+1, 90*time.Second)
+		require.NoError(t, err)
+		evs := n.RelayerEvents(t, hdr.SessionStartBlockHeight, w.ProofWindowClose+1)
+		o := outcomes(evs, c.supplier)
+		require.NotNil(t, o.claims[hdr.SessionId])
+		require.EqualValues(t, 8, o.claims[hdr.SessionId].NumRelays)
+		settled := o.settled[hdr.SessionId]
+		require.NotNil(t, settled)
+		require.Equal(t, sdkmath.NewInt(8*relayTokens), settled.Amount.Amount)
+		require.False(t, settled.Capped)
 	})
 
 	statusScenario(t, n, p, backend.URL)

@@ -1,21 +1,3 @@
-// Package meter is the RelayMiner's relay meter: for each (supplier,
-// session) it knows the most the supplier can be paid for serving the
-// session's application, counts each relay's compute units before the
-// backend is called, and refuses a relay that would pass that budget with
-// types.ErrRelayOverServiced. The arithmetic is the chain's settlement
-// rules, from the protocol package (SupplierShare, ClaimPayable,
-// SupplierBudget, BudgetComputeUnits); this package only gathers their
-// inputs from the chain and keeps the counters.
-//
-// It must never decide anything about a relay beyond its budget, nor keep
-// counters past the session's proof window. Its counters live in memory:
-// a RelayMiner restarted mid-session starts the session's count again (the
-// chain still never pays more than the stake holds). Fleet mode: Reserve
-// and the release it returns are the only places a count changes; replicas
-// of one supplier serving the same sessions would have to make them
-// against a shared counter (e.g. a JetStream key-value entry per
-// (supplier, session) updated by compare-and-set), the budget staying as
-// computed here.
 package meter
 
 import (
@@ -47,6 +29,12 @@ type Chain interface {
 	SessionClaims(ctx context.Context, sessionID string) ([]types.Claim, error)
 }
 
+// Logged counts the relays already in a session's relay log (a session
+// served before a restart).
+type Logged interface {
+	LoggedRelays(hdr types.SessionHeader, supplier string) (uint64, error)
+}
+
 // Reasons of a refusal (metric label and log field).
 const (
 	// ReasonShareUsed: the supplier served its whole share of the session.
@@ -66,6 +54,7 @@ type Meter struct {
 	logger  log.Logger
 	metrics *metrics.Meter
 	service func(id string) string // metric label of a service id
+	logged  Logged                 // nil: every session starts at 0
 
 	mu      sync.Mutex
 	entries map[string]*entry // by supplier + "/" + session id
@@ -73,11 +62,12 @@ type Meter struct {
 	pruned  int64             // height entries were last pruned at
 }
 
-// New builds a meter; its metrics are registered in m's registry.
-func New(chain Chain, logger log.Logger, m *metrics.Metrics) *Meter {
+// New builds a meter; its metrics are registered in m's registry. A
+// session's count starts from the relays logged reports (nil: from 0).
+func New(chain Chain, logger log.Logger, m *metrics.Metrics, logged Logged) *Meter {
 	return &Meter{
 		chain: chain, logger: logger.With("module", "meter"), metrics: metrics.NewMeter(m.Registry), service: m.Service,
-		entries: map[string]*entry{}, labels: map[string]int{},
+		logged: logged, entries: map[string]*entry{}, labels: map[string]int{},
 	}
 }
 
@@ -201,6 +191,20 @@ func (m *Meter) entry(ctx context.Context, hdr types.SessionHeader, supplier str
 		hdr: hdr, supplier: supplier, cupr: svc.ComputeUnitsPerRelay, mult: p.ComputeUnitsToTokensMultiplier,
 		share:      protocol.SupplierShare(sess.Application.Stake.Amount, len(sess.Suppliers)),
 		claimClose: w.ClaimWindowClose, proofClose: w.ProofWindowClose,
+	}
+	if m.logged != nil {
+		// Served before this process saw the session (a restart): its
+		// relays count. A relay of this process is counted before it is
+		// logged, so none is counted twice.
+		n, err := m.logged.LoggedRelays(hdr, supplier)
+		if err != nil {
+			return nil, err
+		}
+		e.relays, e.usedCU = n, n*e.cupr
+		if n > 0 {
+			m.logger.Info("relay meter: session served before a restart", "session_id", hdr.SessionId, "supplier", supplier,
+				"service", hdr.ServiceId, "relays", n)
+		}
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -168,7 +168,7 @@ func TestMeterBudget(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := newFakeChain(6_000)
-			m := meter.New(c, log.NewNopLogger(), metrics.New())
+			m := meter.New(c, log.NewNopLogger(), metrics.New(), nil)
 			c.setHeight(tc.start + 1)
 			if tc.setup != nil {
 				tc.setup(c, m)
@@ -186,7 +186,7 @@ func TestMeterCountsBeforeServingAndReleasesUnservedRelays(t *testing.T) {
 	c := newFakeChain(6_000)
 	mm := metrics.New()
 	mm.AddServices("eth")
-	m := meter.New(c, log.NewNopLogger(), mm)
+	m := meter.New(c, log.NewNopLogger(), mm, nil)
 	c.setHeight(6)
 	require.Equal(t, 99, serve(t, m, "eth", 5, supA, 99))
 	release, err := m.Reserve(context.Background(), header("eth", 5), supA)
@@ -223,7 +223,7 @@ func TestMeterCountsBeforeServingAndReleasesUnservedRelays(t *testing.T) {
 
 func TestMeterChainUnavailableBeforeTheFirstBudget(t *testing.T) {
 	c := newFakeChain(6_000)
-	m := meter.New(c, log.NewNopLogger(), metrics.New())
+	m := meter.New(c, log.NewNopLogger(), metrics.New(), nil)
 	c.setHeight(6)
 	c.failing = errors.New("node down")
 	_, err := m.Reserve(context.Background(), header("eth", 5), supA)
@@ -236,7 +236,7 @@ func TestMeterApplicationLabelsAreBounded(t *testing.T) {
 	c := newFakeChain(6_000)
 	mm := metrics.New()
 	mm.AddServices("eth")
-	m := meter.New(c, log.NewNopLogger(), mm)
+	m := meter.New(c, log.NewNopLogger(), mm, nil)
 	c.setHeight(6)
 	for i := range metrics.MaxApplicationLabels + 10 {
 		hdr := header("eth", 5)
@@ -252,4 +252,23 @@ func TestMeterApplicationLabelsAreBounded(t *testing.T) {
 	}
 	require.Len(t, labels, metrics.MaxApplicationLabels+1)
 	require.True(t, labels[metrics.OtherApplications])
+}
+
+type loggedRelays map[string]uint64
+
+func (l loggedRelays) LoggedRelays(hdr types.SessionHeader, supplier string) (uint64, error) {
+	return l[supplier+"/"+hdr.SessionId], nil
+}
+
+// TestMeterCountsTheRelaysLoggedBeforeARestart: a RelayMiner restarted
+// mid-session starts the session's count from its relay log.
+func TestMeterCountsTheRelaysLoggedBeforeARestart(t *testing.T) {
+	c := newFakeChain(6_000)
+	m := meter.New(c, log.NewNopLogger(), metrics.New(), loggedRelays{supA + "/" + sessionID("eth", 5): 60})
+	c.setHeight(6)
+	require.Equal(t, 40, serve(t, m, "eth", 5, supA, 1000), "60 of its 100 relays were served before the restart")
+	require.Equal(t, 100, serve(t, m, "eth", 5, supB, 1000))
+	u, ok := m.Usage(supA, sessionID("eth", 5))
+	require.True(t, ok)
+	require.EqualValues(t, 100, u.Relays)
 }

@@ -1,6 +1,8 @@
 // Package proxy is the RelayerProxy: one HTTP server per listen address
 // that takes signed RelayRequests, checks the application's signature and
-// session against the chain, forwards the payload to the service's backend,
+// session against the chain, has the relay meter count it against what the
+// application can pay (a relay past that is refused before the backend is
+// called), forwards the payload to the service's backend,
 // signs the RelayResponse with the supplier's key, has the miner record the
 // relay and replies. A refused relay gets a RelayResponse carrying a typed
 // error and a fitting HTTP status, is counted, and is never mined.
