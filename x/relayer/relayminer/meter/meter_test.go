@@ -272,3 +272,25 @@ func TestMeterCountsTheRelaysLoggedBeforeARestart(t *testing.T) {
 	require.True(t, ok)
 	require.EqualValues(t, 100, u.Relays)
 }
+
+// BenchmarkReserve is the meter's cost per relay once the session's budget
+// is known (one block: no refresh), from concurrent relays.
+func BenchmarkReserve(b *testing.B) {
+	c := newFakeChain(1 << 60)
+	c.params.ComputeUnitsToTokensMultiplier = 1
+	mm := metrics.New()
+	mm.AddServices("eth")
+	m := meter.New(c, log.NewNopLogger(), mm, nil)
+	c.setHeight(6)
+	hdr := header("eth", 5)
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			release, err := m.Reserve(context.Background(), hdr, supA)
+			if err != nil {
+				b.Fatal(err)
+			}
+			_ = release
+		}
+	})
+}
