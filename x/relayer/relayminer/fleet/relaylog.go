@@ -21,8 +21,9 @@ import (
 	"github.com/pokt-network/poktroll/x/relayer/types"
 )
 
-// Headers a relay message carries besides its bytes (relay key ‖ leaf, as
-// the leveldb relay log stores them).
+// Headers a relay message carries besides its bytes: the relay key ‖ the
+// leaf bytes, what the session manager's AddRelay records (the lease
+// holder hands them to it as they are).
 const (
 	hdrSession = "Pokt-Session" // base64 of the session header (protobuf)
 	hdrCUPR    = "Pokt-Cupr"    // the service's compute units per relay
