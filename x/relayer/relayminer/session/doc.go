@@ -12,7 +12,8 @@
 // order, and the trie is built from the entries alone. When the
 // block after the session's grace period exists (the claim seed, which
 // decides minability), the tree is sealed: the claim trie is built in one
-// pass from the log's minable relays, its nodes written to the store, and
+// pass from the log's minable relays, its nodes over 64 leaves or more
+// written to the store (a proof rebuilds the small subtrees below), and
 // then claimed. Nothing per relay is held in memory, and a restart replays
 // nothing: no relay whose response was returned is lost.
 //
