@@ -385,7 +385,21 @@ func (s *Server) forward(ctx context.Context, in *types.HTTPRequest, svc *Servic
 		}
 		return nil, errorsmod.Wrap(types.ErrRelayBackendFailed, err.Error())
 	}
-	defer resp.Body.Close()
+	// The body is closed at the deadline whatever it is: net/http stops
+	// watching the context once a response switched protocols (its body
+	// is then the raw connection), so only closing it cuts a read.
+	stop := context.AfterFunc(ctx, func() { _ = resp.Body.Close() })
+	defer func() {
+		stop()
+		_ = resp.Body.Close()
+	}()
+	if resp.StatusCode < 200 {
+		// A relay is answered by a final status: a backend switching
+		// protocols (101), or answering another 1xx as final, answered
+		// no HTTP request. Refused at once rather than read until the
+		// deadline.
+		return nil, errorsmod.Wrapf(types.ErrRelayBackendFailed, "backend answered %q: an HTTP relay takes a final (2xx-5xx) answer", resp.Status)
+	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, svc.MaxBodyBytes+1))
 	if err != nil {
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
