@@ -69,3 +69,34 @@ func HeadersToHTTP(hs []Header) http.Header {
 	}
 	return h
 }
+
+// Upgrade is the protocol switch h asks for: its Upgrade header's value, or
+// "upgrade" when only its Connection header names one; "" when it asks for
+// none. An HTTP relay is one request and its answer: a request asking to
+// switch protocols (a WebSocket handshake) is not one.
+func Upgrade(h http.Header) string {
+	if v := strings.Join(h.Values("Upgrade"), ", "); strings.TrimSpace(v) != "" {
+		return v
+	}
+	for _, v := range h.Values("Connection") {
+		for _, f := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(f), "upgrade") {
+				return "upgrade"
+			}
+		}
+	}
+	return ""
+}
+
+// PayloadUpgrade is Upgrade of a relay payload's headers, whatever the
+// case of their names.
+func PayloadUpgrade(hs []Header) string {
+	h := http.Header{}
+	for _, x := range hs {
+		name := textproto.CanonicalMIMEHeaderKey(x.Name)
+		if name == "Upgrade" || name == "Connection" {
+			h[name] = append(h[name], x.Values...)
+		}
+	}
+	return Upgrade(h)
+}

@@ -2,6 +2,7 @@ package types_test
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -37,4 +38,27 @@ func TestPayloadHeadersCarryOnlyEndToEndHeaders(t *testing.T) {
 		"Authorization": {"Bearer x"},
 		"Content-Type":  {"application/json"},
 	}, back, "names canonicalised and merged; hop-by-hop left out")
+}
+
+func TestUpgradeIsFoundInAnyCaseAndOnlyWhenAsked(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		h    http.Header
+		want string
+	}{
+		{"websocket handshake", http.Header{"Upgrade": {"websocket"}, "Connection": {"Upgrade"}}, "websocket"},
+		{"Upgrade alone", http.Header{"Upgrade": {"h2c"}}, "h2c"},
+		{"Connection alone", http.Header{"Connection": {"keep-alive, UPGRADE"}}, "upgrade"},
+		{"empty Upgrade", http.Header{"Upgrade": {" "}}, ""},
+		{"plain request", http.Header{"Connection": {"keep-alive"}, "Content-Type": {"application/json"}}, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			require.Equal(t, tt.want, types.Upgrade(tt.h))
+			var payload []types.Header
+			for name, values := range tt.h {
+				payload = append(payload, types.Header{Name: strings.ToLower(name), Values: values})
+			}
+			require.Equal(t, tt.want, types.PayloadUpgrade(payload), "payload header names in lower case")
+		})
+	}
 }

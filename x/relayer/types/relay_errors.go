@@ -31,6 +31,11 @@ var (
 	// what the application's stake can pay it for the session (the relay
 	// meter); another supplier of the session may still serve it.
 	ErrRelayOverServiced = errorsmod.Register(RelayCodespace, 15, "application over-serviced")
+	// ErrRelayUpgrade: the relay server's request, or the HTTP request in
+	// its payload, asks to switch protocols (Upgrade, e.g. a WebSocket
+	// handshake). An HTTP relay is one request and its answer: such a
+	// request is refused at once and never forwarded to the backend.
+	ErrRelayUpgrade = errorsmod.Register(RelayCodespace, 16, "protocol upgrade is not an HTTP relay")
 )
 
 // relayErrors are the relay refusals with their HTTP status and metric
@@ -54,6 +59,7 @@ var relayErrors = []struct {
 	{ErrRelayDuplicate, http.StatusConflict, "duplicate"},
 	{ErrRelayStoreUnavailable, http.StatusServiceUnavailable, "store_unavailable"},
 	{ErrRelayOverServiced, http.StatusTooManyRequests, "over_serviced"},
+	{ErrRelayUpgrade, http.StatusBadRequest, "upgrade"},
 }
 
 // RelayRefusal is the relay error err is (or wraps), with its HTTP status

@@ -53,6 +53,7 @@ type Meter interface {
 // admitted is a relay request that passed every check.
 type admitted struct {
 	req     *types.RelayRequest // as received
+	in      types.HTTPRequest   // its payload
 	compact types.RelayRequest  // its compact form, as its trie leaf holds it
 	key     []byte              // its key: the signable bytes the application signed
 	svc     *Service
@@ -189,6 +190,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // served before. The returned request is set whenever it decoded.
 func (s *Server) admit(w http.ResponseWriter, r *http.Request) (admitted, error) {
 	var a admitted
+	if up := types.Upgrade(r.Header); up != "" {
+		// Not read: the client waits for a switch, and this path serves
+		// HTTP relays only.
+		return a, errorsmod.Wrapf(types.ErrRelayUpgrade, "a %s asking to upgrade to %q: relays are POSTed RelayRequests, one request and its answer", r.Method, up)
+	}
 	if r.Method != http.MethodPost {
 		return a, errorsmod.Wrapf(types.ErrRelayMethodNotAllowed, "got %s", r.Method)
 	}
@@ -225,6 +231,15 @@ func (s *Server) admit(w http.ResponseWriter, r *http.Request) (admitted, error)
 	a.svc = svc
 	if int64(len(req.Payload)) > svc.MaxBodyBytes {
 		return a, errorsmod.Wrapf(types.ErrRelayBodyTooLarge, "payload of %d bytes, limit %d", len(req.Payload), svc.MaxBodyBytes)
+	}
+	if err := a.in.Unmarshal(req.Payload); err != nil {
+		return a, errorsmod.Wrapf(types.ErrRelayBadRequest, "payload is not an HTTPRequest: %v", err)
+	}
+	if up := types.PayloadUpgrade(a.in.Headers); up != "" {
+		// Forwarded without its hop-by-hop headers it would be another
+		// request; forwarded with them the backend could hold the
+		// connection for ever. Refused before the meter counts it.
+		return a, errorsmod.Wrapf(types.ErrRelayUpgrade, "the relayed %s %s asks to upgrade to %q: an HTTP relay is one request and its answer", a.in.Method, a.in.Path, up)
 	}
 	ctx := r.Context()
 	if a.windows, err = s.checkSession(ctx, hdr, svc); err != nil {
@@ -300,11 +315,7 @@ func (s *Server) checkSession(ctx context.Context, hdr *types.SessionHeader, svc
 
 // serve forwards the payload, signs the response and has it mined.
 func (s *Server) serve(ctx context.Context, a admitted) (*types.RelayResponse, error) {
-	var in types.HTTPRequest
-	if err := in.Unmarshal(a.req.Payload); err != nil {
-		return nil, errorsmod.Wrapf(types.ErrRelayBadRequest, "payload is not an HTTPRequest: %v", err)
-	}
-	out, err := s.forward(ctx, &in, a.svc)
+	out, err := s.forward(ctx, &a.in, a.svc)
 	if err != nil {
 		return nil, err
 	}
