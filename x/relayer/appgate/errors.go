@@ -26,6 +26,10 @@ import (
 //	application_over_serviced 429 every supplier tried refused: the application's stake
 //	                             cannot pay any of them for more relays in this session
 //	timeout                 504  request_timeout passed before a supplier answered
+//	upgrade_not_supported   501  the request asks to switch protocols (a WebSocket
+//	                             handshake): not relayed, the AppGate relays HTTP only
+//	origin_not_allowed      403  a CORS preflight from an origin not in
+//	                             cors.allowed_origins (answered here, never relayed)
 //
 // The body is {"error": {"code": ..., "message": ..., "attempts": [...]}},
 // attempts listing each supplier tried and why it failed (502 and 504 only).
@@ -43,6 +47,12 @@ const (
 	// with types.ErrRelayOverServiced.
 	CodeApplicationOverServiced = "application_over_serviced"
 	CodeTimeout                 = "timeout"
+	// CodeUpgradeNotSupported: the request asks to switch protocols; it
+	// is not an HTTP relay and is not sent to any supplier.
+	CodeUpgradeNotSupported = "upgrade_not_supported"
+	// CodeOriginNotAllowed: a CORS preflight from an origin the config
+	// does not allow.
+	CodeOriginNotAllowed = "origin_not_allowed"
 )
 
 var statusOf = map[string]int{
@@ -56,6 +66,8 @@ var statusOf = map[string]int{
 	CodeSuppliersFailed:         http.StatusBadGateway,
 	CodeApplicationOverServiced: http.StatusTooManyRequests,
 	CodeTimeout:                 http.StatusGatewayTimeout,
+	CodeUpgradeNotSupported:     http.StatusNotImplemented,
+	CodeOriginNotAllowed:        http.StatusForbidden,
 }
 
 // Error is a request the AppGate could not relay.

@@ -57,6 +57,9 @@ type Options struct {
 	// Transport sends relays to suppliers (default: a pooled transport
 	// that ignores proxy environment variables).
 	Transport http.RoundTripper
+	// CORS is the cross-origin policy (default: no origin allowed;
+	// preflights are answered, never relayed).
+	CORS config.CORS
 }
 
 // maxResponseBytes bounds a supplier's marshalled RelayResponse.
@@ -78,6 +81,7 @@ type Gateway struct {
 	sessions *sessions
 	picker   *picker
 	client   *http.Client
+	cors     *cors
 	logger   log.Logger
 	metrics  *Metrics
 }
@@ -115,6 +119,7 @@ func NewGateway(app Signer, services []string, chain Chain, opts Options, logger
 		sessions: newSessions(app.Address, services, chain, logger),
 		picker:   newPicker(opts.FailureMemory),
 		client:   &http.Client{Transport: opts.Transport},
+		cors:     newCORS(opts.CORS),
 		logger:   logger,
 		metrics:  m,
 	}
@@ -140,6 +145,20 @@ func (g *Gateway) Sessions() map[string]string { return g.sessions.snapshot() }
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	service, rest := splitService(r.URL.Path)
+	if isPreflight(r) {
+		// Not a relay: answered here, sent to no supplier, mined nowhere.
+		label, outcome := UnknownServiceLabel, "preflight"
+		if g.serves[service] {
+			label = service
+		}
+		if err := g.cors.preflight(w, r); err != nil {
+			outcome = err.Code
+			writeError(w, err)
+		}
+		g.metrics.Requests.WithLabelValues(label, outcome).Inc()
+		return
+	}
+	g.cors.allowOrigin(w.Header(), r.Header.Get("Origin"))
 	if !g.serves[service] {
 		// Counted under one fixed label: a label taken from the path would
 		// make a series per request.
@@ -173,6 +192,11 @@ func splitService(path string) (string, string) {
 }
 
 func (g *Gateway) handle(r *http.Request, service, path string) (*types.HTTPResponse, *Error) {
+	if up := upgradeAsked(r.Header); up != "" {
+		// Relayed as plain HTTP it would be another request, billed, and
+		// the client would wait for a switch that never comes.
+		return nil, newError(CodeUpgradeNotSupported, fmt.Sprintf("the request asks to upgrade to %q: this AppGate relays HTTP requests, one request and its answer; WebSocket is not served yet", up))
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), g.opts.RequestTimeout)
 	defer cancel()
 	limit := g.opts.MaxBodyBytes
@@ -423,11 +447,19 @@ func endpointOf(sup types.Supplier, service string) string {
 	return ""
 }
 
-// writeResponse answers with the backend's status, headers and body.
+// writeResponse answers with the backend's status, headers and body,
+// less its CORS headers: the AppGate's own (already set) decide which
+// pages may read the answer.
 func writeResponse(w http.ResponseWriter, res *types.HTTPResponse) {
 	out := w.Header()
 	for name, values := range types.HeadersToHTTP(res.Headers) {
-		out[name] = values
+		switch {
+		case strings.HasPrefix(name, "Access-Control-"):
+		case name == "Vary":
+			out[name] = append(out[name], values...)
+		default:
+			out[name] = values
+		}
 	}
 	status := int(res.StatusCode)
 	if status != http.StatusNoContent && status != http.StatusNotModified {

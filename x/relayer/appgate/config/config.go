@@ -2,6 +2,8 @@ package config
 
 import (
 	"fmt"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/pokt-network/poktroll/x/relayer/internal/yamlconf"
@@ -12,6 +14,9 @@ import (
 const (
 	DefaultRequestTimeout = yamlconf.DefaultRequestTimeout
 	DefaultMaxBodyBytes   = yamlconf.DefaultMaxBodyBytes
+	// DefaultCORSMaxAge is how long a browser may cache the answer to a
+	// preflight.
+	DefaultCORSMaxAge = 10 * time.Minute
 )
 
 // DefaultServer are the limits of the listen address's server absent from
@@ -50,12 +55,67 @@ type Config struct {
 	RequestTimeout time.Duration `yaml:"request_timeout"`
 	// MaxBodyBytes bounds a client request's body (default 4 MiB).
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// CORS lets web pages of other origins call the AppGate (off by
+	// default). The AppGate answers preflights itself: they are never
+	// relayed.
+	CORS CORS `yaml:"cors"`
 	// Server bounds what clients can hold of the server on Listen.
 	Server ServerLimits `yaml:"server"`
 	// Metrics is the Prometheus endpoint, and the profiler's when
 	// metrics.pprof is set.
 	Metrics MetricsEndpoint `yaml:"metrics"`
 	Health  Endpoint        `yaml:"health"`
+}
+
+// CORS is the AppGate's cross-origin resource sharing policy.
+type CORS struct {
+	// AllowedOrigins are the origins (scheme://host[:port]) whose pages
+	// may call the AppGate, or "*" alone for any; empty (the default):
+	// none.
+	AllowedOrigins []string `yaml:"allowed_origins"`
+	// MaxAge is how long a browser may cache a preflight's answer
+	// (default 10m).
+	MaxAge time.Duration `yaml:"max_age"`
+}
+
+// Validate records c's problems; field is where c stands ("cors").
+func (c CORS) Validate(p *yamlconf.Problems, field string) {
+	seen := map[string]int{}
+	for i, o := range c.AllowedOrigins {
+		f := fmt.Sprintf("%s.allowed_origins[%d]", field, i)
+		if o == "*" {
+			if len(c.AllowedOrigins) > 1 {
+				p.Add(f, `"*" allows every origin: list it alone`)
+			}
+			continue
+		}
+		if !p.Check(f, o, origin) {
+			continue
+		}
+		if first, dup := seen[o]; dup {
+			p.Add(f, "%q is already %s.allowed_origins[%d]", o, field, first)
+		}
+		seen[o] = i
+	}
+	if c.MaxAge < 0 {
+		p.Add(field+".max_age", "must not be negative, got %s", c.MaxAge)
+	}
+}
+
+// origin checks a web origin as browsers send it: http(s)://host[:port],
+// without a path, query or user, in lower case.
+func origin(s string) string {
+	if problem := yamlconf.HTTPURL(s); problem != "" {
+		return "is not an origin: want http(s)://host[:port]"
+	}
+	u, _ := url.Parse(s)
+	switch {
+	case u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.Path != "" || strings.HasSuffix(s, "?") || strings.HasSuffix(s, "#"):
+		return "is not an origin: want http(s)://host[:port], no path (not even a trailing slash), query or user"
+	case strings.ToLower(s) != s:
+		return "is not an origin as browsers send it: write it in lower case"
+	}
+	return ""
 }
 
 // Application is the staked application the AppGate signs relays for.
@@ -75,6 +135,7 @@ func Load(path string) (*Config, error) {
 func Parse(data []byte) (*Config, error) {
 	cfg := &Config{
 		RequestTimeout: DefaultRequestTimeout, MaxBodyBytes: DefaultMaxBodyBytes, Server: DefaultServer,
+		CORS:    CORS{MaxAge: DefaultCORSMaxAge},
 		Metrics: yamlconf.DefaultMetricsEndpoint(), Health: yamlconf.DefaultEndpoint(),
 	}
 	if err := yamlconf.Validated(yamlconf.Decode(data, cfg), cfg.Validate); err != nil {
@@ -106,6 +167,7 @@ func (c *Config) Validate() error {
 			seen[id] = i
 		}
 	}
+	c.CORS.Validate(p, "cors")
 	yamlconf.Positive(p, "request_timeout", c.RequestTimeout)
 	yamlconf.Positive(p, "max_body_bytes", c.MaxBodyBytes)
 	c.Server.Validate(p, "server")

@@ -41,6 +41,7 @@ func TestValidConfigLoads(t *testing.T) {
 		RequestTimeout: 10 * time.Second,
 		MaxBodyBytes:   4194304,
 		Server:         config.DefaultServer,
+		CORS:           config.CORS{MaxAge: config.DefaultCORSMaxAge},
 		Metrics:        config.MetricsEndpoint{Endpoint: config.Endpoint{MaxConnections: 64}},
 		Health:         config.Endpoint{Listen: "127.0.0.1:8081", MaxConnections: 64},
 	}, cfg)
@@ -224,4 +225,42 @@ func TestLoadNamesTheFile(t *testing.T) {
 	require.ErrorContains(t, err, path)
 	_, err = config.Load(filepath.Join(t.TempDir(), "missing.yaml"))
 	require.ErrorContains(t, err, "reading appgate config")
+}
+
+func TestCORSLoads(t *testing.T) {
+	cfg, err := config.Parse([]byte(valid + `
+cors:
+  allowed_origins: ["https://app.example.com", "http://localhost:3000"]
+  max_age: 1h
+`))
+	require.NoError(t, err)
+	require.Equal(t, config.CORS{AllowedOrigins: []string{"https://app.example.com", "http://localhost:3000"}, MaxAge: time.Hour}, cfg.CORS)
+
+	cfg, err = config.Parse([]byte(valid + "cors: {allowed_origins: ['*']}\n"))
+	require.NoError(t, err)
+	require.Equal(t, config.CORS{AllowedOrigins: []string{"*"}, MaxAge: config.DefaultCORSMaxAge}, cfg.CORS, "max_age takes its default")
+}
+
+func TestCORSProblemsNameTheirField(t *testing.T) {
+	got := fieldErrors(t, valid+`
+cors:
+  allowed_origins:
+    - https://app.example.com/
+    - app.example.com
+    - https://App.example.com
+    - https://user@app.example.com
+    - http://localhost:3000
+    - http://localhost:3000
+    - "*"
+  max_age: -1s
+`)
+	require.Equal(t, map[string]string{
+		"cors.allowed_origins[0]": `"https://app.example.com/" is not an origin: want http(s)://host[:port], no path (not even a trailing slash), query or user`,
+		"cors.allowed_origins[1]": `"app.example.com" is not an origin: want http(s)://host[:port]`,
+		"cors.allowed_origins[2]": `"https://App.example.com" is not an origin as browsers send it: write it in lower case`,
+		"cors.allowed_origins[3]": `"https://user@app.example.com" is not an origin: want http(s)://host[:port], no path (not even a trailing slash), query or user`,
+		"cors.allowed_origins[5]": `"http://localhost:3000" is already cors.allowed_origins[4]`,
+		"cors.allowed_origins[6]": `"*" allows every origin: list it alone`,
+		"cors.max_age":            "must not be negative, got -1s",
+	}, got)
 }
