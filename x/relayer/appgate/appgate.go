@@ -86,7 +86,7 @@ func (a *AppGate) Start(ctx context.Context) (err error) {
 	}
 	a.Gateway = NewGateway(signer, a.cfg.Services, a.Chain, Options{
 		RequestTimeout: a.cfg.RequestTimeout, MaxBodyBytes: a.cfg.MaxBodyBytes, Transport: a.deps.Transport,
-		CORS: a.cfg.CORS,
+		CORS: a.cfg.CORS, RPCTypes: a.cfg.RPCTypes,
 	}, a.deps.Logger, a.Metrics)
 	a.Gateway.OnBlock(ctx, height)
 

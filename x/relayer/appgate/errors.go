@@ -1,6 +1,7 @@
 package appgate
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -32,7 +33,9 @@ import (
 //	                             cors.allowed_origins (answered here, never relayed)
 //
 // The body is {"error": {"code": ..., "message": ..., "attempts": [...]}},
-// attempts listing each supplier tried and why it failed (502 and 504 only).
+// attempts listing each supplier tried and why it failed (429, 502 and 504
+// only); for a JSON-RPC service, a JSON-RPC 2.0 error response carrying
+// the request's id with that object in its data (writeJSONRPCError).
 // A relayed response, whatever its status, is the backend's own.
 const (
 	CodeUnknownService       = "unknown_service"
@@ -68,6 +71,28 @@ var statusOf = map[string]int{
 	CodeTimeout:                 http.StatusGatewayTimeout,
 	CodeUpgradeNotSupported:     http.StatusNotImplemented,
 	CodeOriginNotAllowed:        http.StatusForbidden,
+}
+
+// jsonRPCErrors are the JSON-RPC 2.0 error code and message of each
+// refusal, for services whose clients speak JSON-RPC (rpc_types): codes in
+// the range JSON-RPC 2.0 leaves to servers (-32000 to -32099), one per
+// refusal, listed in the README.
+var jsonRPCErrors = map[string]struct {
+	code    int
+	message string
+}{
+	CodeUnknownService:          {-32001, "service unknown"},
+	CodeBodyTooLarge:            {-32002, "request too large"},
+	CodeBadRequest:              {-32003, "request not received whole"},
+	CodeApplicationNotStaked:    {-32004, "application not staked for the service"},
+	CodeApplicationNotActive:    {-32005, "application not active in the current session"},
+	CodeNoSession:               {-32006, "no session"},
+	CodeNoSuppliers:             {-32007, "no suppliers in the session"},
+	CodeSuppliersFailed:         {-32008, "every supplier failed"},
+	CodeApplicationOverServiced: {-32009, "application over-serviced"},
+	CodeTimeout:                 {-32010, "no supplier answered in time"},
+	CodeUpgradeNotSupported:     {-32011, "protocol upgrade not supported"},
+	CodeOriginNotAllowed:        {-32012, "origin not allowed"},
 }
 
 // Error is a request the AppGate could not relay.
@@ -110,6 +135,97 @@ func writeError(w http.ResponseWriter, err *Error) {
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)+1))
 	w.WriteHeader(err.Status())
 	_, _ = w.Write(append(body, '\n'))
+}
+
+// jsonRPCError is a JSON-RPC 2.0 response carrying an error.
+type jsonRPCError struct {
+	JSONRPC string          `json:"jsonrpc"`
+	ID      json.RawMessage `json:"id"`
+	Error   struct {
+		Code    int    `json:"code"`
+		Message string `json:"message"`
+		// Data is the AppGate's error, as services of other RPC types
+		// get it: {"code","message","attempts"}.
+		Data *Error `json:"data"`
+	} `json:"error"`
+}
+
+// writeJSONRPCError answers a request to a JSON-RPC service with err as a
+// JSON-RPC 2.0 error response carrying the request's id, or, for a batch,
+// an array of them, one per call with an id (a notification gets none, as
+// JSON-RPC 2.0 says). When no id can be read (the body is not JSON-RPC, or
+// was not read: too large, a GET) the id is null, as JSON-RPC 2.0 says; a
+// batch of notifications only gets one error, with a null id. The HTTP
+// status is err's, as for other services.
+func writeJSONRPCError(w http.ResponseWriter, body []byte, err *Error) {
+	one := jsonRPCError{JSONRPC: "2.0"}
+	one.Error.Code = jsonRPCErrors[err.Code].code
+	one.Error.Message = jsonRPCErrors[err.Code].message
+	one.Error.Data = err
+	ids, batch := requestIDs(body)
+	var out any = &one
+	if batch {
+		all := make([]jsonRPCError, len(ids))
+		for i, id := range ids {
+			all[i] = one
+			all[i].ID = id
+		}
+		out = all
+	} else {
+		one.ID = ids[0]
+	}
+	raw, _ := json.Marshal(out)
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(raw)+1))
+	w.WriteHeader(err.Status())
+	_, _ = w.Write(append(raw, '\n'))
+}
+
+// null is JSON's null, the id of a response to a request whose id is
+// unknown.
+var null = json.RawMessage("null")
+
+// requestIDs are the ids of the JSON-RPC calls in body, as sent: one for a
+// single call (null if it has none or body is not one), one per call with
+// an id for a batch (at least one: null). An id that is not a string, a
+// number or null is read as null.
+func requestIDs(body []byte) (ids []json.RawMessage, batch bool) {
+	body = bytes.TrimLeft(body, " \t\r\n")
+	if len(body) > 0 && body[0] == '[' {
+		var calls []json.RawMessage
+		if json.Unmarshal(body, &calls) == nil {
+			for _, c := range calls {
+				if id, ok := callID(c); ok {
+					ids = append(ids, id)
+				}
+			}
+			if len(ids) == 0 {
+				ids = append(ids, null)
+			}
+			return ids, true
+		}
+	}
+	id, _ := callID(body)
+	return []json.RawMessage{id}, false
+}
+
+// callID is the id of one JSON-RPC call (null if it is not a call or its
+// id is not valid), and whether it expects an answer: false only for a
+// notification, a call without an id.
+func callID(call []byte) (json.RawMessage, bool) {
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(call, &fields) != nil {
+		return null, true
+	}
+	id, ok := fields["id"]
+	if !ok {
+		return null, false
+	}
+	switch t := bytes.TrimSpace(id); {
+	case len(t) > 0 && (t[0] == '"' || t[0] == '-' || ('0' <= t[0] && t[0] <= '9')):
+		return t, true
+	}
+	return null, true
 }
 
 // sessionError maps the chain's refusal to give a session (a registered

@@ -60,6 +60,10 @@ type Options struct {
 	// CORS is the cross-origin policy (default: no origin allowed;
 	// preflights are answered, never relayed).
 	CORS config.CORS
+	// RPCTypes are the services' RPC types (config.RPCTypeJSONRPC or
+	// config.RPCTypeREST, the default) by service id: a refusal of a
+	// JSON-RPC service's request is a JSON-RPC 2.0 error response.
+	RPCTypes map[string]string
 }
 
 // maxResponseBytes bounds a supplier's marshalled RelayResponse.
@@ -76,6 +80,7 @@ type Gateway struct {
 	sign     func(msg []byte) ([]byte, error) // app.Key's signature, the fastest way
 	services []string
 	serves   map[string]bool
+	jsonRPC  map[string]bool // services whose refusals are JSON-RPC errors
 	chain    Chain
 	opts     Options
 	sessions *sessions
@@ -114,6 +119,7 @@ func NewGateway(app Signer, services []string, chain Chain, opts Options, logger
 		sign:     app.Key.Sign,
 		services: slices.Clone(services),
 		serves:   map[string]bool{},
+		jsonRPC:  map[string]bool{},
 		chain:    chain,
 		opts:     opts,
 		sessions: newSessions(app.Address, services, chain, logger),
@@ -128,6 +134,7 @@ func NewGateway(app Signer, services []string, chain Chain, opts Options, logger
 	}
 	for _, s := range services {
 		g.serves[s] = true
+		g.jsonRPC[s] = opts.RPCTypes[s] == config.RPCTypeJSONRPC
 	}
 	return g
 }
@@ -153,7 +160,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		if err := g.cors.preflight(w, r); err != nil {
 			outcome = err.Code
-			writeError(w, err)
+			g.writeError(w, service, nil, err)
 		}
 		g.metrics.Requests.WithLabelValues(label, outcome).Inc()
 		return
@@ -166,10 +173,10 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, newError(CodeUnknownService, fmt.Sprintf("no service %q here; served: /%s/", service, strings.Join(g.services, "/, /"))))
 		return
 	}
-	res, err := g.handle(r, service, rest)
+	res, body, err := g.handle(r, service, rest)
 	if err != nil {
 		g.metrics.Requests.WithLabelValues(service, err.Code).Inc()
-		writeError(w, err)
+		g.writeError(w, service, body, err)
 	} else {
 		g.metrics.Requests.WithLabelValues(service, "ok").Inc()
 		writeResponse(w, res)
@@ -191,27 +198,40 @@ func splitService(path string) (string, string) {
 	return service, "/" + rest
 }
 
-func (g *Gateway) handle(r *http.Request, service, path string) (*types.HTTPResponse, *Error) {
+// writeError answers a request to service (body: as much of its body as
+// was read) with err: a JSON-RPC 2.0 error response carrying the request's
+// id for a JSON-RPC service, else the AppGate's JSON error.
+func (g *Gateway) writeError(w http.ResponseWriter, service string, body []byte, err *Error) {
+	if g.jsonRPC[service] {
+		writeJSONRPCError(w, body, err)
+		return
+	}
+	writeError(w, err)
+}
+
+// handle relays one client request. body is what was read of the
+// request's body, for the error's request id.
+func (g *Gateway) handle(r *http.Request, service, path string) (_ *types.HTTPResponse, body []byte, _ *Error) {
 	if up := upgradeAsked(r.Header); up != "" {
 		// Relayed as plain HTTP it would be another request, billed, and
 		// the client would wait for a switch that never comes.
-		return nil, newError(CodeUpgradeNotSupported, fmt.Sprintf("the request asks to upgrade to %q: this AppGate relays HTTP requests, one request and its answer; WebSocket is not served yet", up))
+		return nil, nil, newError(CodeUpgradeNotSupported, fmt.Sprintf("the request asks to upgrade to %q: this AppGate relays HTTP requests, one request and its answer; WebSocket is not served yet", up))
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), g.opts.RequestTimeout)
 	defer cancel()
 	limit := g.opts.MaxBodyBytes
 	if r.ContentLength > limit {
-		return nil, newError(CodeBodyTooLarge, fmt.Sprintf("request body of %d bytes is over the limit of %d bytes", r.ContentLength, limit))
+		return nil, nil, newError(CodeBodyTooLarge, fmt.Sprintf("request body of %d bytes is over the limit of %d bytes", r.ContentLength, limit))
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
 	if err != nil {
 		if httplimit.TimedOut(err) {
-			return nil, newError(CodeBadRequest, "the request body was not received within the server's read timeout")
+			return nil, nil, newError(CodeBadRequest, "the request body was not received within the server's read timeout")
 		}
-		return nil, newError(CodeBadRequest, "reading the request body: "+err.Error())
+		return nil, nil, newError(CodeBadRequest, "reading the request body: "+err.Error())
 	}
 	if int64(len(body)) > limit {
-		return nil, newError(CodeBodyTooLarge, fmt.Sprintf("request body is over the limit of %d bytes", limit))
+		return nil, nil, newError(CodeBodyTooLarge, fmt.Sprintf("request body is over the limit of %d bytes", limit))
 	}
 	if r.URL.RawQuery != "" {
 		path += "?" + r.URL.RawQuery
@@ -219,9 +239,10 @@ func (g *Gateway) handle(r *http.Request, service, path string) (*types.HTTPResp
 	in := &types.HTTPRequest{Method: r.Method, Path: path, Headers: types.HeadersFromHTTP(r.Header), Body: body}
 	payload, err := in.Marshal()
 	if err != nil {
-		return nil, newError(CodeBadRequest, "encoding the request: "+err.Error())
+		return nil, body, newError(CodeBadRequest, "encoding the request: "+err.Error())
 	}
-	return g.relay(ctx, service, payload)
+	res, rerr := g.relay(ctx, service, payload)
+	return res, body, rerr
 }
 
 // try is one supplier of one session to send a relay to.

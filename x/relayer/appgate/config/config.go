@@ -2,7 +2,9 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -17,6 +19,16 @@ const (
 	// DefaultCORSMaxAge is how long a browser may cache the answer to a
 	// preflight.
 	DefaultCORSMaxAge = 10 * time.Minute
+)
+
+// RPC types of a service, as its clients speak it (the chain's RPCType).
+const (
+	// RPCTypeJSONRPC: clients speak JSON-RPC 2.0; the AppGate's own
+	// refusals are JSON-RPC error objects carrying the request's id.
+	RPCTypeJSONRPC = "json_rpc"
+	// RPCTypeREST (the default): the AppGate's refusals are
+	// {"error":{"code","message"}}.
+	RPCTypeREST = "rest"
 )
 
 // DefaultServer are the limits of the listen address's server absent from
@@ -55,6 +67,9 @@ type Config struct {
 	RequestTimeout time.Duration `yaml:"request_timeout"`
 	// MaxBodyBytes bounds a client request's body (default 4 MiB).
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// RPCTypes is the RPC type of each service (by id) that is not
+	// RPCTypeREST: how the AppGate answers a request it refuses.
+	RPCTypes map[string]string `yaml:"rpc_types"`
 	// CORS lets web pages of other origins call the AppGate (off by
 	// default). The AppGate answers preflights itself: they are never
 	// relayed.
@@ -165,6 +180,15 @@ func (c *Config) Validate() error {
 			p.Add(field, "%q is already services[%d]", id, first)
 		} else {
 			seen[id] = i
+		}
+	}
+	for _, id := range slices.Sorted(maps.Keys(c.RPCTypes)) {
+		field := "rpc_types." + id
+		if _, ok := seen[id]; !ok {
+			p.Add(field, "%q is not one of services", id)
+		}
+		if t := c.RPCTypes[id]; t != RPCTypeJSONRPC && t != RPCTypeREST {
+			p.Add(field, "%q is not an RPC type: want %s or %s", t, RPCTypeJSONRPC, RPCTypeREST)
 		}
 	}
 	c.CORS.Validate(p, "cors")

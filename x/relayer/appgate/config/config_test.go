@@ -122,6 +122,8 @@ func TestExampleConfigLoads(t *testing.T) {
 	require.Equal(t, []string{"cometbft"}, cfg.Services)
 	require.Equal(t, "app", cfg.Application.KeyName)
 	require.Equal(t, config.DefaultServer, cfg.Server, "the example shows the defaults")
+	require.Equal(t, map[string]string{"cometbft": config.RPCTypeJSONRPC}, cfg.RPCTypes)
+	require.Equal(t, config.CORS{AllowedOrigins: []string{}, MaxAge: config.DefaultCORSMaxAge}, cfg.CORS, "CORS is off")
 }
 
 // fieldErrors parses doc and returns its problems by field.
@@ -227,13 +229,15 @@ func TestLoadNamesTheFile(t *testing.T) {
 	require.ErrorContains(t, err, "reading appgate config")
 }
 
-func TestCORSLoads(t *testing.T) {
+func TestRPCTypesAndCORSLoad(t *testing.T) {
 	cfg, err := config.Parse([]byte(valid + `
+rpc_types: {eth: json_rpc, cometbft: rest}
 cors:
   allowed_origins: ["https://app.example.com", "http://localhost:3000"]
   max_age: 1h
 `))
 	require.NoError(t, err)
+	require.Equal(t, map[string]string{"eth": config.RPCTypeJSONRPC, "cometbft": config.RPCTypeREST}, cfg.RPCTypes)
 	require.Equal(t, config.CORS{AllowedOrigins: []string{"https://app.example.com", "http://localhost:3000"}, MaxAge: time.Hour}, cfg.CORS)
 
 	cfg, err = config.Parse([]byte(valid + "cors: {allowed_origins: ['*']}\n"))
@@ -241,8 +245,9 @@ cors:
 	require.Equal(t, config.CORS{AllowedOrigins: []string{"*"}, MaxAge: config.DefaultCORSMaxAge}, cfg.CORS, "max_age takes its default")
 }
 
-func TestCORSProblemsNameTheirField(t *testing.T) {
+func TestRPCTypeAndCORSProblemsNameTheirField(t *testing.T) {
 	got := fieldErrors(t, valid+`
+rpc_types: {eth: jsonrpc, btc: rest}
 cors:
   allowed_origins:
     - https://app.example.com/
@@ -255,6 +260,8 @@ cors:
   max_age: -1s
 `)
 	require.Equal(t, map[string]string{
+		"rpc_types.eth":           `"jsonrpc" is not an RPC type: want json_rpc or rest`,
+		"rpc_types.btc":           `"btc" is not one of services`,
 		"cors.allowed_origins[0]": `"https://app.example.com/" is not an origin: want http(s)://host[:port], no path (not even a trailing slash), query or user`,
 		"cors.allowed_origins[1]": `"app.example.com" is not an origin: want http(s)://host[:port]`,
 		"cors.allowed_origins[2]": `"https://App.example.com" is not an origin as browsers send it: write it in lower case`,
