@@ -36,6 +36,9 @@ var (
 	// handshake). An HTTP relay is one request and its answer: such a
 	// request is refused at once and never forwarded to the backend.
 	ErrRelayUpgrade = errorsmod.Register(RelayCodespace, 16, "protocol upgrade is not an HTTP relay")
+	// ErrRelayRateLimited: a relay socket's message beyond its messages
+	// per second, or beyond the requests it may have unanswered at once.
+	ErrRelayRateLimited = errorsmod.Register(RelayCodespace, 17, "relay socket over its message rate")
 )
 
 // relayErrors are the relay refusals with their HTTP status and metric
@@ -60,6 +63,7 @@ var relayErrors = []struct {
 	{ErrRelayStoreUnavailable, http.StatusServiceUnavailable, "store_unavailable"},
 	{ErrRelayOverServiced, http.StatusTooManyRequests, "over_serviced"},
 	{ErrRelayUpgrade, http.StatusBadRequest, "upgrade"},
+	{ErrRelayRateLimited, http.StatusTooManyRequests, "rate_limited"},
 }
 
 // RelayRefusal is the relay error err is (or wraps), with its HTTP status

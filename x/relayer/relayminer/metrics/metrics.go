@@ -57,6 +57,19 @@ type Metrics struct {
 	// holder has still to mirror from the shared log.
 	FleetConsumerLag *prometheus.GaugeVec
 
+	// Relay sockets (WebSocket relays), by service (UnknownService while
+	// a socket has admitted no message). SocketsOpen is how many are open.
+	SocketsOpen *prometheus.GaugeVec
+	// SocketMessages counts socket messages by direction: in (from the
+	// application), out (to it: backend messages and refusals).
+	SocketMessages *prometheus.CounterVec
+	// SocketRelays counts relays mined from sockets: an application's
+	// message and the first backend message answering it.
+	SocketRelays *prometheus.CounterVec
+	// SocketCloses counts sockets closed by the RelayMiner, by reason
+	// (session_over, idle, too_many_connections, backend, shutdown, ...).
+	SocketCloses *prometheus.CounterVec
+
 	// services are the configured service ids: with UnknownService, the
 	// only values of the service label.
 	services sync.Map
@@ -132,6 +145,19 @@ func New() *Metrics {
 	m.FleetConsumerLag = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Namespace: "relayminer", Subsystem: "fleet", Name: "consumer_lag", Help: "Messages of the supplier the lease holder has still to mirror.",
 	}, []string{"supplier"})
+	m.SocketsOpen = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: "relayminer", Subsystem: "socket", Name: "open", Help: "Relay sockets (WebSocket relays) open.",
+	}, []string{"service"})
+	m.SocketMessages = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "relayminer", Subsystem: "socket", Name: "messages_total", Help: "Relay socket messages, by direction (in: from the application, out: to it).",
+	}, []string{"service", "direction"})
+	m.SocketRelays = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "relayminer", Subsystem: "socket", Name: "relays_mined_total", Help: "Relays mined from relay sockets.",
+	}, []string{"service"})
+	m.SocketCloses = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "relayminer", Subsystem: "socket", Name: "closes_total", Help: "Relay sockets closed by the RelayMiner, by reason.",
+	}, []string{"service", "reason"})
+	m.Registry.MustRegister(m.SocketsOpen, m.SocketMessages, m.SocketRelays, m.SocketCloses)
 	m.Registry.MustRegister(m.FleetLeaseHolder, m.FleetTakeovers, m.FleetPublishLatency, m.FleetPublishFailures, m.FleetConsumerLag)
 	m.Registry.MustRegister(m.RelaysServed, m.RelaysFailed, m.RelaysMined, m.RelayDuration, m.Settlements,
 		m.Claims, m.Proofs, m.SessionTrees, m.TxLatency, m.BlockHeight)

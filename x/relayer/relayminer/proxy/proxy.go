@@ -15,6 +15,7 @@ import (
 	errorsmod "cosmossdk.io/errors"
 	"cosmossdk.io/log"
 	cryptotypes "github.com/cosmos/cosmos-sdk/crypto/types"
+	"github.com/gorilla/websocket"
 
 	"github.com/pokt-network/poktroll/x/relayer/internal/httplimit"
 	"github.com/pokt-network/poktroll/x/relayer/internal/secp"
@@ -52,10 +53,11 @@ type Meter interface {
 
 // admitted is a relay request that passed every check.
 type admitted struct {
-	req     *types.RelayRequest // as received
-	in      types.HTTPRequest   // its payload
-	compact types.RelayRequest  // its compact form, as its trie leaf holds it
-	key     []byte              // its key: the signable bytes the application signed
+	req     *types.RelayRequest    // as received
+	in      types.HTTPRequest      // its payload
+	msg     types.WebSocketMessage // its payload, on a relay socket
+	compact types.RelayRequest     // its compact form, as its trie leaf holds it
+	key     []byte                 // its key: the signable bytes the application signed
 	svc     *Service
 	windows protocol.Windows // of its session
 }
@@ -66,8 +68,11 @@ type Service struct {
 	Supplier  string              // operator address
 	Key       cryptotypes.PrivKey // signs the supplier's responses
 
-	sign         func(msg []byte) ([]byte, error) // Key's signature, the fastest way
-	Backend      *url.URL
+	sign    func(msg []byte) ([]byte, error) // Key's signature, the fastest way
+	Backend *url.URL
+	// BackendWS is the backend's WebSocket for relay sockets (nil:
+	// Backend with a ws(s) scheme).
+	BackendWS    *url.URL
 	Timeout      time.Duration
 	MaxBodyBytes int64
 	Headers      map[string]string
@@ -85,6 +90,9 @@ type Server struct {
 	logger   log.Logger
 	metrics  *metrics.Metrics
 	limits   httplimit.Limits
+	// socketLimits bound the relay sockets, sockets are those open.
+	socketLimits SocketLimits
+	sockets      sockets
 	// handlerTime is the longest backend timeout of the services: how long
 	// a relay may take between its request and its response.
 	handlerTime time.Duration
@@ -96,13 +104,14 @@ type Server struct {
 // New builds a server for services on listen.
 func New(listen string, services []Service, chain Chain, miner Miner, logger log.Logger, m *metrics.Metrics) *Server {
 	s := &Server{
-		listen:   listen,
-		services: map[string]*Service{},
-		chain:    chain,
-		miner:    miner,
-		logger:   logger.With("module", "proxy", "listen", listen),
-		metrics:  m,
-		limits:   httplimit.DefaultServer,
+		listen:       listen,
+		services:     map[string]*Service{},
+		chain:        chain,
+		miner:        miner,
+		logger:       logger.With("module", "proxy", "listen", listen),
+		metrics:      m,
+		limits:       httplimit.DefaultServer,
+		socketLimits: DefaultSocketLimits,
 		backend: &http.Client{Transport: &http.Transport{
 			Proxy:               nil,
 			MaxIdleConns:        1024,
@@ -152,16 +161,24 @@ func (s *Server) Start(context.Context) error {
 // Addr is the address the server listens on (after Start).
 func (s *Server) Addr() string { return s.ln.Addr().String() }
 
-// Stop stops accepting relays and waits for the ones in flight.
+// Stop stops accepting relays and waits for the ones in flight; relay
+// sockets are closed (1001, going away).
 func (s *Server) Stop(ctx context.Context) error {
 	if s.srv == nil {
 		return nil
 	}
-	return s.srv.Shutdown(ctx)
+	err := s.srv.Shutdown(ctx)
+	s.sockets.stop(ctx)
+	return err
 }
 
-// ServeHTTP handles one relay, from the request bytes to the recorded relay.
+// ServeHTTP handles one relay, from the request bytes to the recorded relay,
+// or, for a WebSocket handshake (a GET), a relay socket (see socket.go).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodGet && websocket.IsWebSocketUpgrade(r) {
+		s.serveSocket(w, r)
+		return
+	}
 	start := time.Now()
 	a, err := s.admit(w, r)
 	var release func()
@@ -185,9 +202,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.fail(w, a, err)
 }
 
-// admit decodes the relay request and checks it may be served: known
-// service, current session the supplier belongs to, valid signature, not
-// served before. The returned request is set whenever it decoded.
+// admit reads the relay request and checks it may be served (see check).
+// The returned request is set whenever it decoded.
 func (s *Server) admit(w http.ResponseWriter, r *http.Request) (admitted, error) {
 	var a admitted
 	if up := types.Upgrade(r.Header); up != "" {
@@ -209,6 +225,16 @@ func (s *Server) admit(w http.ResponseWriter, r *http.Request) (admitted, error)
 		}
 		return a, errorsmod.Wrap(types.ErrRelayBadRequest, err.Error())
 	}
+	return s.check(r.Context(), body, false)
+}
+
+// check decodes a relay request and checks it may be served: known
+// service, current session the supplier belongs to, valid signature, not
+// served before. Its payload is an HTTPRequest, or for a relay socket's
+// message (socket) a WebSocketMessage. The returned request is set
+// whenever it decoded.
+func (s *Server) check(ctx context.Context, body []byte, socket bool) (admitted, error) {
+	var a admitted
 	req := &types.RelayRequest{}
 	if err := req.Unmarshal(body); err != nil {
 		return a, errorsmod.Wrapf(types.ErrRelayBadRequest, "not a RelayRequest: %v", err)
@@ -232,7 +258,11 @@ func (s *Server) admit(w http.ResponseWriter, r *http.Request) (admitted, error)
 	if int64(len(req.Payload)) > svc.MaxBodyBytes {
 		return a, errorsmod.Wrapf(types.ErrRelayBodyTooLarge, "payload of %d bytes, limit %d", len(req.Payload), svc.MaxBodyBytes)
 	}
-	if err := a.in.Unmarshal(req.Payload); err != nil {
+	if socket {
+		if err := a.msg.Unmarshal(req.Payload); err != nil {
+			return a, errorsmod.Wrapf(types.ErrRelayBadRequest, "a relay socket's payload is a WebSocketMessage: %v", err)
+		}
+	} else if err := a.in.Unmarshal(req.Payload); err != nil {
 		return a, errorsmod.Wrapf(types.ErrRelayBadRequest, "payload is not an HTTPRequest: %v", err)
 	}
 	if up := types.PayloadUpgrade(a.in.Headers); up != "" {
@@ -241,7 +271,7 @@ func (s *Server) admit(w http.ResponseWriter, r *http.Request) (admitted, error)
 		// connection for ever. Refused before the meter counts it.
 		return a, errorsmod.Wrapf(types.ErrRelayUpgrade, "the relayed %s %s asks to upgrade to %q: an HTTP relay is one request and its answer", a.in.Method, a.in.Path, up)
 	}
-	ctx := r.Context()
+	var err error
 	if a.windows, err = s.checkSession(ctx, hdr, svc); err != nil {
 		return a, err
 	}
@@ -327,37 +357,57 @@ func (s *Server) serve(ctx context.Context, a admitted) (*types.RelayResponse, e
 	if err := s.stillServable(hdr, a.windows); err != nil {
 		return nil, err
 	}
-	res := &types.RelayResponse{Meta: types.RelayResponseMetadata{SessionHeader: hdr, RelayKey: a.key}, Payload: payload}
+	res, compact, err := s.respond(a, payload)
+	if err != nil {
+		return nil, err
+	}
+	// The relay is durable before the application sees the response.
+	if err := s.mine(ctx, a, compact); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// respond is the supplier-signed response to a's request carrying
+// payload, and its compact form.
+func (s *Server) respond(a admitted, payload []byte) (*types.RelayResponse, *types.RelayResponse, error) {
+	res := &types.RelayResponse{Meta: types.RelayResponseMetadata{SessionHeader: a.req.Meta.SessionHeader, RelayKey: a.key}, Payload: payload}
 	compact, err := protocol.CompactResponse(res)
 	if err != nil {
-		return nil, errorsmod.Wrap(types.ErrRelayInternal, err.Error())
+		return nil, nil, errorsmod.Wrap(types.ErrRelayInternal, err.Error())
 	}
 	signable, err := protocol.ResponseSignableBytes(&compact)
 	if err != nil {
-		return nil, errorsmod.Wrap(types.ErrRelayInternal, err.Error())
+		return nil, nil, errorsmod.Wrap(types.ErrRelayInternal, err.Error())
 	}
 	if res.Meta.SupplierSignature, err = a.svc.sign(signable); err != nil {
-		return nil, errorsmod.Wrapf(types.ErrRelayInternal, "signing response: %v", err)
+		return nil, nil, errorsmod.Wrapf(types.ErrRelayInternal, "signing response: %v", err)
 	}
 	compact.Meta.SupplierSignature = res.Meta.SupplierSignature
-	// The relay is durable before the application sees the response.
-	if err := s.miner.Mine(ctx, &a.compact, &compact, a.key); err != nil {
+	return res, &compact, nil
+}
+
+// mine records a's relay, answered by compact, and returns once it is
+// durable.
+func (s *Server) mine(ctx context.Context, a admitted, compact *types.RelayResponse) error {
+	hdr := a.req.Meta.SessionHeader
+	if err := s.miner.Mine(ctx, &a.compact, compact, a.key); err != nil {
 		if errors.Is(err, miner.ErrSessionSealed) {
 			// The claim trie was built while the backend answered.
-			return nil, errorsmod.Wrapf(types.ErrRelaySessionOver, "session %s was sealed for its claim while the relay was served", hdr.SessionId)
+			return errorsmod.Wrapf(types.ErrRelaySessionOver, "session %s was sealed for its claim while the relay was served", hdr.SessionId)
 		}
 		if errors.Is(err, miner.ErrRelayLogged) {
 			// A fleet's shared relay log holds it already: another replica
 			// served the same request.
-			return nil, errorsmod.Wrapf(types.ErrRelayDuplicate, "request %x was already served in session %s (it is paid once)", a.key, hdr.SessionId)
+			return errorsmod.Wrapf(types.ErrRelayDuplicate, "request %x was already served in session %s (it is paid once)", a.key, hdr.SessionId)
 		}
 		if errors.Is(err, miner.ErrStoreUnavailable) {
 			// Not durable: not answered. The relays answered before are.
-			return nil, errorsmod.Wrap(types.ErrRelayStoreUnavailable, err.Error())
+			return errorsmod.Wrap(types.ErrRelayStoreUnavailable, err.Error())
 		}
-		return nil, errorsmod.Wrap(types.ErrRelayInternal, err.Error())
+		return errorsmod.Wrap(types.ErrRelayInternal, err.Error())
 	}
-	return res, nil
+	return nil
 }
 
 // stillServable refuses a relay whose backend answered after the session's
@@ -435,10 +485,17 @@ func (s *Server) reply(w http.ResponseWriter, status int, res *types.RelayRespon
 	_, _ = w.Write(bz)
 }
 
-// fail answers a refused relay with its typed error. Its metric labels are
-// a configured service id (or metrics.UnknownService) and a fixed reason,
-// never a request field.
+// fail answers a refused relay with its typed error.
 func (s *Server) fail(w http.ResponseWriter, a admitted, err error) {
+	res, status := s.refusal(a, err)
+	s.reply(w, status, res)
+}
+
+// refusal is the response to a refused relay, carrying its typed error,
+// and its HTTP status; the refusal is counted and logged. Its metric
+// labels are a configured service id (or metrics.UnknownService) and a
+// fixed reason, never a request field.
+func (s *Server) refusal(a admitted, err error) (*types.RelayResponse, int) {
 	_, status, reason := types.RelayRefusal(err)
 	req, service, lg := a.req, metrics.UnknownService, s.logger
 	res := &types.RelayResponse{Error: types.NewRelayError(err)}
@@ -453,5 +510,5 @@ func (s *Server) fail(w http.ResponseWriter, a admitted, err error) {
 	}
 	s.metrics.RelaysFailed.WithLabelValues(service, reason).Inc()
 	lg.Debug("relay refused", "reason", reason, "error", err)
-	s.reply(w, status, res)
+	return res, status
 }

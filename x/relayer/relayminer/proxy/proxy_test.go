@@ -122,6 +122,12 @@ func newFixture(t testing.TB, backend http.Handler, miner proxy.Miner, limits ..
 
 // newMeteredFixture is newFixture whose relays are metered by meter.
 func newMeteredFixture(t testing.TB, backend http.Handler, miner proxy.Miner, meter proxy.Meter, limits ...httplimit.Limits) *fixture {
+	return newFixtureWith(t, backend, miner, meter, nil, limits...)
+}
+
+// newFixtureWith is newMeteredFixture whose server setup sets up before
+// it starts (if not nil).
+func newFixtureWith(t testing.TB, backend http.Handler, miner proxy.Miner, meter proxy.Meter, setup func(*proxy.Server), limits ...httplimit.Limits) *fixture {
 	be := httptest.NewServer(backend)
 	t.Cleanup(be.Close)
 	f := &fixture{app: relaytest.NewActor(), sup: relaytest.NewActor(), miner: &fakeMiner{},
@@ -150,6 +156,9 @@ func newMeteredFixture(t testing.TB, backend http.Handler, miner proxy.Miner, me
 	}
 	if meter != nil {
 		f.server.SetMeter(meter)
+	}
+	if setup != nil {
+		setup(f.server)
 	}
 	require.NoError(t, f.server.Start(context.Background()))
 	t.Cleanup(func() { _ = f.server.Stop(context.Background()) })

@@ -34,7 +34,8 @@ func TestUpgradeIsRefusedAtOnceAndNeverForwarded(t *testing.T) {
 		header http.Header
 		raw    []byte
 	}{
-		{"a WebSocket handshake to the relay server", http.MethodGet, handshake, nil},
+		{"a WebSocket handshake POSTed to the relay server (a GET opens a relay socket)", http.MethodPost, handshake, nil},
+		{"an h2c upgrade to the relay server", http.MethodGet, http.Header{"Upgrade": {"h2c"}, "Connection": {"Upgrade, HTTP2-Settings"}}, nil},
 		{"a relay POSTed with an Upgrade header", http.MethodPost, http.Header{"Upgrade": {"h2c"}, "Connection": {"Upgrade, HTTP2-Settings"}}, f.relayTo(t, http.MethodPost, "/plain")},
 		{"a relayed WebSocket handshake", http.MethodPost, nil, f.relayTo(t, http.MethodGet, "/ws",
 			types.Header{Name: "upgrade", Values: []string{"websocket"}}, types.Header{Name: "connection", Values: []string{"Upgrade"}})},
@@ -66,7 +67,7 @@ func TestUpgradeIsRefusedAtOnceAndNeverForwarded(t *testing.T) {
 	// Refused before it is read, a request that asks the upgrade itself is
 	// counted under no service.
 	metricsText := metricstest.RenderMetrics(t, f.metrics.Registry)
-	require.Contains(t, metricsText, `relayminer_relays_failed_total{reason="upgrade",service="unknown"} 2`)
+	require.Contains(t, metricsText, `relayminer_relays_failed_total{reason="upgrade",service="unknown"} 3`)
 	require.Contains(t, metricsText, `relayminer_relays_failed_total{reason="upgrade",service="eth"} 2`)
 
 	// The same relay without the upgrade is served.
