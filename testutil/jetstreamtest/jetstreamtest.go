@@ -171,3 +171,17 @@ func (c *Cluster) Restart(i int) {
 	c.start(i)
 	c.WaitReady()
 }
+
+// RestartAll starts every stopped node again on its ports and store, and
+// waits until the cluster is healthy (a cluster all of whose nodes were
+// stopped cannot be restarted one node at a time: one alone elects no
+// leader).
+func (c *Cluster) RestartAll() {
+	c.t.Helper()
+	for i := range c.nodes {
+		if c.Server(i) == nil {
+			c.start(i)
+		}
+	}
+	c.WaitReady()
+}

@@ -20,6 +20,10 @@
 //     before them: from every relay any replica answered. (A replicated
 //     stream admits one such conditional append per subject per
 //     replication round; the shards keep a session's appends concurrent.)
+//   - The relay meter's counts (meter.Counter) are keys of the
+//     <PREFIX>_METER bucket, one per (supplier, application, session)
+//     holding the compute units reserved, changed by compare-and-set on
+//     their revision (Counter), so the replicas share one budget.
 //
 // It must never build trees, talk to the chain or decide whether a relay is
 // valid: the session manager, the proxy and the miner do that. It holds no

@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/pokt-network/poktroll/x/relayer/relayminer/meter"
 	"github.com/pokt-network/poktroll/x/relayer/relayminer/metrics"
 	"github.com/pokt-network/poktroll/x/relayer/relayminer/session"
 	"github.com/pokt-network/poktroll/x/relayer/relayminer/store"
@@ -59,7 +60,8 @@ type Config struct {
 	// publish is acknowledged once two of them stored it).
 	Replicas int
 	// Prefix names the stream (<PREFIX>_RELAYS), the lease bucket
-	// (<PREFIX>_LEASES) and the subjects (<prefix>.relays..., ...).
+	// (<PREFIX>_LEASES), the relay meter bucket (<PREFIX>_METER) and the
+	// subjects (<prefix>.relays..., ...).
 	Prefix string
 	// DuplicateWindow is how long the server remembers a relay's key to
 	// refuse it again.
@@ -148,11 +150,13 @@ type Fleet struct {
 	metrics *metrics.Metrics
 	db      *store.DB // the local store: mirrored sequences
 
-	nc     *nats.Conn
-	js     jetstream.JetStream
-	stream jetstream.Stream
-	leases jetstream.KeyValue
-	names  names
+	nc      *nats.Conn
+	js      jetstream.JetStream
+	stream  jetstream.Stream
+	leases  jetstream.KeyValue
+	meter   jetstream.KeyValue // the relay meter's counts
+	counter *Counter
+	names   names
 
 	recent *recentSet
 
@@ -221,6 +225,7 @@ func Open(ctx context.Context, cfg Config, db *store.DB, logger log.Logger, m *m
 		nc.Close()
 		return nil, err
 	}
+	f.counter = newCounter(f)
 	return f, nil
 }
 
@@ -259,6 +264,17 @@ func (f *Fleet) setup(ctx context.Context) error {
 	})
 	if err != nil {
 		return &SettingError{"replicas", fmt.Errorf("creating key-value bucket %s with %d replicas: %w", f.names.leases, f.cfg.Replicas, err)}
+	}
+	f.meter, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      f.names.meter,
+		Description: "RelayMiner fleet relay meter: compute units reserved per supplier, application and session",
+		TTL:         MeterTTL,
+		History:     1,
+		Storage:     jetstream.FileStorage,
+		Replicas:    f.cfg.Replicas,
+	})
+	if err != nil {
+		return &SettingError{"replicas", fmt.Errorf("creating key-value bucket %s with %d replicas: %w", f.names.meter, f.cfg.Replicas, err)}
 	}
 	return nil
 }
@@ -387,13 +403,13 @@ func (f *Fleet) Forget(ctx context.Context, hdr types.SessionHeader, supplier st
 
 // names are the stream, bucket and subject names of a prefix.
 type names struct {
-	stream, leases string
-	relays, seal   string // subject prefixes
+	stream, leases, meter string
+	relays, seal          string // subject prefixes
 }
 
 func newNames(prefix string) names {
 	up, low := strings.ToUpper(prefix), strings.ToLower(prefix)
-	return names{stream: up + "_RELAYS", leases: up + "_LEASES", relays: low + ".relays", seal: low + ".seal"}
+	return names{stream: up + "_RELAYS", leases: up + "_LEASES", meter: up + "_METER", relays: low + ".relays", seal: low + ".seal"}
 }
 
 // token makes an id one subject token (and a valid key-value key): an id of
@@ -404,6 +420,11 @@ func (names) token(id string) string {
 		return id
 	}
 	return "=" + hex.EncodeToString([]byte(id))
+}
+
+// meterKey is key's key in the meter bucket.
+func (n names) meterKey(key meter.Key) string {
+	return n.token(key.Supplier) + "." + n.token(key.Application) + "." + n.token(key.Session)
 }
 
 func (n names) relaySubject(supplier, sessionID string) string {

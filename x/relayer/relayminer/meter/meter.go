@@ -35,6 +35,32 @@ type Logged interface {
 	LoggedRelays(hdr types.SessionHeader, supplier string) (uint64, error)
 }
 
+// Key names one supplier's count of one session of an application.
+type Key struct {
+	Supplier, Application, Session string
+}
+
+// Counter holds the meter's counts where every replica of a fleet sees
+// them (store.backend: jetstream; implemented by fleet.Counter): the
+// compute units reserved per Key, each change atomic across replicas. An
+// error means the count could not be read or changed in time: the meter
+// then refuses the relay as types.ErrRelayStoreUnavailable, never serves it
+// unmetered.
+type Counter interface {
+	// Add adds units to key's count unless the count would pass limit (or
+	// already reached it), and returns the count after: the count found,
+	// with added false, when it refused.
+	Add(ctx context.Context, key Key, units, limit uint64) (count uint64, added bool, err error)
+	// Sub takes units back from key's count (never below zero) and returns
+	// the count after.
+	Sub(ctx context.Context, key Key, units uint64) (count uint64, err error)
+	// Count is key's count, zero when it has none.
+	Count(ctx context.Context, key Key) (uint64, error)
+}
+
+// errCounter marks an error of the shared counter.
+var errCounter = errors.New("shared relay meter")
+
 // Reasons of a refusal (metric label and log field).
 const (
 	// ReasonShareUsed: the supplier served its whole share of the session.
@@ -55,6 +81,7 @@ type Meter struct {
 	metrics *metrics.Meter
 	service func(id string) string // metric label of a service id
 	logged  Logged                 // nil: every session starts at 0
+	counter Counter                // nil: the counts are this process's own
 
 	mu      sync.Mutex
 	entries map[string]*entry // by supplier + "/" + session id
@@ -69,6 +96,17 @@ func New(chain Chain, logger log.Logger, m *metrics.Metrics, logged Logged) *Met
 		chain: chain, logger: logger.With("module", "meter"), metrics: metrics.NewMeter(m.Registry), service: m.Service,
 		logged: logged, entries: map[string]*entry{}, labels: map[string]int{},
 	}
+}
+
+// NewShared builds the meter of a replica of a fleet: the counts are
+// counter's, shared by the replicas (each relay's reservation and its
+// release change counter, atomically); the budget is computed here as New's
+// is, from the chain. A restarted replica finds the session's count in
+// counter.
+func NewShared(chain Chain, logger log.Logger, m *metrics.Metrics, counter Counter) *Meter {
+	mt := New(chain, logger, m, nil)
+	mt.counter = counter
+	return mt
 }
 
 // entry is one supplier's meter of one session.
@@ -87,7 +125,9 @@ type entry struct {
 
 	// Guarded by Meter.mu.
 	budget
-	usedCU  uint64 // compute units of the relays admitted (served or in flight)
+	// Compute units of the relays admitted (served or in flight) and
+	// their number; with a Counter, the fleet's as last seen.
+	usedCU  uint64
 	relays  uint64
 	refused uint64
 }
@@ -105,27 +145,27 @@ type budget struct {
 // Reserve counts one relay of session hdr served by supplier against its
 // budget, before the relay is forwarded. A relay past the budget is refused
 // with types.ErrRelayOverServiced; a chain that cannot be read before the
-// first budget of the session is known, with types.ErrRelayChainUnavailable.
-// release uncounts the relay: call it when the relay was not served (it
-// will not be claimed).
+// first budget of the session is known, with types.ErrRelayChainUnavailable;
+// with a Counter that cannot be read or changed, with
+// types.ErrRelayStoreUnavailable. release uncounts the relay: call it when
+// the relay was not served (it will not be claimed).
 func (m *Meter) Reserve(ctx context.Context, hdr types.SessionHeader, supplier string) (release func(), err error) {
 	e, err := m.entry(ctx, hdr, supplier)
 	if err != nil {
 		return nil, errorsmod.Wrapf(types.ErrRelayChainUnavailable, "metering session %s: %v", hdr.SessionId, err)
 	}
 	if err := m.refresh(ctx, e); err != nil {
+		if errors.Is(err, errCounter) {
+			return nil, errorsmod.Wrapf(types.ErrRelayStoreUnavailable, "budget of session %s: %v", hdr.SessionId, err)
+		}
 		return nil, errorsmod.Wrapf(types.ErrRelayChainUnavailable, "budget of session %s: %v", hdr.SessionId, err)
+	}
+	if m.counter != nil {
+		return m.reserveShared(ctx, e)
 	}
 	m.mu.Lock()
 	if e.usedCU >= e.computeUnits || e.cupr > e.computeUnits-e.usedCU {
-		e.refused++
-		reason := e.reason()
-		msg := fmt.Sprintf("supplier %s served %d of the %d compute units application %s can pay it for in session %s "+
-			"(share %s, stake now %s, unsettled claims of earlier sessions %s, %d suppliers settling together)",
-			supplier, e.usedCU, e.computeUnits, hdr.ApplicationAddress, hdr.SessionId, e.share, e.stakeNow, e.pending, e.numSuppliers)
-		m.mu.Unlock()
-		m.metrics.Refusals.WithLabelValues(m.service(hdr.ServiceId), reason).Inc()
-		return nil, errorsmod.Wrap(types.ErrRelayOverServiced, msg)
+		return nil, m.refuseLocked(e)
 	}
 	e.usedCU += e.cupr
 	e.relays++
@@ -141,6 +181,72 @@ func (m *Meter) Reserve(ctx context.Context, hdr types.SessionHeader, supplier s
 			m.mu.Unlock()
 		})
 	}, nil
+}
+
+// refuseLocked counts a refusal of e and returns its error. Call with
+// Meter.mu held; it unlocks it.
+func (m *Meter) refuseLocked(e *entry) error {
+	e.refused++
+	reason := e.reason()
+	msg := fmt.Sprintf("supplier %s served %d of the %d compute units application %s can pay it for in session %s "+
+		"(share %s, stake now %s, unsettled claims of earlier sessions %s, %d suppliers settling together)",
+		e.supplier, e.usedCU, e.computeUnits, e.hdr.ApplicationAddress, e.hdr.SessionId, e.share, e.stakeNow, e.pending, e.numSuppliers)
+	m.mu.Unlock()
+	m.metrics.Refusals.WithLabelValues(m.service(e.hdr.ServiceId), reason).Inc()
+	return errorsmod.Wrap(types.ErrRelayOverServiced, msg)
+}
+
+// reserveShared is Reserve against the Counter: the budget is this
+// replica's, the count the fleet's.
+func (m *Meter) reserveShared(ctx context.Context, e *entry) (func(), error) {
+	key := e.key()
+	m.mu.Lock()
+	limit := e.computeUnits
+	m.mu.Unlock()
+	count, added, err := m.counter.Add(ctx, key, e.cupr, limit)
+	if err != nil {
+		return nil, errorsmod.Wrapf(types.ErrRelayStoreUnavailable, "metering session %s: %v", e.hdr.SessionId, err)
+	}
+	m.mu.Lock()
+	e.seen(count)
+	if !added {
+		return nil, m.refuseLocked(e)
+	}
+	ratio := e.ratio()
+	m.mu.Unlock()
+	m.metrics.ShareUsed.WithLabelValues(m.service(e.hdr.ServiceId), e.label).Set(ratio)
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			// Not the relay's context: it may be over, and the units
+			// must go back.
+			count, err := m.counter.Sub(context.Background(), key, e.cupr)
+			if err != nil {
+				// Counted though not served: the fleet serves up to
+				// one relay less of the session; never more.
+				m.logger.Warn("relay meter: an unserved relay stays counted in the fleet's meter", "session_id", e.hdr.SessionId,
+					"supplier", e.supplier, "compute_units", e.cupr, "error", err)
+				return
+			}
+			m.mu.Lock()
+			e.seen(count)
+			m.mu.Unlock()
+		})
+	}, nil
+}
+
+// key is e's key in the Counter.
+func (e *entry) key() Key {
+	return Key{Supplier: e.supplier, Application: e.hdr.ApplicationAddress, Session: e.hdr.SessionId}
+}
+
+// seen records the fleet's count of e as the Counter last returned it.
+// Call with Meter.mu held.
+func (e *entry) seen(count uint64) {
+	e.usedCU = count
+	if e.cupr > 0 {
+		e.relays = count / e.cupr
+	}
 }
 
 // reason says why e refuses relays. Call with Meter.mu held.
@@ -321,11 +427,19 @@ func (m *Meter) compute(ctx context.Context, e *entry, h int64) (budget, error) 
 // claim on chain, for every service in services), plus what e's supplier
 // served of such sessions and has not claimed yet (its claim is not on
 // chain while the session's claim window is open: its own count stands
-// in for it). Other suppliers' work not claimed yet cannot be known here.
+// in for it; with a Counter, the fleet's count). Other suppliers' work not
+// claimed yet cannot be known here.
 func (m *Meter) pendingEarlier(ctx context.Context, e *entry, services []string, h int64) (math.Int, error) {
 	pending := math.ZeroInt()
 	app := e.hdr.ApplicationAddress
 	claimed := map[string]bool{} // earlier sessions e's supplier has a claim of on chain
+	type earlier struct {
+		id          string
+		share       math.Int
+		mult        uint64
+		claimClosed bool
+	}
+	var sessions []earlier // with a Counter: the earlier sessions of e's application
 	p, err := m.chain.ParamsAt(ctx, e.hdr.SessionStartBlockHeight)
 	if err != nil {
 		return pending, err
@@ -350,6 +464,10 @@ func (m *Meter) pendingEarlier(ctx context.Context, e *entry, services []string,
 				return pending, err
 			}
 			share := protocol.SupplierShare(s.Application.Stake.Amount, len(s.Suppliers))
+			if m.counter != nil {
+				w := protocol.SessionWindows(ps, s.Header.SessionEndBlockHeight)
+				sessions = append(sessions, earlier{id: s.Header.SessionId, share: share, mult: ps.ComputeUnitsToTokensMultiplier, claimClosed: w.ClaimWindowClose < h})
+			}
 			target := protocol.DifficultyTarget(ps, id)
 			for _, c := range claims {
 				root, err := protocol.ParseRoot(c.RootHash)
@@ -362,6 +480,21 @@ func (m *Meter) pendingEarlier(ctx context.Context, e *entry, services []string,
 				}
 			}
 		}
+	}
+	if m.counter != nil {
+		// The fleet's own work of each earlier session not claimed yet,
+		// whichever replica served it.
+		for _, o := range sessions {
+			if claimed[o.id] || o.claimClosed {
+				continue
+			}
+			cu, err := m.counter.Count(ctx, Key{Supplier: e.supplier, Application: app, Session: o.id})
+			if err != nil {
+				return pending, fmt.Errorf("%w: count of session %s: %w", errCounter, o.id, err)
+			}
+			pending = pending.Add(protocol.ClaimPayable(protocol.ExpectedTokens(cu, o.mult), o.share))
+		}
+		return pending, nil
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
