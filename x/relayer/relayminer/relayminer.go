@@ -125,7 +125,12 @@ func (rm *RelayMiner) Start(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	rm.Meter = meter.New(rm.Chain, rm.deps.Logger, rm.Metrics, rm.Sessions)
+	if rm.Fleet != nil {
+		// The replicas of a fleet count against one budget.
+		rm.Meter = meter.NewShared(rm.Chain, rm.deps.Logger, rm.Metrics, rm.Fleet.Counter())
+	} else {
+		rm.Meter = meter.New(rm.Chain, rm.deps.Logger, rm.Metrics, rm.Sessions)
+	}
 	if err := rm.startRelayServers(ctx, keys, miner.New(rm.Chain, sessions, rm.Metrics)); err != nil {
 		return err
 	}
