@@ -161,14 +161,21 @@ func (rm *RelayMiner) startRelayServers(ctx context.Context, keys []daemon.Key, 
 			if err != nil {
 				return err // validated by config; unreachable
 			}
+			var backendWS *url.URL
+			if ref.Service.BackendWSURL != "" {
+				if backendWS, err = url.Parse(ref.Service.BackendWSURL); err != nil {
+					return err // validated by config; unreachable
+				}
+			}
 			k := byName[ref.KeyName]
 			services = append(services, proxy.Service{
-				ServiceID: ref.Service.ServiceID, Supplier: k.Address, Key: k.Key, Backend: backend,
+				ServiceID: ref.Service.ServiceID, Supplier: k.Address, Key: k.Key, Backend: backend, BackendWS: backendWS,
 				Timeout: ref.Service.RequestTimeout, MaxBodyBytes: ref.Service.MaxBodyBytes, Headers: ref.Service.Headers,
 			})
 		}
 		srv := proxy.New(listen, services, rm.Chain, mn, rm.deps.Logger, rm.Metrics)
 		srv.SetLimits(rm.cfg.RelayServers.Limits())
+		srv.SetSocketLimits(proxy.SocketLimits(rm.cfg.RelaySockets))
 		srv.SetMeter(rm.Meter)
 		if err := srv.Start(ctx); err != nil {
 			return err

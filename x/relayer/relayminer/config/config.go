@@ -55,6 +55,9 @@ type Config struct {
 	// RelayServers bounds what clients can hold of each relay server (one
 	// per listen address).
 	RelayServers ServerLimits `yaml:"relay_servers"`
+	// RelaySockets bound the relay sockets (WebSocket relays) of every
+	// relay server.
+	RelaySockets RelaySockets `yaml:"relay_sockets"`
 	// Metrics is the Prometheus endpoint (/metrics), and the profiler's
 	// when metrics.pprof is set.
 	Metrics MetricsEndpoint `yaml:"metrics"`
@@ -73,6 +76,52 @@ type Chain struct {
 	GasPrices string `yaml:"gas_prices"`
 	// GasAdjustment multiplies simulated gas (default 1.5).
 	GasAdjustment float64 `yaml:"gas_adjustment"`
+}
+
+// RelaySockets bound the relay sockets (WebSocket relays) of the relay
+// servers; see proxy.SocketLimits.
+type RelaySockets struct {
+	// MaxMessageBytes bounds a message's data either way (default 1 MiB).
+	MaxMessageBytes int64 `yaml:"max_message_bytes"`
+	// MaxConnectionsPerApplication bounds the sockets one application
+	// has open at once (default 16).
+	MaxConnectionsPerApplication int `yaml:"max_connections_per_application"`
+	// IdleTimeout closes a socket with no message either way for as long
+	// (default 2m).
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// MessagesPerSecond bounds an application's messages on one socket
+	// (default 50).
+	MessagesPerSecond int `yaml:"messages_per_second"`
+	// MaxUnanswered bounds a socket's requests the backend has not
+	// answered yet (default 256).
+	MaxUnanswered int `yaml:"max_unanswered"`
+}
+
+// DefaultRelaySockets are the relay sockets' limits absent from the file.
+var DefaultRelaySockets = RelaySockets{
+	MaxMessageBytes: 1 << 20, MaxConnectionsPerApplication: 16, IdleTimeout: 2 * time.Minute,
+	MessagesPerSecond: 50, MaxUnanswered: 256,
+}
+
+// validate records r's problems; path is where r stands.
+func (r RelaySockets) validate(p *yamlconf.Problems, path string) {
+	yamlconf.Positive(p, path+".max_message_bytes", r.MaxMessageBytes)
+	yamlconf.Positive(p, path+".max_connections_per_application", r.MaxConnectionsPerApplication)
+	yamlconf.Positive(p, path+".idle_timeout", r.IdleTimeout)
+	yamlconf.Positive(p, path+".messages_per_second", r.MessagesPerSecond)
+	yamlconf.Positive(p, path+".max_unanswered", r.MaxUnanswered)
+}
+
+// wsURL is the problem with a backend WebSocket URL, "" if none.
+func wsURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Hostname() == "" {
+		return "is not a ws(s) URL"
+	}
+	if port := u.Port(); port != "" && !yamlconf.ValidPort(port) {
+		return "is not a ws(s) URL: bad port"
+	}
+	return ""
 }
 
 // Store is the RelayMiner's session store: its leveldb store, and, for a
@@ -197,6 +246,9 @@ type Service struct {
 	Listen string `yaml:"listen"`
 	// BackendURL is the absolute http(s) URL relays are forwarded to.
 	BackendURL string `yaml:"backend_url"`
+	// BackendWSURL is the backend's WebSocket, ws(s)://, for relay
+	// sockets (default: BackendURL with a ws(s) scheme).
+	BackendWSURL string `yaml:"backend_ws_url"`
 	// RequestTimeout bounds a backend request (default 30s).
 	RequestTimeout time.Duration `yaml:"request_timeout"`
 	// MaxBodyBytes bounds request and response payloads (default 4 MiB).
@@ -231,6 +283,7 @@ func Parse(data []byte) (*Config, error) {
 		Chain:        Chain{GasPrices: DefaultGasPrices, GasAdjustment: DefaultGasAdjustment},
 		Store:        Store{Path: DefaultStorePath, Backend: BackendLevelDB, JetStream: DefaultJetStream},
 		RelayServers: DefaultRelayServers,
+		RelaySockets: DefaultRelaySockets,
 		Metrics:      yamlconf.DefaultMetricsEndpoint(),
 		Health:       yamlconf.DefaultEndpoint(),
 	}
@@ -293,6 +346,9 @@ func (c *Config) Validate() error {
 	}
 
 	c.RelayServers.Validate(p, "relay_servers")
+	if c.RelaySockets != (RelaySockets{}) { // zero in a Config built in code: the defaults
+		c.RelaySockets.validate(p, "relay_sockets")
+	}
 	listeners := &yamlconf.Listeners{}
 	c.Metrics.Validate(p, "metrics", listeners)
 	c.Health.Validate(p, "health", listeners)
@@ -329,6 +385,9 @@ func (c *Config) Validate() error {
 				listeners.AddShared(sv+".listen", svc.Listen)
 			}
 			p.Check(sv+".backend_url", svc.BackendURL, yamlconf.HTTPURL)
+			if svc.BackendWSURL != "" {
+				p.Check(sv+".backend_ws_url", svc.BackendWSURL, wsURL)
+			}
 			yamlconf.Positive(p, sv+".request_timeout", svc.RequestTimeout)
 			yamlconf.Positive(p, sv+".max_body_bytes", svc.MaxBodyBytes)
 			p.CheckHeaders(sv+".headers", svc.Headers)

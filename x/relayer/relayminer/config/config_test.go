@@ -11,6 +11,7 @@ import (
 
 	"github.com/pokt-network/poktroll/x/relayer/internal/httplimit"
 	"github.com/pokt-network/poktroll/x/relayer/internal/yamlconf"
+	"github.com/pokt-network/poktroll/x/relayer/relayminer/proxy"
 )
 
 const validYAML = `
@@ -354,4 +355,44 @@ func TestMetricsPprofIsOffUnlessSet(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, cfg.Metrics.Pprof)
 	require.Equal(t, "127.0.0.1:9464", cfg.Metrics.Listen)
+}
+
+func TestRelaySocketsTakeDefaultsAndNameTheirFields(t *testing.T) {
+	cfg, err := Parse([]byte(validYAML))
+	require.NoError(t, err)
+	require.Equal(t, DefaultRelaySockets, cfg.RelaySockets)
+	require.Equal(t, proxy.DefaultSocketLimits, proxy.SocketLimits(DefaultRelaySockets), "the proxy's defaults are the file's")
+	require.Empty(t, cfg.Suppliers[0].Services[0].BackendWSURL)
+
+	cfg, err = Parse([]byte(strings.Replace(validYAML, "        backend_url: http://127.0.0.1:8546\n",
+		"        backend_url: http://127.0.0.1:8546\n        backend_ws_url: wss://ws.example.com:8547/ws\n", 1) + `
+relay_sockets:
+  messages_per_second: 10
+  idle_timeout: 30s
+`))
+	require.NoError(t, err)
+	require.Equal(t, "wss://ws.example.com:8547/ws", cfg.Suppliers[0].Services[0].BackendWSURL)
+	want := DefaultRelaySockets
+	want.MessagesPerSecond, want.IdleTimeout = 10, 30*time.Second
+	require.Equal(t, want, cfg.RelaySockets, "absent fields keep their defaults")
+
+	_, err = Parse([]byte(strings.Replace(validYAML, "        backend_url: http://127.0.0.1:8546\n",
+		"        backend_url: http://127.0.0.1:8546\n        backend_ws_url: http://127.0.0.1:8546\n", 1) + `
+relay_sockets:
+  max_message_bytes: 0
+  max_connections_per_application: -1
+  max_unanswered: 0
+`))
+	var problems []string
+	for _, e := range yamlconf.Unjoin(err) {
+		var fe *FieldError
+		require.ErrorAs(t, e, &fe)
+		problems = append(problems, fe.Field+": "+fe.Problem)
+	}
+	require.ElementsMatch(t, []string{
+		`suppliers[0].services[0].backend_ws_url: "http://127.0.0.1:8546" is not a ws(s) URL`,
+		"relay_sockets.max_message_bytes: must be positive, got 0",
+		"relay_sockets.max_connections_per_application: must be positive, got -1",
+		"relay_sockets.max_unanswered: must be positive, got 0",
+	}, problems)
 }
