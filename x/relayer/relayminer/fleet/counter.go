@@ -43,18 +43,22 @@ const maxCached = 1 << 14
 // <PREFIX>_METER bucket, holding the compute units reserved, in decimal.
 // Each change is a read and a compare-and-set on the key's revision,
 // tried again (after a short jittered pause) when another replica changed
-// it in between, within the publish timeout. It is safe for concurrent use.
+// it in between, within the publish timeout. The changes this replica
+// asks of one key while one is under way are combined into the next
+// compare-and-set (each checked against its limit in turn): one write for
+// a burst of relays of a session. It is safe for concurrent use.
 type Counter struct {
 	nc      *nats.Conn
 	kv      jetstream.KeyValue
 	names   names
 	timeout time.Duration
 
-	mu    sync.Mutex
-	last  map[string]revision // the last revision seen of each key
-	turns map[string]*turn    // keys being changed here
+	mu      sync.Mutex
+	last    map[string]revision  // the last revision seen of each key
+	pending map[string][]*change // by key, the changes waiting for the next compare-and-set
 
-	lost atomic.Int64 // compare-and-sets lost to another change (benchmarks)
+	lost   atomic.Int64 // compare-and-sets lost to another change (benchmarks)
+	writes atomic.Int64 // compare-and-sets won (benchmarks)
 }
 
 // revision is a count as stored at a revision of its key.
@@ -63,60 +67,38 @@ type revision struct {
 	count uint64
 }
 
+// change is one Add (or Sub) waiting for its key's next compare-and-set.
+type change struct {
+	units, limit uint64
+	sub          bool
+	done         chan outcome // receives one outcome
+}
+
+type outcome struct {
+	count uint64
+	added bool
+	err   error
+}
+
 // Counter is the fleet's relay meter count (one per Fleet).
 func (f *Fleet) Counter() *Counter { return f.counter }
 
 func newCounter(f *Fleet) *Counter {
-	return &Counter{nc: f.nc, kv: f.meter, names: f.names, timeout: f.cfg.PublishTimeout, last: map[string]revision{}, turns: map[string]*turn{}}
-}
-
-// turn orders the changes this replica makes to one key: they would only
-// lose compare-and-sets to one another.
-type turn struct {
-	ch    chan struct{} // holds a token while a change is under way
-	users int           // guarded by Counter.mu
-}
-
-// take waits for key k's turn (or ctx's end) and returns its release.
-func (c *Counter) take(ctx context.Context, k string) (func(), error) {
-	c.mu.Lock()
-	t := c.turns[k]
-	if t == nil {
-		t = &turn{ch: make(chan struct{}, 1)}
-		c.turns[k] = t
-	}
-	t.users++
-	c.mu.Unlock()
-	done := func() {
-		c.mu.Lock()
-		if t.users--; t.users == 0 {
-			delete(c.turns, k)
-		}
-		c.mu.Unlock()
-	}
-	select {
-	case t.ch <- struct{}{}:
-		return func() { <-t.ch; done() }, nil
-	case <-ctx.Done():
-		done()
-		return nil, ctx.Err()
-	}
+	return &Counter{nc: f.nc, kv: f.meter, names: f.names, timeout: f.cfg.PublishTimeout,
+		last: map[string]revision{}, pending: map[string][]*change{}}
 }
 
 // Add adds units to key's count unless it would pass limit (meter.Counter).
-func (c *Counter) Add(ctx context.Context, key meter.Key, units, limit uint64) (uint64, bool, error) {
-	return c.change(ctx, key, func(n uint64) (uint64, bool) {
-		if n >= limit || units > limit-n {
-			return n, false
-		}
-		return n + units, true
-	})
+// It is bounded by the publish timeout, not by the context (see do).
+func (c *Counter) Add(_ context.Context, key meter.Key, units, limit uint64) (uint64, bool, error) {
+	o := c.do(key, &change{units: units, limit: limit})
+	return o.count, o.added, o.err
 }
 
 // Sub takes units back from key's count (meter.Counter).
-func (c *Counter) Sub(ctx context.Context, key meter.Key, units uint64) (uint64, error) {
-	n, _, err := c.change(ctx, key, func(n uint64) (uint64, bool) { return n - min(n, units), true })
-	return n, err
+func (c *Counter) Sub(_ context.Context, key meter.Key, units uint64) (uint64, error) {
+	o := c.do(key, &change{units: units, sub: true})
+	return o.count, o.err
 }
 
 // Count is key's count (meter.Counter).
@@ -130,20 +112,55 @@ func (c *Counter) Count(ctx context.Context, key meter.Key) (uint64, error) {
 	return r.count, nil
 }
 
-// change sets key's count to next(count) by compare-and-set, starting from
+// do queues ch for key's next compare-and-set, starts one unless one is
+// under way, and waits for its outcome. It does not give up with the
+// caller's context: once queued, a change may be written, and its caller
+// must know (a reservation nobody releases would stay counted); the
+// compare-and-set loop is bounded by the publish timeout.
+func (c *Counter) do(key meter.Key, ch *change) outcome {
+	k := c.names.meterKey(key)
+	ch.done = make(chan outcome, 1)
+	c.mu.Lock()
+	q, running := c.pending[k]
+	c.pending[k] = append(q, ch)
+	c.mu.Unlock()
+	if !running {
+		go c.drain(k, key.Session)
+	}
+	return <-ch.done
+}
+
+// drain writes key k's queued changes, a batch per compare-and-set, until
+// none is left.
+func (c *Counter) drain(k, session string) {
+	for {
+		c.mu.Lock()
+		batch := c.pending[k]
+		if len(batch) == 0 {
+			delete(c.pending, k)
+			c.mu.Unlock()
+			return
+		}
+		c.pending[k] = batch[:0:0] // empty, not nil: still running
+		c.mu.Unlock()
+		c.apply(k, session, batch)
+	}
+}
+
+// apply makes a batch of changes of key k by compare-and-set, starting from
 // the revision last seen (a first try without a read when this replica
 // made the last change), reading again when it lost to another replica's
-// change. This replica's changes of one key are made one at a time.
-// next returning false leaves the count as it is.
-func (c *Counter) change(ctx context.Context, key meter.Key, next func(uint64) (uint64, bool)) (uint64, bool, error) {
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+// change, and sends each change its outcome.
+func (c *Counter) apply(k, session string, batch []*change) {
+	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
 	defer cancel()
-	k := c.names.meterKey(key)
-	release, err := c.take(ctx, k)
-	if err != nil {
-		return 0, false, fmt.Errorf("%w: waiting for the fleet's relay meter of session %s: %w", store.ErrUnavailable, key.Session, err)
+	fail := func(err error) {
+		c.forget(k)
+		for _, ch := range batch {
+			ch.done <- outcome{err: err}
+		}
 	}
-	defer release()
+	added := make([]bool, len(batch))
 	c.mu.Lock()
 	r, known := c.last[k]
 	c.mu.Unlock()
@@ -152,19 +169,33 @@ func (c *Counter) change(ctx context.Context, key meter.Key, next func(uint64) (
 		if !known {
 			var err error
 			if r, err = c.read(ctx, k); err != nil {
-				return 0, false, fmt.Errorf("%w: reading the fleet's relay meter: %w", store.ErrUnavailable, err)
+				fail(fmt.Errorf("%w: reading the fleet's relay meter: %w", store.ErrUnavailable, err))
+				return
 			}
 		}
-		n, ok := next(r.count)
-		if !ok && known {
+		n, refused := r.count, false
+		for i, ch := range batch {
+			switch {
+			case ch.sub:
+				n -= min(n, ch.units)
+				added[i] = true
+			case n >= ch.limit || ch.units > ch.limit-n:
+				added[i], refused = false, true
+			default:
+				n += ch.units
+				added[i] = true
+			}
+		}
+		if refused && known {
 			// Refused on the count this replica last saw: another may
 			// have released since.
 			known = false
 			continue
 		}
-		if !ok || n == r.count {
+		if n == r.count {
 			c.remember(k, r)
-			return r.count, ok, nil
+			c.send(batch, added, n)
+			return
 		}
 		value := []byte(strconv.FormatUint(n, 10))
 		var rev uint64
@@ -176,24 +207,34 @@ func (c *Counter) change(ctx context.Context, key meter.Key, next func(uint64) (
 			rev, err = c.kv.Update(ctx, k, value, r.rev)
 		}
 		if err == nil {
+			c.writes.Add(1)
 			c.remember(k, revision{rev: rev, count: n})
-			return n, true, nil
+			c.send(batch, added, n)
+			return
 		}
 		if !errors.Is(err, jetstream.ErrKeyExists) && !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
-			c.forget(k)
-			return 0, false, fmt.Errorf("%w: changing the fleet's relay meter: %w", store.ErrUnavailable, err)
+			fail(fmt.Errorf("%w: changing the fleet's relay meter: %w", store.ErrUnavailable, err))
+			return
 		}
 		// Another replica changed it first.
 		c.lost.Add(1)
 		known = false
 		if try == maxCASTries {
-			c.forget(k)
-			return 0, false, fmt.Errorf("%w: the fleet's relay meter of session %s changed by others %d times in a row", store.ErrUnavailable, key.Session, try)
+			fail(fmt.Errorf("%w: the fleet's relay meter of session %s changed by others %d times in a row", store.ErrUnavailable, session, try))
+			return
 		}
 		if !wait(ctx, pause/2+time.Duration(mrand.Int64N(int64(pause)))) {
-			return 0, false, fmt.Errorf("%w: the fleet's relay meter of session %s: %w after %d tries", store.ErrUnavailable, key.Session, ctx.Err(), try)
+			fail(fmt.Errorf("%w: the fleet's relay meter of session %s: %w after %d tries", store.ErrUnavailable, session, ctx.Err(), try))
+			return
 		}
 		pause = min(2*pause, 5*time.Millisecond)
+	}
+}
+
+// send gives each change of a batch written at count n its outcome.
+func (c *Counter) send(batch []*change, added []bool, n uint64) {
+	for i, ch := range batch {
+		ch.done <- outcome{count: n, added: added[i]}
 	}
 }
 
