@@ -402,3 +402,52 @@ func TestConfigProblemsNameTheSetting(t *testing.T) {
 		})
 	}
 }
+
+// TestStandbysMirrorBeforeTheyLead: every replica mirrors the fleet's relay
+// log as it is written, so the replica taking over a dead holder's lease
+// has nothing left to replay; a standby drops its copy of a session once
+// the session's proof window closed.
+func TestStandbysMirrorBeforeTheyLead(t *testing.T) {
+	const ttl = 2 * time.Second
+	ff := newFleetFixture(t, jetstreamtest.NewCluster(t, 1, jetstreamtest.Options{}), 1, ttl)
+	chain := newFakeChain()
+	for range 3 {
+		ff.start(chain)
+	}
+	first := ff.nextHolder(5 * time.Second)
+
+	hdr := ff.header(1)
+	relays := ff.relays(hdr, 0, 60)
+	for i, r := range relays {
+		require.NoError(t, addRelay(t, ff.replicas[i%3].fleet, ff.sup.Address, r))
+	}
+	ctx := context.Background()
+	last, err := ff.replicas[first.replica].fleet.lastSeq(ctx, ff.sup.Address)
+	require.NoError(t, err)
+	for i, r := range ff.replicas {
+		r.mirrored(t, ff.sup.Address)
+		for _, rel := range relays {
+			key, err := protocol.RelayKey(rel.Req)
+			require.NoError(t, err)
+			logged, err := r.sessions.Logged(hdr, ff.sup.Address, protocol.LeafPath(key))
+			require.NoError(t, err)
+			require.True(t, logged, "replica %d (holder: %v) mirrored every relay", i, i == first.replica)
+		}
+	}
+
+	ff.replicas[first.replica].crash()
+	next := ff.nextHolder(3 * ttl)
+	require.Equal(t, last, ff.replicas[next.replica].fleet.lease(ff.sup.Address).appliedSeq(),
+		"the new holder had mirrored the whole log before it took the lease")
+	claim := ff.replicas[next.replica].claimAt(hdr)
+	require.Equal(t, uint64(len(relays)), count(t, claim), "every answered relay claimed")
+
+	standby := ff.replicas[3-first.replica-next.replica]
+	require.False(t, standby.fleet.Leads(ff.sup.Address))
+	w := protocol.SessionWindows(chain.params, hdr.SessionEndBlockHeight)
+	standby.block(w.ProofWindowClose)
+	require.Len(t, standby.sessions.Trees(), 1, "kept until its proof window closed")
+	standby.block(w.ProofWindowClose + 1)
+	require.Empty(t, standby.sessions.Trees(), "a standby's copy is dropped after the proof window")
+	require.Empty(t, standby.tx.sentClaims(), "a standby claims nothing")
+}

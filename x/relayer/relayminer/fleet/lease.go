@@ -31,8 +31,15 @@ func appliedKey(supplier string) []byte { return []byte("f/applied/" + supplier)
 
 // lease is one supplier's lease as this replica sees it: taken with Create
 // (only if no replica holds it), renewed with Update(revision) every TTL/3,
-// lost on any error or once TTL passed since the last renewal. While held,
-// the supplier's relays are mirrored into the local session manager.
+// lost on any error or once TTL passed since the last renewal.
+//
+// Every replica, holder or not, mirrors the supplier's relays into its local
+// session manager as they are published (a hot standby): the local relay
+// log, with the last stream sequence it holds, is the replica's checkpoint
+// of the fleet's log. A replica taking the lease then only catches up with
+// what it had not mirrored yet (its lag, usually nothing) instead of
+// replaying whole sessions, so a takeover costs the same whatever the
+// sessions' size.
 type lease struct {
 	f        *Fleet
 	supplier string
@@ -41,13 +48,12 @@ type lease struct {
 
 	mu      sync.Mutex
 	held    bool
-	synced  bool // the mirror caught up with the stream since the lease was taken
+	synced  bool   // the mirror caught up with the stream since the lease was taken
+	term    uint64 // counts the times the lease was taken
 	rev     uint64
 	until   time.Time // the lease is ours until then, unless renewed
 	taken   time.Time // when it was last taken
-	stopMir context.CancelFunc
-	mirDone chan struct{}
-	applied uint64 // last stream sequence mirrored
+	applied uint64    // last stream sequence mirrored
 	waiters []waiter
 }
 
@@ -74,10 +80,15 @@ func (l *lease) takenAt() time.Time {
 	return l.taken
 }
 
-// caughtUp records that the mirror reached the end of the stream: from now
-// on this replica leads.
+// caughtUp records that the mirror reached the end of the stream while the
+// lease is held: from now on this replica leads.
 func (l *lease) caughtUp() {
 	l.mu.Lock()
+	l.caughtUpLocked()
+}
+
+// caughtUpLocked is caughtUp with l.mu held; it unlocks it.
+func (l *lease) caughtUpLocked() {
 	if !l.held || l.synced {
 		l.mu.Unlock()
 		return
@@ -92,8 +103,19 @@ func (l *lease) caughtUp() {
 	}
 }
 
-// run takes and renews the lease until ctx ends.
+// run mirrors the supplier's relays, and takes and renews the lease, until
+// ctx ends.
 func (l *lease) run(ctx context.Context) {
+	from := l.f.loadApplied(l.supplier)
+	l.mu.Lock()
+	l.applied = max(l.applied, from)
+	l.mu.Unlock()
+	mirrored := make(chan struct{})
+	go func() {
+		defer close(mirrored)
+		l.mirror(ctx, from+1)
+	}()
+	defer func() { <-mirrored }()
 	ttl := l.f.cfg.LeaseTTL
 	tick := time.NewTicker(ttl / 3)
 	defer tick.Stop()
@@ -148,29 +170,47 @@ func (l *lease) step(ctx context.Context, ttl time.Duration) {
 	l.take(ctx, rev, sent.Add(ttl))
 }
 
-// take starts leading: mirroring the supplier's relays from the last
-// sequence mirrored here.
+// take starts leading once the mirror holds every message the stream held
+// when the lease was taken.
 func (l *lease) take(ctx context.Context, rev uint64, until time.Time) {
-	from := l.f.loadApplied(l.supplier)
-	mctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
 	l.mu.Lock()
 	l.held, l.synced, l.rev, l.until, l.taken = true, false, rev, until, time.Now()
-	l.stopMir, l.mirDone = cancel, done
-	if from > l.applied {
-		l.applied = from
-	}
+	l.term++
+	term, applied := l.term, l.applied
 	l.mu.Unlock()
 	l.f.metrics.FleetTakeovers.WithLabelValues(l.supplier).Inc()
-	l.logger.Info("took the supplier's lease; catching up with the fleet's relay log", "revision", rev, "mirrored_to", from)
-	go func() {
-		defer close(done)
-		l.mirror(mctx, from+1)
-	}()
+	l.logger.Info("took the supplier's lease; catching up with the fleet's relay log", "revision", rev, "mirrored_to", applied)
+	go l.catchUp(ctx, term)
 }
 
-// lose stops leading: the mirror stops, and with release the lease key is
-// deleted so another replica takes over at once.
+// catchUp marks the lease's term synced once the mirror applied the last
+// message the stream holds now.
+func (l *lease) catchUp(ctx context.Context, term uint64) {
+	var last uint64
+	for {
+		var err error
+		if last, err = l.f.lastSeq(ctx, l.supplier); err == nil {
+			break
+		}
+		l.logger.Error("reading the end of the fleet's relay log; retrying", "error", err)
+		if !wait(ctx, 250*time.Millisecond) {
+			return
+		}
+	}
+	if l.waitApplied(ctx, last) != nil {
+		return
+	}
+	l.mu.Lock()
+	if l.term != term {
+		l.mu.Unlock()
+		return // lost and taken again since: that term catches up itself
+	}
+	l.caughtUpLocked()
+}
+
+// lose stops leading (the mirror goes on: this replica stays a hot
+// standby), and with release the lease key is deleted so another replica
+// takes over at once.
 func (l *lease) lose(release bool, why string) {
 	l.mu.Lock()
 	if !l.held {
@@ -178,10 +218,8 @@ func (l *lease) lose(release bool, why string) {
 		return
 	}
 	l.held, l.synced = false, false
-	stop, done, rev := l.stopMir, l.mirDone, l.rev
+	rev := l.rev
 	l.mu.Unlock()
-	stop()
-	<-done
 	if release {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		_ = l.f.leases.Delete(ctx, l.key, jetstream.LastRevision(rev))

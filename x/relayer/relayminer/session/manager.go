@@ -249,7 +249,7 @@ func (m *Manager) OnBlock(ctx context.Context, h int64) {
 	work := map[batch][]*Tree{}
 	for _, t := range m.Trees() {
 		tm, busy := t.snapshot()
-		if busy || !m.leads(tm.Supplier) {
+		if busy {
 			continue
 		}
 		p, err := m.chain.ParamsAt(ctx, tm.Header.SessionStartBlockHeight)
@@ -257,7 +257,17 @@ func (m *Manager) OnBlock(ctx context.Context, h int64) {
 			m.treeLogger(t).Error("reading params at session start", "error", err)
 			continue
 		}
-		if ph := phaseAt(tm.State, protocol.SessionWindows(p, tm.Header.SessionEndBlockHeight), h); ph != idle {
+		w := protocol.SessionWindows(p, tm.Header.SessionEndBlockHeight)
+		if !m.leads(tm.Supplier) {
+			// A fleet replica's standby copy: the lease holder runs its
+			// lifecycle. Once its proof window closed, nothing is left that
+			// this replica could do with it, were it to lead.
+			if h > w.ProofWindowClose {
+				m.remove(t, "a standby copy past its proof window")
+			}
+			continue
+		}
+		if ph := phaseAt(tm.State, w, h); ph != idle {
 			b := batch{tm.Supplier, ph}
 			work[b] = append(work[b], t)
 		}
