@@ -4,10 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	mrand "math/rand/v2"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -43,13 +44,14 @@ const maxCached = 1 << 14
 // <PREFIX>_METER bucket, holding the compute units reserved, in decimal.
 // Each change is a read and a compare-and-set on the key's revision,
 // tried again (after a short jittered pause) when another replica changed
-// it in between, within the publish timeout. The changes this replica
+// it in between, or when a read or write failed (a stream leader being
+// elected), within the publish timeout. The changes this replica
 // asks of one key while one is under way are combined into the next
 // compare-and-set (each checked against its limit in turn): one write for
 // a burst of relays of a session. It is safe for concurrent use.
 type Counter struct {
 	nc      *nats.Conn
-	kv      jetstream.KeyValue
+	js      jetstream.JetStream
 	names   names
 	timeout time.Duration
 
@@ -65,6 +67,17 @@ type Counter struct {
 type revision struct {
 	rev   uint64 // 0: the key holds nothing
 	count uint64
+	write string // the id of the write that stored it
+}
+
+// hdrWrite carries a write's id: a replica whose write went unacknowledged
+// recognises it when it reads the key again, and does not count twice.
+const hdrWrite = "Pokt-Meter-Write"
+
+// attempt is a write of a batch that may have landed unacknowledged.
+type attempt struct {
+	count uint64
+	added []bool
 }
 
 // change is one Add (or Sub) waiting for its key's next compare-and-set.
@@ -84,7 +97,7 @@ type outcome struct {
 func (f *Fleet) Counter() *Counter { return f.counter }
 
 func newCounter(f *Fleet) *Counter {
-	return &Counter{nc: f.nc, kv: f.meter, names: f.names, timeout: f.cfg.PublishTimeout,
+	return &Counter{nc: f.nc, js: f.js, names: f.names, timeout: f.cfg.PublishTimeout,
 		last: map[string]revision{}, pending: map[string][]*change{}}
 }
 
@@ -105,11 +118,16 @@ func (c *Counter) Sub(_ context.Context, key meter.Key, units uint64) (uint64, e
 func (c *Counter) Count(ctx context.Context, key meter.Key) (uint64, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	r, err := c.read(ctx, c.names.meterKey(key))
-	if err != nil {
-		return 0, fmt.Errorf("%w: reading the fleet's relay meter: %w", store.ErrUnavailable, err)
+	p := newPause()
+	for {
+		r, err := c.read(ctx, c.names.meterKey(key))
+		if err == nil {
+			return r.count, nil
+		}
+		if !p.wait(ctx, maxErrorPause) {
+			return 0, fmt.Errorf("%w: reading the fleet's relay meter of session %s: %w", store.ErrUnavailable, key.Session, err)
+		}
 	}
-	return r.count, nil
 }
 
 // do queues ch for key's next compare-and-set, starts one unless one is
@@ -164,12 +182,26 @@ func (c *Counter) apply(k, session string, batch []*change) {
 	c.mu.Lock()
 	r, known := c.last[k]
 	c.mu.Unlock()
-	pause := 200 * time.Microsecond
-	for try := 1; ; try++ {
+	p := newPause()
+	lost := 0
+	var unacked map[string]attempt // by write id
+	for {
 		if !known {
 			var err error
 			if r, err = c.read(ctx, k); err != nil {
-				fail(fmt.Errorf("%w: reading the fleet's relay meter: %w", store.ErrUnavailable, err))
+				// A stream leader being elected, a server going away:
+				// tried again until the publish timeout.
+				if !p.wait(ctx, maxErrorPause) {
+					fail(fmt.Errorf("%w: reading the fleet's relay meter of session %s: %w", store.ErrUnavailable, session, err))
+					return
+				}
+				continue
+			}
+			if a, ok := unacked[r.write]; ok {
+				// An unacknowledged write of this batch landed.
+				c.writes.Add(1)
+				c.remember(k, r)
+				c.send(batch, a.added, a.count)
 				return
 			}
 		}
@@ -197,38 +229,89 @@ func (c *Counter) apply(k, session string, batch []*change) {
 			c.send(batch, added, n)
 			return
 		}
-		value := []byte(strconv.FormatUint(n, 10))
-		var rev uint64
-		var err error
-		if r.rev == 0 {
-			// Never written, or expired.
-			rev, err = c.kv.Create(ctx, k, value)
-		} else {
-			rev, err = c.kv.Update(ctx, k, value, r.rev)
-		}
+		id := strconv.FormatUint(mrand.Uint64(), 36)
+		rev, err := c.write(ctx, k, r.rev, n, id)
 		if err == nil {
 			c.writes.Add(1)
-			c.remember(k, revision{rev: rev, count: n})
+			c.remember(k, revision{rev: rev, count: n, write: id})
 			c.send(batch, added, n)
 			return
 		}
-		if !errors.Is(err, jetstream.ErrKeyExists) && !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
-			fail(fmt.Errorf("%w: changing the fleet's relay meter: %w", store.ErrUnavailable, err))
-			return
-		}
-		// Another replica changed it first.
-		c.lost.Add(1)
 		known = false
-		if try == maxCASTries {
-			fail(fmt.Errorf("%w: the fleet's relay meter of session %s changed by others %d times in a row", store.ErrUnavailable, session, try))
+		if wrongLastSequence(err) || fenceBusy(err) {
+			// Another replica changed it first.
+			c.lost.Add(1)
+			if lost++; lost == maxCASTries {
+				fail(fmt.Errorf("%w: the fleet's relay meter of session %s changed by others %d times in a row", store.ErrUnavailable, session, lost))
+				return
+			}
+			if !p.wait(ctx, maxConflictPause) {
+				fail(fmt.Errorf("%w: the fleet's relay meter of session %s: %w after %d compare-and-sets lost", store.ErrUnavailable, session, ctx.Err(), lost))
+				return
+			}
+			continue
+		}
+		// Not written, or written and not acknowledged: read again (the
+		// write recognised by its id if it landed and is still the last)
+		// and tried again until the publish timeout. (One that landed
+		// and was changed over since cannot be recognised: counted
+		// twice, the fleet serves less, never more.)
+		if unacked == nil {
+			unacked = map[string]attempt{}
+		}
+		unacked[id] = attempt{count: n, added: slices.Clone(added)}
+		if !p.wait(ctx, maxErrorPause) {
+			fail(fmt.Errorf("%w: changing the fleet's relay meter of session %s: %w", store.ErrUnavailable, session, err))
 			return
 		}
-		if !wait(ctx, pause/2+time.Duration(mrand.Int64N(int64(pause)))) {
-			fail(fmt.Errorf("%w: the fleet's relay meter of session %s: %w after %d tries", store.ErrUnavailable, session, ctx.Err(), try))
-			return
-		}
-		pause = min(2*pause, 5*time.Millisecond)
 	}
+}
+
+// write stores count n at key k, tagged with id, if its last revision is
+// still rev (0: it holds nothing), and returns the new revision. A
+// compare-and-set lost is an APIError of wrongLastSequence or fenceBusy.
+func (c *Counter) write(ctx context.Context, k string, rev, n uint64, id string) (uint64, error) {
+	ctx, cancel := c.try(ctx)
+	defer cancel()
+	msg := nats.NewMsg(c.subject(k))
+	msg.Header.Set(hdrWrite, id)
+	msg.Data = []byte(strconv.FormatUint(n, 10))
+	ack, err := c.js.PublishMsg(ctx, msg, jetstream.WithExpectLastSequencePerSubject(rev))
+	if err != nil {
+		return 0, err
+	}
+	return ack.Sequence, nil
+}
+
+// subject is key k's subject in the bucket's stream.
+func (c *Counter) subject(k string) string { return "$KV." + c.names.meter + "." + k }
+
+// try bounds one request to JetStream by a quarter of the publish timeout
+// (at least 100ms): a request sent to a server as it stopped is never
+// answered, and is sent again.
+func (c *Counter) try(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, max(c.timeout/4, 100*time.Millisecond))
+}
+
+// Pauses between tries: after a compare-and-set lost to another replica
+// (short: the key is free again within a replication round), and after an
+// error (longer: a stream leader is being elected).
+const (
+	maxConflictPause = 5 * time.Millisecond
+	maxErrorPause    = 50 * time.Millisecond
+)
+
+// pause is a growing, jittered pause between tries.
+type pause time.Duration
+
+func newPause() *pause { p := pause(200 * time.Microsecond); return &p }
+
+// wait pauses (between half and one and a half times the current pause,
+// which then doubles up to limit), false if ctx ended first.
+func (p *pause) wait(ctx context.Context, limit time.Duration) bool {
+	d := time.Duration(*p)
+	*p = pause(min(2*d, limit))
+	return wait(ctx, d/2+time.Duration(mrand.Int64N(int64(d))))
 }
 
 // send gives each change of a batch written at count n its outcome.
@@ -244,7 +327,9 @@ func (c *Counter) send(batch []*change, added []bool, n uint64) {
 // round behind would make a change lose its compare-and-set once more, or
 // a relay be refused just after a release made room for it.
 func (c *Counter) read(ctx context.Context, k string) (revision, error) {
-	req, err := json.Marshal(map[string]string{"last_by_subj": "$KV." + c.names.meter + "." + k})
+	ctx, cancel := c.try(ctx)
+	defer cancel()
+	req, err := json.Marshal(map[string]string{"last_by_subj": c.subject(k)})
 	if err != nil {
 		return revision{}, err
 	}
@@ -283,7 +368,18 @@ func (c *Counter) read(ctx context.Context, k string) (revision, error) {
 	if err != nil {
 		return revision{}, fmt.Errorf("key %s holds %q, not a count", k, res.Message.Data)
 	}
-	return revision{rev: res.Message.Seq, count: n}, nil
+	return revision{rev: res.Message.Seq, count: n, write: headerValue(res.Message.Hdrs, hdrWrite)}, nil
+}
+
+// headerValue is the value of header name in a message's raw headers
+// ("NATS/1.0" and "Name: value" lines), "" when absent.
+func headerValue(raw []byte, name string) string {
+	for line := range strings.SplitSeq(string(raw), "\r\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.EqualFold(strings.TrimSpace(k), name) {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
 }
 
 func (c *Counter) remember(k string, r revision) {

@@ -12,6 +12,7 @@ import (
 
 	"cosmossdk.io/log"
 	sdk "github.com/cosmos/cosmos-sdk/types"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
 	"github.com/pokt-network/poktroll/testutil/jetstreamtest"
@@ -164,6 +165,71 @@ func TestSharedMeterRefusesWhileJetStreamIsDown(t *testing.T) {
 		}
 	}
 	require.Equal(t, k-k/2-1, served)
+}
+
+// TestSharedMeterLosesNothingWhenTheBucketLeaderStops: the server leading
+// the meter bucket stops while two replicas count relays: every relay is
+// counted or refused as over-serviced, none is refused as unavailable, and
+// the fleet serves exactly the budget.
+func TestSharedMeterLosesNothingWhenTheBucketLeaderStops(t *testing.T) {
+	const k = 120
+	cluster := jetstreamtest.NewCluster(t, 3, jetstreamtest.Options{})
+	chain := &meterChain{stake: k * cupr, supplier: "pokt1sup"}
+	fa, a := openReplica(t, cluster, chain, 5*time.Second)
+	_, b := openReplica(t, cluster, chain, 5*time.Second)
+	hdr := meterHeader("pokt1app", 1)
+
+	var served, refused atomic.Int64
+	third := make(chan struct{})
+	var once sync.Once
+	var wg sync.WaitGroup
+	for _, m := range []*meter.Meter{a, b, a, b} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range k / 2 {
+				_, err := m.Reserve(context.Background(), hdr, chain.supplier)
+				switch {
+				case err == nil:
+					if served.Add(1) == k/3 {
+						once.Do(func() { close(third) })
+					}
+				case errors.Is(err, types.ErrRelayOverServiced):
+					refused.Add(1)
+				default:
+					t.Errorf("reserve: %v", err)
+					return
+				}
+			}
+		}()
+	}
+	<-third
+	info, err := fa.meter.Status(context.Background())
+	require.NoError(t, err)
+	leader := ""
+	if si, ok := info.(interface{ StreamInfo() *jetstream.StreamInfo }); ok && si.StreamInfo().Cluster != nil {
+		leader = si.StreamInfo().Cluster.Leader
+	}
+	require.NotEmpty(t, leader, "the meter bucket's leader")
+	for i := range 3 {
+		if s := cluster.Server(i); s != nil && s.Name() == leader {
+			cluster.Stop(i)
+		}
+	}
+	wg.Wait()
+	require.EqualValues(t, k, served.Load(), "the fleet serves the budget once, across the leader's change")
+	require.EqualValues(t, 2*k-k, refused.Load())
+	r, err := fa.counter.read(context.Background(), fa.names.meterKey(meter.Key{Supplier: chain.supplier, Application: "pokt1app", Session: hdr.SessionId}))
+	require.NoError(t, err)
+	require.EqualValues(t, k*cupr, r.count)
+	require.NotEmpty(t, r.write, "the last write is known by its id")
+}
+
+func TestHeaderValue(t *testing.T) {
+	raw := []byte("NATS/1.0\r\nPokt-Meter-Write: 3f9a\r\nOther: x\r\n\r\n")
+	require.Equal(t, "3f9a", headerValue(raw, hdrWrite))
+	require.Empty(t, headerValue(raw, "Missing"))
+	require.Empty(t, headerValue(nil, hdrWrite))
 }
 
 // TestCounterKeys: ids that are not key tokens are escaped, so two keys
