@@ -27,8 +27,9 @@ import (
 //	application_over_serviced 429 every supplier tried refused: the application's stake
 //	                             cannot pay any of them for more relays in this session
 //	timeout                 504  request_timeout passed before a supplier answered
-//	upgrade_not_supported   501  the request asks to switch protocols (a WebSocket
-//	                             handshake): not relayed, the AppGate relays HTTP only
+//	upgrade_not_supported   501  the request asks to switch to another protocol than
+//	                             WebSocket (opened by a GET), or is a WebSocket handshake
+//	                             that is not a GET: not relayed
 //	origin_not_allowed      403  a CORS preflight from an origin not in
 //	                             cors.allowed_origins (answered here, never relayed)
 //
@@ -158,6 +159,16 @@ type jsonRPCError struct {
 // batch of notifications only gets one error, with a null id. The HTTP
 // status is err's, as for other services.
 func writeJSONRPCError(w http.ResponseWriter, body []byte, err *Error) {
+	raw := jsonRPCErrorBody(body, err)
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(raw)+1))
+	w.WriteHeader(err.Status())
+	_, _ = w.Write(append(raw, '\n'))
+}
+
+// jsonRPCErrorBody is err as the JSON-RPC 2.0 error response(s) to the
+// request body (see writeJSONRPCError).
+func jsonRPCErrorBody(body []byte, err *Error) []byte {
 	one := jsonRPCError{JSONRPC: "2.0"}
 	one.Error.Code = jsonRPCErrors[err.Code].code
 	one.Error.Message = jsonRPCErrors[err.Code].message
@@ -175,10 +186,7 @@ func writeJSONRPCError(w http.ResponseWriter, body []byte, err *Error) {
 		one.ID = ids[0]
 	}
 	raw, _ := json.Marshal(out)
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Content-Length", strconv.Itoa(len(raw)+1))
-	w.WriteHeader(err.Status())
-	_, _ = w.Write(append(raw, '\n'))
+	return raw
 }
 
 // null is JSON's null, the id of a response to a request whose id is

@@ -241,6 +241,12 @@ func params() types.Params {
 }
 
 func newHarness(t *testing.T, nSuppliers int, opts appgate.Options) *harness {
+	return newHarnessWith(t, nSuppliers, opts, nil)
+}
+
+// newHarnessWith is newHarness that setup sets up (if not nil) before the
+// gateway reads its first sessions.
+func newHarnessWith(t *testing.T, nSuppliers int, opts appgate.Options, setup func(*harness)) *harness {
 	appKey := secp256k1.GenPrivKey()
 	h := &harness{t: t, chain: &fakeChain{height: 6, params: params(), pubs: map[string]cryptotypes.PubKey{}}}
 	for i := range nSuppliers {
@@ -254,6 +260,9 @@ func newHarness(t *testing.T, nSuppliers int, opts appgate.Options) *harness {
 	srv := httptest.NewServer(h.gw)
 	t.Cleanup(srv.Close)
 	h.url = srv.URL
+	if setup != nil {
+		setup(h)
+	}
 	h.gw.OnBlock(context.Background(), h.chain.LatestHeight())
 	return h
 }

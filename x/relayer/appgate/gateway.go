@@ -15,6 +15,7 @@ import (
 
 	"cosmossdk.io/log"
 	cryptotypes "github.com/cosmos/cosmos-sdk/crypto/types"
+	"github.com/gorilla/websocket"
 
 	"github.com/pokt-network/poktroll/x/relayer/appgate/config"
 	"github.com/pokt-network/poktroll/x/relayer/internal/httplimit"
@@ -173,6 +174,10 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, newError(CodeUnknownService, fmt.Sprintf("no service %q here; served: /%s/", service, strings.Join(g.services, "/, /"))))
 		return
 	}
+	if r.Method == http.MethodGet && websocket.IsWebSocketUpgrade(r) {
+		g.serveSocket(w, r, service)
+		return
+	}
 	res, body, err := g.handle(r, service, rest)
 	if err != nil {
 		g.metrics.Requests.WithLabelValues(service, err.Code).Inc()
@@ -215,7 +220,7 @@ func (g *Gateway) handle(r *http.Request, service, path string) (_ *types.HTTPRe
 	if up := upgradeAsked(r.Header); up != "" {
 		// Relayed as plain HTTP it would be another request, billed, and
 		// the client would wait for a switch that never comes.
-		return nil, nil, newError(CodeUpgradeNotSupported, fmt.Sprintf("the request asks to upgrade to %q: this AppGate relays HTTP requests, one request and its answer; WebSocket is not served yet", up))
+		return nil, nil, newError(CodeUpgradeNotSupported, fmt.Sprintf("the request asks to upgrade to %q: this AppGate relays HTTP requests, one request and its answer, and WebSockets opened by a GET", up))
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), g.opts.RequestTimeout)
 	defer cancel()

@@ -96,7 +96,7 @@ func TestJSONRPCServiceRefusalsAreJSONRPCErrorsWithTheRequestsID(t *testing.T) {
 			rpc    int
 		}{
 			{"body too large", http.MethodPost, bytes.NewReader(append([]byte(`{"jsonrpc":"2.0","id":3,"x":"`), make([]byte, 1000)...)), nil, http.StatusRequestEntityTooLarge, appgate.CodeBodyTooLarge, -32002},
-			{"upgrade", http.MethodGet, nil, http.Header{"Upgrade": {"websocket"}, "Connection": {"Upgrade"}}, http.StatusNotImplemented, appgate.CodeUpgradeNotSupported, -32011},
+			{"upgrade", http.MethodGet, nil, http.Header{"Upgrade": {"IRC/6.9"}, "Connection": {"Upgrade"}}, http.StatusNotImplemented, appgate.CodeUpgradeNotSupported, -32011},
 			{"preflight", http.MethodOptions, nil, preflight(page), http.StatusForbidden, appgate.CodeOriginNotAllowed, -32012},
 			{"not JSON-RPC", http.MethodPost, strings.NewReader(`not json`), nil, http.StatusBadGateway, appgate.CodeSuppliersFailed, -32008},
 		} {

@@ -26,6 +26,11 @@ type Metrics struct {
 	Relays *prometheus.CounterVec
 	// BlockHeight is the last block height processed.
 	BlockHeight prometheus.Gauge
+	// Sockets is how many client WebSockets are open, by service.
+	Sockets *prometheus.GaugeVec
+	// SocketMessages counts client WebSocket messages, by service and
+	// direction (in: from the client, out: to it).
+	SocketMessages *prometheus.CounterVec
 }
 
 // NewMetrics makes and registers the metrics in a fresh registry.
@@ -46,6 +51,12 @@ func NewMetrics() *Metrics {
 			Namespace: "appgate", Name: "block_height", Help: "Last block height processed.",
 		}),
 	}
-	m.Registry.MustRegister(m.Requests, m.RequestDuration, m.Relays, m.BlockHeight)
+	m.Sockets = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: "appgate", Name: "sockets", Help: "Client WebSockets open, by service.",
+	}, []string{"service"})
+	m.SocketMessages = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "appgate", Name: "socket_messages_total", Help: "Client WebSocket messages, by service and direction (in: from the client, out: to it).",
+	}, []string{"service", "direction"})
+	m.Registry.MustRegister(m.Requests, m.RequestDuration, m.Relays, m.BlockHeight, m.Sockets, m.SocketMessages)
 	return m
 }

@@ -92,18 +92,22 @@ func TestCORSIsOffByDefault(t *testing.T) {
 	require.Zero(t, h.sups[0].hits())
 }
 
-// TestUpgradeIsRefusedAtOnceAndNotRelayed: a WebSocket handshake on the
-// HTTP path is refused at once (501 upgrade_not_supported), not held until
-// the request timeout and not relayed as plain HTTP. An h2c upgrade (curl
-// --http2) is ignored, as a server may: the request is relayed.
+// TestUpgradeIsRefusedAtOnceAndNotRelayed: a request asking to switch to
+// another protocol than WebSocket (which a GET opens: see socket.go), or a
+// WebSocket handshake that is not a GET, is refused at once (501
+// upgrade_not_supported), not held until the request timeout and not
+// relayed as plain HTTP. An h2c upgrade (curl --http2) is ignored, as a
+// server may: the request is relayed.
 func TestUpgradeIsRefusedAtOnceAndNotRelayed(t *testing.T) {
 	h := newHarness(t, 1, appgate.Options{RequestTimeout: 10 * time.Second})
 	handshake := http.Header{"Upgrade": {"websocket"}, "Connection": {"Upgrade"}, "Sec-Websocket-Version": {"13"}, "Sec-Websocket-Key": {"dGhlIHNhbXBsZSBub25jZQ=="}}
 	within(t, 2*time.Second, func() {
-		e := h.failure(http.MethodGet, "/svc/", nil, handshake, http.StatusNotImplemented, appgate.CodeUpgradeNotSupported)
+		e := h.failure(http.MethodGet, "/svc/", nil, http.Header{"Upgrade": {"IRC/6.9"}, "Connection": {"Upgrade"}}, http.StatusNotImplemented, appgate.CodeUpgradeNotSupported)
+		require.Contains(t, e.Error.Message, `upgrade to "IRC/6.9"`)
+		e = h.failure(http.MethodPost, "/svc/", nil, handshake, http.StatusNotImplemented, appgate.CodeUpgradeNotSupported)
 		require.Contains(t, e.Error.Message, `upgrade to "websocket"`)
 	})
-	require.Zero(t, h.sups[0].hits(), "the handshake was not relayed")
+	require.Zero(t, h.sups[0].hits(), "no upgrade was relayed")
 
 	status, _, _ := h.do(http.MethodGet, "/svc/", nil, http.Header{"Upgrade": {"h2c"}, "Connection": {"Upgrade, HTTP2-Settings"}, "Http2-Settings": {"AAMAAABkAAQAoAAAAAIAAAAA"}})
 	require.Equal(t, http.StatusOK, status)

@@ -499,6 +499,9 @@ func (s *Server) refusal(a admitted, err error) (*types.RelayResponse, int) {
 	_, status, reason := types.RelayRefusal(err)
 	req, service, lg := a.req, metrics.UnknownService, s.logger
 	res := &types.RelayResponse{Error: types.NewRelayError(err)}
+	// The refused request, when it decoded that far: a client with
+	// several requests in flight (a relay socket's) knows which.
+	res.Meta.RelayKey = a.key
 	if req != nil && req.Meta.SessionHeader != nil {
 		hdr := req.Meta.SessionHeader
 		res.Meta.SessionHeader = hdr

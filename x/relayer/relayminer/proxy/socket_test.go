@@ -218,7 +218,11 @@ func TestSocketRefusalsAreTypedAndMineNothing(t *testing.T) {
 	forged := f.socketRequest(t, f.header, `{"id":1}`)
 	relaytest.SignRequest(t, forged, other.Key)
 	send(t, conn, forged)
-	refused(t, next(t, conn), types.ErrRelayInvalidSignature)
+	res := next(t, conn)
+	refused(t, res, types.ErrRelayInvalidSignature)
+	forgedKey, err := protocol.RelayKey(forged)
+	require.NoError(t, err)
+	require.Equal(t, forgedKey, res.Meta.RelayKey, "a refusal names the request refused")
 
 	hdr := f.header
 	hdr.SessionId = protocol.SessionID([]byte("x"), "eth", f.app.Address, 1)
