@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -26,15 +28,17 @@ import (
 // is signed as a RelayRequest (payload a WebSocketMessage), each
 // RelayResponse the supplier sends is verified (session, the request it
 // names, the supplier's signature) and its message handed to the client
-// as the backend sent it. When the supplier's socket ends (the session's
-// grace period is over: 4410; the supplier failed, or sent something
-// unverifiable), the AppGate opens one to a supplier of the current
-// session and sends again, signed anew, the calls still unanswered and
-// the client's open subscriptions. The answers to those subscriptions are
-// not handed to the client (it had them); an eth_subscription's new
-// subscription id is replaced, in the notifications, by the one the
-// client knows. At that seam the client may miss the notifications the
-// backend sent between the two sockets.
+// as the backend sent it. Once the next session is current (follow), or
+// when the supplier's socket ends (the supplier failed, or sent something
+// unverifiable; the grace period is over: 4410), the AppGate opens one to
+// a supplier of the current session and sends again, signed anew, the
+// calls still unanswered and the client's open subscriptions. The answers
+// to those subscriptions are not handed to the client (it had them); an
+// eth_subscription's new subscription id is replaced, in the
+// notifications, by the one the client knows. While the old session's
+// socket still serves, a notification both carry is handed on once. After
+// a failure the client may miss the notifications the backend sent
+// between the two sockets.
 
 // clientCloseNoSupplier closes a client's socket when no supplier of the
 // session can take it.
@@ -86,6 +90,11 @@ type clientSocket struct {
 	subIDs  map[string]string // a re-subscription's id -> the client's
 	closed  bool
 	failing map[string]bool // suppliers that failed this socket
+	// old is the previous session's supplier socket while it overlaps up
+	// (see follow); recent are the messages handed on meanwhile.
+	old       *upstream
+	recent    [][sha256.Size]byte
+	following bool
 }
 
 // call is one client message sent on.
@@ -109,6 +118,7 @@ type upstream struct {
 	sent    map[string]*call // by relay key, at most maxSent
 	order   []string         // sent's keys, oldest first
 	resends map[string]bool  // relay keys of subscriptions sent again
+	got     map[string]bool  // relay keys answered: each one relay, mined by the supplier
 }
 
 // maxSent bounds the requests a supplier socket remembers; maxCalls the
@@ -185,16 +195,21 @@ func (cs *clientSocket) dial(ctx context.Context, sess *session, sup types.Suppl
 		return nil, err
 	}
 	conn.SetReadLimit(maxResponseBytes)
-	return &upstream{conn: conn, sess: sess, addr: sup.OperatorAddress, pub: pub, sent: map[string]*call{}, resends: map[string]bool{}}, nil
+	return &upstream{conn: conn, sess: sess, addr: sup.OperatorAddress, pub: pub, sent: map[string]*call{}, resends: map[string]bool{}, got: map[string]bool{}}, nil
 }
 
 // use makes up the socket's supplier and reads it.
 func (cs *clientSocket) use(up *upstream) {
 	cs.mu.Lock()
 	cs.up = up
+	start := !cs.following
+	cs.following = true
 	cs.mu.Unlock()
 	cs.lg.Debug("relaying the socket", "supplier", up.addr, "session_id", up.sess.Header.SessionId)
 	go cs.fromSupplier(up)
+	if start {
+		go cs.follow()
+	}
 }
 
 // run reads the client's messages until it closes.
@@ -290,6 +305,7 @@ func (cs *clientSocket) send(up *upstream, c *call, resend bool) error {
 		up.order = up.order[1:]
 		delete(up.sent, old)
 		delete(up.resends, old)
+		delete(up.got, old)
 	}
 	up.mu.Unlock()
 	up.wmu.Lock()
@@ -351,7 +367,16 @@ func (cs *clientSocket) fromSupplier(up *upstream) {
 			cs.replace(up, "payload is not a WebSocketMessage")
 			return
 		}
-		cs.g.metrics.Relays.WithLabelValues(cs.service, up.addr, "ok").Inc()
+		up.mu.Lock()
+		relay := ok && !up.got[string(res.Meta.RelayKey)]
+		if relay {
+			up.got[string(res.Meta.RelayKey)] = true
+		}
+		up.mu.Unlock()
+		if relay {
+			// The request's first answer: the relay the supplier mined.
+			cs.g.metrics.Relays.WithLabelValues(cs.service, up.addr, "ok").Inc()
+		}
 		if !ok {
 			// An answer to a request forgotten (maxSent): signed by the
 			// supplier for this session, passed on.
@@ -369,12 +394,119 @@ func (cs *clientSocket) fromSupplier(up *upstream) {
 			continue
 		}
 		first := cs.answer(c)
+		if !first && !c.sub {
+			// A call sent again while two suppliers' sockets overlap:
+			// answered already.
+			continue
+		}
 		if first && c.sub {
 			cs.mu.Lock()
 			c.clientID = jsonRPCResult(msg.Data)
 			cs.mu.Unlock()
 		}
-		cs.toClient(int(msg.Type), cs.clientView(msg.Data))
+		view := cs.clientView(msg.Data)
+		if cs.duplicate(view) {
+			continue
+		}
+		cs.toClient(int(msg.Type), view)
+	}
+}
+
+// duplicate reports whether data was handed on already while two
+// suppliers' sockets overlap (the old session's and the new one's both
+// carry the subscriptions' notifications), remembering it.
+func (cs *clientSocket) duplicate(data []byte) bool {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if cs.old == nil {
+		cs.recent = nil
+		return false
+	}
+	sum := sha256.Sum256(canonicalJSON(data))
+	if slices.Contains(cs.recent, sum) {
+		return true
+	}
+	cs.recent = append(cs.recent, sum)
+	if len(cs.recent) > 256 {
+		cs.recent = cs.recent[1:]
+	}
+	return false
+}
+
+// canonicalJSON is data with its JSON objects' members sorted (numbers
+// as written), or data itself when it is not JSON: two suppliers' copies
+// of one notification compare equal whatever their members' order.
+func canonicalJSON(data []byte) []byte {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var v any
+	if dec.Decode(&v) != nil || dec.More() {
+		return data
+	}
+	out, err := json.Marshal(v)
+	if err != nil {
+		return data
+	}
+	return out
+}
+
+// follow moves the socket to a supplier of the next session as soon as
+// that session is the current one, while the old session's socket still
+// serves (to its grace period's end): the client's subscriptions are open
+// on both for a while, and their notifications handed on once.
+func (cs *clientSocket) follow() {
+	t := time.NewTicker(followInterval)
+	defer t.Stop()
+	for range t.C {
+		cs.mu.Lock()
+		up, closed, overlapping := cs.up, cs.closed, cs.old != nil
+		cs.mu.Unlock()
+		if closed {
+			return
+		}
+		if up == nil || overlapping {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), cs.g.opts.RequestTimeout)
+		cands, err := cs.g.sessions.candidates(ctx, cs.service, false)
+		cancel()
+		if err != nil || len(cands) == 0 || cands[0].start() <= up.sess.start() {
+			continue
+		}
+		cs.migrate(up)
+	}
+}
+
+// followInterval is how often a client's socket checks for a new session.
+const followInterval = 250 * time.Millisecond
+
+// migrate opens a socket to a supplier of the current session and sends
+// it the open subscriptions and unanswered calls; old keeps serving until
+// it ends.
+func (cs *clientSocket) migrate(old *upstream) {
+	ctx, cancel := context.WithTimeout(context.Background(), cs.g.opts.RequestTimeout)
+	next, aerr := cs.open(ctx, nil)
+	cancel()
+	if aerr != nil {
+		cs.lg.Info("could not open a socket for the new session yet", "error", aerr.Message)
+		return
+	}
+	cs.mu.Lock()
+	if cs.closed || cs.up != old {
+		cs.mu.Unlock()
+		next.close()
+		return
+	}
+	cs.old, cs.up = old, next
+	again := append([]*call(nil), cs.calls...)
+	cs.mu.Unlock()
+	cs.lg.Debug("moving the socket to the new session", "supplier", next.addr, "session_id", next.sess.Header.SessionId)
+	go cs.fromSupplier(next)
+	for _, c := range again {
+		if err := cs.send(next, c, c.sub && c.answered); err != nil {
+			cs.replace(next, err.Error())
+			return
+		}
 	}
 }
 
@@ -479,6 +611,10 @@ func (cs *clientSocket) replaceAfterSession(up *upstream, why string) { cs.reope
 func (cs *clientSocket) reopen(up *upstream, why string, sessionOver bool) {
 	up.close()
 	cs.mu.Lock()
+	if cs.old == up {
+		// The old session's socket ended: the overlap is over.
+		cs.old = nil
+	}
 	if cs.closed || cs.up != up {
 		cs.mu.Unlock()
 		return
@@ -493,7 +629,7 @@ func (cs *clientSocket) reopen(up *upstream, why string, sessionOver bool) {
 	var next *upstream
 	var aerr *Error
 	for try := 0; try < 3 && next == nil; try++ {
-		if try > 0 || sessionOver {
+		if try > 0 {
 			// The next session may start a block later on the node.
 			time.Sleep(retryPause)
 		}
@@ -534,6 +670,12 @@ func (cs *clientSocket) close(code int, reason string) {
 	cs.mu.Unlock()
 	if up != nil {
 		up.close()
+	}
+	cs.mu.Lock()
+	old := cs.old
+	cs.mu.Unlock()
+	if old != nil {
+		old.close()
 	}
 	if code != websocket.CloseAbnormalClosure {
 		_ = cs.client.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
