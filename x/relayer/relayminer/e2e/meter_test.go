@@ -15,6 +15,7 @@ import (
 	"github.com/cosmos/gogoproto/proto"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pokt-network/poktroll/testutil/jetstreamtest"
 	"github.com/pokt-network/poktroll/testutil/metricstest"
 	"github.com/pokt-network/poktroll/testutil/network"
 	"github.com/pokt-network/poktroll/x/relayer/protocol"
@@ -129,8 +130,9 @@ func TestRelayMeter(t *testing.T) {
 			types.Service{Id: "eth", Name: "Ethereum", ComputeUnitsPerRelay: cupr},
 			types.Service{Id: "sol", Name: "Solana", ComputeUnitsPerRelay: cupr},
 			types.Service{Id: "btc", Name: "Bitcoin", ComputeUnitsPerRelay: cupr},
-			types.Service{Id: "dot", Name: "Polkadot", ComputeUnitsPerRelay: cupr}),
-		network.WithFundedAccounts("app1", "supA", "supB", "app2", "sup2", "app3", "sup3", "app4", "sup4"),
+			types.Service{Id: "dot", Name: "Polkadot", ComputeUnitsPerRelay: cupr},
+			types.Service{Id: "ltc", Name: "Litecoin", ComputeUnitsPerRelay: cupr}),
+		network.WithFundedAccounts("app1", "supA", "supB", "app2", "sup2", "app3", "sup3", "app4", "sup4", "app5", "sup5"),
 	)
 	backend := jsonRPCBackend(t)
 	// Two suppliers of eth for app1, one of sol for app2: each session has
@@ -264,6 +266,65 @@ func TestRelayMeter(t *testing.T) {
 		require.NotNil(t, settled)
 		require.Equal(t, sdkmath.NewInt(8*relayTokens), settled.Amount.Amount)
 		require.False(t, settled.Capped)
+	})
+
+	t.Run("a fleet of three replicas serves what the stake pays once, not three times", func(t *testing.T) {
+		t.Parallel()
+		js := jetstreamtest.NewCluster(t, 3, jetstreamtest.Options{})
+		sup5 := meterSupplier{"sup5", "ltc", network.FreeAddr(t)} // the load balancer
+		stakeFor(t, n, "app5", "ltc", meterAppStake, sup5)
+		var replicas []*relayminer.RelayMiner
+		var addrs []string
+		for range 3 {
+			listen := network.FreeAddr(t)
+			_, cfg := meterConfig(t, n.RPCURL(), backend.URL, meterSupplier{sup5.name, sup5.service, listen})
+			cfg.Store.Backend = config.BackendJetStream
+			cfg.Store.JetStream.URLs = js.URLs()
+			cfg.Store.JetStream.LeaseTTL = time.Second
+			rm := startRelayMiner(t, n, cfg)
+			t.Cleanup(func() { _ = rm.Stop(context.Background()) })
+			replicas = append(replicas, rm)
+			addrs = append(addrs, listen)
+		}
+		newRoundRobin(t, sup5.listen, addrs)
+		c := newClient(t, n, "app5", "sup5", "http://"+sup5.listen)
+		before := balance(t, n, c.supplier)
+		hdr := nextSessionOf(t, n, "app5", "ltc").Header
+		waitFor(t, n, 10*time.Second, "the replicas to see the session", func() bool {
+			for _, rm := range replicas {
+				if rm.Chain.LatestHeight() < hdr.SessionStartBlockHeight {
+					return false
+				}
+			}
+			return true
+		})
+		// Round robin: four relays to each replica; the first eight are
+		// served by all three together, the rest refused by whichever.
+		require.Equal(t, 8, relayUntilRefused(t, c, hdr, 12, 0), "the stake pays 8 relays, whichever replica serves them")
+		var served uint64
+		for _, rm := range replicas {
+			u, ok := rm.Meter.Usage(c.supplier, hdr.SessionId)
+			require.True(t, ok, "each replica metered the session")
+			require.LessOrEqual(t, u.Relays, uint64(8))
+			served = max(served, u.Relays)
+		}
+		require.EqualValues(t, 8, served, "the fleet's count, as the last replica to count saw it")
+
+		w := protocol.SessionWindows(p, hdr.SessionEndBlockHeight)
+		_, err := n.WaitForHeightWithTimeout(w.ProofWindowClose+1, 90*time.Second)
+		require.NoError(t, err)
+		evs := n.RelayerEvents(t, hdr.SessionStartBlockHeight, w.ProofWindowClose+1)
+		o := outcomes(evs, c.supplier)
+		claim := o.claims[hdr.SessionId]
+		require.NotNil(t, claim, "the session is claimed")
+		require.EqualValues(t, 8, claim.NumRelays, "one claim of every relay served")
+		require.True(t, o.proofs[hdr.SessionId])
+		settled := o.settled[hdr.SessionId]
+		require.NotNil(t, settled)
+		require.Equal(t, sdkmath.NewInt(8*relayTokens), settled.Amount.Amount, "paid in full")
+		require.False(t, settled.Capped, "nothing served went unpaid")
+		require.Equal(t, before.AddRaw(8*relayTokens), balance(t, n, c.supplier))
+		requireNoOverservice(t, evs)
 	})
 
 	statusScenario(t, n, p, backend.URL)
