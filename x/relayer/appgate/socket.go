@@ -320,6 +320,14 @@ func (cs *clientSocket) fromSupplier(up *upstream) {
 	for {
 		_, data, err := up.conn.ReadMessage()
 		if err != nil {
+			cs.mu.Lock()
+			gone := cs.closed || (cs.up != up && cs.old != up)
+			cs.mu.Unlock()
+			if gone {
+				// Closed by the AppGate (the client left, or it was
+				// replaced): not the supplier's failure.
+				return
+			}
 			why := "the supplier's socket ended"
 			var ce *websocket.CloseError
 			if errors.As(err, &ce) {

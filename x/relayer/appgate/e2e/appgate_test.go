@@ -10,13 +10,16 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"cosmossdk.io/log"
 	rpchttp "github.com/cometbft/cometbft/rpc/client/http"
+	cmttypes "github.com/cometbft/cometbft/types"
 	sdk "github.com/cosmos/cosmos-sdk/types"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 
 	"github.com/pokt-network/poktroll/testutil/network"
@@ -128,6 +131,49 @@ func TestAppGate(t *testing.T) {
 		require.Positive(t, relays(t, ag, supB, "ok"))
 		require.EqualValues(t, sent, relays(t, ag, supA, "ok")+relays(t, ag, supB, "ok"), "one relay per request")
 		t.Logf("%d requests: %d through supA, %d through supB", sent, relays(t, ag, supA, "ok"), relays(t, ag, supB, "ok"))
+	})
+
+	t.Run("a NewBlock subscription through the AppGate gets every block across a session boundary", func(t *testing.T) {
+		// CometBFT's own client, its WebSocket pointed at the AppGate.
+		ws, err := rpchttp.New(gateURL+"/"+service, "/websocket")
+		require.NoError(t, err)
+		require.NoError(t, ws.Start())
+		ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+		defer cancel()
+		blocks, err := ws.Subscribe(ctx, "e2e", cmttypes.EventQueryNewBlock.String(), 64)
+		require.NoError(t, err)
+		cur, err := n.LatestHeight()
+		require.NoError(t, err)
+		params := network.E2EParams()
+		w := protocol.SessionWindows(params, protocol.SessionEndHeight(params.NumBlocksPerSession, cur))
+		// Past the next session's start and this one's grace period end,
+		// when the supplier closes its socket (4410).
+		until := w.GracePeriodEnd + 2
+		var last int64
+		for last < until {
+			select {
+			case ev := <-blocks:
+				h := ev.Data.(cmttypes.EventDataNewBlock).Block.Height
+				if last != 0 {
+					require.Equal(t, last+1, h, "consecutive blocks")
+				}
+				last = h
+			case <-ctx.Done():
+				t.Fatalf("no block after height %d", last)
+			}
+		}
+		require.NoError(t, ws.UnsubscribeAll(ctx, "e2e"))
+		time.Sleep(time.Second) // its answer is a relay: let it come back before the socket closes
+		require.NoError(t, ws.Stop())
+		// The subscription, and its renewal in the next session, were
+		// relays mined from relay sockets (paid: see the settlement test).
+		var mined float64
+		for _, rm := range miners {
+			mined += testutil.ToFloat64(rm.Metrics.SocketRelays.WithLabelValues(service))
+		}
+		require.GreaterOrEqual(t, mined, 2.0, "the subscription in each session is a relay")
+		t.Logf("blocks %d-%d through the AppGate's socket; session %d-%d, grace to %d", cur, last,
+			protocol.SessionStartHeight(params.NumBlocksPerSession, cur), w.SessionEnd, w.GracePeriodEnd)
 	})
 
 	t.Run("malformed requests get JSON errors", func(t *testing.T) {
@@ -345,8 +391,9 @@ suppliers:
       - service_id: %s
         listen: %s
         backend_url: %s
+        backend_ws_url: %s
         request_timeout: 5s
-`, n.RPCURL(), t.TempDir(), sup, service, listen, n.RPCURL()), rmconfig.Load)
+`, n.RPCURL(), t.TempDir(), sup, service, listen, n.RPCURL(), "ws"+strings.TrimPrefix(n.RPCURL(), "http")+"/websocket"), rmconfig.Load)
 }
 
 // appGateConfig writes and loads the AppGate's config, in the shape of
