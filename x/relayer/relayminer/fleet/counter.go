@@ -133,8 +133,10 @@ func (c *Counter) Count(ctx context.Context, key meter.Key) (uint64, error) {
 // do queues ch for key's next compare-and-set, starts one unless one is
 // under way, and waits for its outcome. It does not give up with the
 // caller's context: once queued, a change may be written, and its caller
-// must know (a reservation nobody releases would stay counted); the
-// compare-and-set loop is bounded by the publish timeout.
+// must know (a reservation nobody releases would stay counted). A batch's
+// compare-and-set loop is bounded by the publish timeout, and a change
+// waits for at most the batch under way before its own: about twice the
+// publish timeout at worst (JetStream unreachable).
 func (c *Counter) do(key meter.Key, ch *change) outcome {
 	k := c.names.meterKey(key)
 	ch.done = make(chan outcome, 1)
