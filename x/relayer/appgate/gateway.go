@@ -61,6 +61,10 @@ type Options struct {
 	// CORS is the cross-origin policy (default: no origin allowed;
 	// preflights are answered, never relayed).
 	CORS config.CORS
+	// SocketPing is how often the AppGate pings a supplier's relay socket
+	// (default DefaultSocketPing): a client's subscription may see no
+	// message for longer than a RelayMiner's idle timeout, and stays open.
+	SocketPing time.Duration
 	// RPCTypes are the services' RPC types (config.RPCTypeJSONRPC or
 	// config.RPCTypeREST, the default) by service id: a refusal of a
 	// JSON-RPC service's request is a JSON-RPC 2.0 error response.
@@ -69,6 +73,10 @@ type Options struct {
 
 // maxResponseBytes bounds a supplier's marshalled RelayResponse.
 const maxResponseBytes = 64 << 20
+
+// DefaultSocketPing is how often a supplier's relay socket is pinged,
+// well within a RelayMiner's default idle timeout (2m).
+const DefaultSocketPing = 30 * time.Second
 
 // retryPause is the wait before asking again when every supplier refused
 // the session itself: the gateway's view of the chain and theirs differ
@@ -99,6 +107,9 @@ func NewGateway(app Signer, services []string, chain Chain, opts Options, logger
 	}
 	if opts.MaxBodyBytes <= 0 {
 		opts.MaxBodyBytes = config.DefaultMaxBodyBytes
+	}
+	if opts.SocketPing <= 0 {
+		opts.SocketPing = DefaultSocketPing
 	}
 	if opts.FailureMemory <= 0 {
 		opts.FailureMemory = DefaultFailureMemory

@@ -317,6 +317,7 @@ func (cs *clientSocket) send(up *upstream, c *call, resend bool) error {
 // fromSupplier verifies up's messages and hands them to the client, until
 // up ends; then it is replaced.
 func (cs *clientSocket) fromSupplier(up *upstream) {
+	go cs.ping(up)
 	for {
 		_, data, err := up.conn.ReadMessage()
 		if err != nil {
@@ -332,7 +333,9 @@ func (cs *clientSocket) fromSupplier(up *upstream) {
 			var ce *websocket.CloseError
 			if errors.As(err, &ce) {
 				why = fmt.Sprintf("the supplier closed its socket (%d %s)", ce.Code, ce.Text)
-				if ce.Code == 4410 { // the session's grace period ended: not the supplier's fault
+				// The session's grace period ended (4410), or the socket
+				// idled (4408): not the supplier's fault.
+				if ce.Code == 4410 || ce.Code == 4408 {
 					cs.replaceAfterSession(up, why)
 					return
 				}
@@ -513,6 +516,20 @@ func (cs *clientSocket) migrate(old *upstream) {
 	for _, c := range again {
 		if err := cs.send(next, c, c.sub && c.answered); err != nil {
 			cs.replace(next, err.Error())
+			return
+		}
+	}
+}
+
+// ping pings up until it ends.
+func (cs *clientSocket) ping(up *upstream) {
+	t := time.NewTicker(cs.g.opts.SocketPing)
+	defer t.Stop()
+	for range t.C {
+		up.wmu.Lock()
+		err := up.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(cs.g.opts.RequestTimeout))
+		up.wmu.Unlock()
+		if err != nil {
 			return
 		}
 	}

@@ -37,6 +37,7 @@ type wsSupplier struct {
 	conns   []*wsConn
 	seen    []*types.RelayRequest
 	methods []string
+	pings   int
 }
 
 type wsConn struct {
@@ -58,6 +59,12 @@ func newWSSupplier(t *testing.T, name string) *wsSupplier {
 			return
 		}
 		c := &wsConn{conn: conn}
+		conn.SetPingHandler(func(string) error {
+			s.mu.Lock()
+			s.pings++
+			s.mu.Unlock()
+			return nil
+		})
 		s.mu.Lock()
 		s.conns = append(s.conns, c)
 		s.mu.Unlock()
@@ -320,4 +327,29 @@ func TestSocketWithoutSuppliersGetsTheHTTPError(t *testing.T) {
 	require.ErrorIs(t, err, websocket.ErrBadHandshake)
 	defer resp.Body.Close()
 	require.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
+}
+
+// TestIdleSupplierSocketIsKeptAliveAndReopened: the AppGate pings its
+// supplier sockets (a quiet subscription outlives a RelayMiner's idle
+// timeout), and a supplier socket closed as idle (4408) is opened again
+// with the client's subscription, the client's socket staying open.
+func TestIdleSupplierSocketIsKeptAliveAndReopened(t *testing.T) {
+	a := newWSSupplier(t, "supA")
+	h := wsHarness(t, appgate.Options{SocketPing: 30 * time.Millisecond}, func(int64) []*wsSupplier { return []*wsSupplier{a} })
+	conn := h.dialClient("/svc/")
+	require.NoError(t, conn.WriteMessage(websocket.TextMessage, []byte(`{"jsonrpc":"2.0","id":1,"method":"subscribe"}`)))
+	require.Equal(t, `{"jsonrpc":"2.0","id":1,"result":"0xsupA"}`, read(t, conn))
+	require.Eventually(t, func() bool {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		return a.pings >= 2
+	}, 5*time.Second, 10*time.Millisecond, "the supplier's socket is pinged")
+
+	a.closeAll(4408)
+	require.Eventually(t, func() bool { return len(a.calls()) == 2 }, 5*time.Second, 10*time.Millisecond, "subscribed again")
+	a.mu.Lock()
+	a.subs = a.subs[1:] // the closed socket's
+	a.mu.Unlock()
+	a.notify(7)
+	require.Equal(t, `{"jsonrpc":"2.0","method":"eth_subscription","params":{"subscription":"0xsupA","result":7}}`, read(t, conn))
 }
