@@ -25,6 +25,13 @@ type ValueFile struct {
 	f    *os.File
 	size int64
 	sync bool
+
+	// syncMu serializes syncs; synced is the size the last one covered.
+	// Appends waiting for a sync find their bytes covered by the one that
+	// ran while they waited: concurrent appends share one fsync (group
+	// commit), as leveldb's journal writes do.
+	syncMu sync.Mutex
+	synced int64
 }
 
 // OpenValueFile opens (creating if needed) the value file called name.
@@ -71,13 +78,30 @@ func (vf *ValueFile) Append(v []byte) (int64, error) {
 	vf.size += int64(n)
 	vf.mu.Unlock()
 	if vf.sync {
-		// Concurrent appends' syncs overlap: the kernel writes what all of
-		// them wrote at once.
-		if err := vf.f.Sync(); err != nil {
+		if err := vf.syncTo(off + int64(n)); err != nil {
 			return 0, fmt.Errorf("%w: syncing %s: %v", ErrUnavailable, vf.f.Name(), err)
 		}
 	}
 	return off, nil
+}
+
+// syncTo returns once the file's first end bytes are on disk: at once if a
+// sync since they were written covered them, else after syncing
+// everything appended so far.
+func (vf *ValueFile) syncTo(end int64) error {
+	vf.syncMu.Lock()
+	defer vf.syncMu.Unlock()
+	if vf.synced >= end {
+		return nil
+	}
+	vf.mu.Lock()
+	size := vf.size
+	vf.mu.Unlock()
+	if err := vf.f.Sync(); err != nil {
+		return err
+	}
+	vf.synced = size
+	return nil
 }
 
 // Read reads the n bytes at off.
