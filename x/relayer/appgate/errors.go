@@ -115,7 +115,9 @@ type Attempt struct {
 	// Reason is one of: unreachable, timeout, refused (the supplier
 	// answered with a relay error), over_serviced (it refused because the
 	// application's stake cannot pay it for more), bad_response,
-	// wrong_session_header, bad_signature, no_endpoint, no_public_key.
+	// wrong_session_header, bad_signature, no_endpoint, no_public_key;
+	// and, in appgate_relays_total only, socket_failed (a supplier's relay
+	// socket failed: see socket.go).
 	Reason  string `json:"reason"`
 	Message string `json:"message"`
 

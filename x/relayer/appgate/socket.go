@@ -618,6 +618,7 @@ func (cs *clientSocket) toClient(mt int, data []byte) {
 // replace replaces a supplier that failed the socket.
 func (cs *clientSocket) replace(up *upstream, why string) {
 	cs.g.picker.fail(cs.service, up.addr)
+	cs.g.metrics.Relays.WithLabelValues(cs.service, up.addr, "socket_failed").Inc()
 	cs.mu.Lock()
 	if cs.failing == nil {
 		cs.failing = map[string]bool{}

@@ -17,6 +17,7 @@ import (
 
 	"cosmossdk.io/log"
 	rpchttp "github.com/cometbft/cometbft/rpc/client/http"
+	ctypes "github.com/cometbft/cometbft/rpc/core/types"
 	cmttypes "github.com/cometbft/cometbft/types"
 	sdk "github.com/cosmos/cosmos-sdk/types"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -198,16 +199,56 @@ func TestAppGate(t *testing.T) {
 	})
 
 	t.Run("with one supplier stopped every request still succeeds", func(t *testing.T) {
+		// Clients subscribed to NewBlock through the AppGate, one of their
+		// sockets at least through supA.
+		ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+		defer cancel()
+		socketsOf := func(sup string) float64 {
+			return testutil.ToFloat64(miners[sup].Metrics.SocketsOpen.WithLabelValues(service))
+		}
+		var subs []<-chan ctypes.ResultEvent
+		for i := 0; i < 6 && (len(subs) == 0 || socketsOf("supA") == 0); i++ {
+			ws, err := rpchttp.New(gateURL+"/"+service, "/websocket")
+			require.NoError(t, err)
+			require.NoError(t, ws.Start())
+			t.Cleanup(func() { _ = ws.Stop() })
+			blocks, err := ws.Subscribe(ctx, fmt.Sprintf("stopped-%d", i), cmttypes.EventQueryNewBlock.String(), 64)
+			require.NoError(t, err)
+			subs = append(subs, blocks)
+		}
+		require.Positive(t, socketsOf("supA"), "a subscription's socket goes through supA")
+		socketRelaysB := testutil.ToFloat64(miners["supB"].Metrics.SocketRelays.WithLabelValues(service))
+		okBBefore := relays(t, ag, supB, "ok")
+
 		require.NoError(t, miners["supA"].Stop(context.Background()))
 		delete(miners, "supA")
-		okA, okB := relays(t, ag, supA, "ok"), relays(t, ag, supB, "ok")
+		stopped, err := n.LatestHeight()
+		require.NoError(t, err)
+		okA := relays(t, ag, supA, "ok")
 		before := sent
 		relayUntil(nextSessionStart() + 3)
 		require.Positive(t, sent-before)
 		require.Equal(t, okA, relays(t, ag, supA, "ok"))
-		require.EqualValues(t, sent-before, relays(t, ag, supB, "ok")-okB, "supB answered every request")
-		require.Positive(t, relays(t, ag, supA, "unreachable"), "supA was tried, and skipped after failing")
-		t.Logf("%d requests with supA stopped, all through supB; supA tried %d times", sent-before, relays(t, ag, supA, "unreachable"))
+		// Its socket's failure, or a request, found supA down: it is
+		// tried last.
+		require.Positive(t, relays(t, ag, supA, "unreachable")+relays(t, ag, supA, "socket_failed"), "supA was found failing, and skipped")
+		for i, blocks := range subs {
+			for h := int64(0); h <= stopped+1; {
+				select {
+				case ev := <-blocks:
+					h = ev.Data.(cmttypes.EventDataNewBlock).Block.Height
+				case <-ctx.Done():
+					t.Fatalf("subscription %d got no block past height %d", i, stopped+1)
+				}
+			}
+		}
+		// supB answered every request, and the subscriptions moved to it.
+		require.Eventually(t, func() bool {
+			moved := testutil.ToFloat64(miners["supB"].Metrics.SocketRelays.WithLabelValues(service)) - socketRelaysB
+			return relays(t, ag, supB, "ok")-okBBefore == sent-before+int(moved)
+		}, 10*time.Second, 100*time.Millisecond, "supB answered every request, and each subscription moved to it")
+		t.Logf("%d requests with supA stopped, all through supB; supA tried %d times; %d subscriptions kept getting blocks",
+			sent-before, relays(t, ag, supA, "unreachable"), len(subs))
 	})
 
 	t.Run("the relays appear in settled claims", func(t *testing.T) {
