@@ -276,6 +276,11 @@ func (l *lease) mirror(ctx context.Context, from uint64) {
 			}
 			from = md.Sequence.Stream + 1
 			l.f.metrics.FleetConsumerLag.WithLabelValues(l.supplier).Set(float64(md.NumPending))
+			age := 0.0
+			if md.NumPending > 0 {
+				age = time.Since(md.Timestamp).Seconds()
+			}
+			l.f.metrics.FleetCheckpointAge.WithLabelValues(l.supplier).Set(age)
 			l.advance(md.Sequence.Stream)
 			if md.NumPending == 0 {
 				l.caughtUp()

@@ -53,9 +53,13 @@ type Metrics struct {
 	// FleetPublishFailures counts relays the shared log did not take, by
 	// reason: session_over, duplicate, unavailable.
 	FleetPublishFailures *prometheus.CounterVec
-	// FleetConsumerLag is how many of the supplier's messages the lease
-	// holder has still to mirror from the shared log.
+	// FleetConsumerLag is how many of the supplier's messages this replica
+	// has still to mirror from the shared log.
 	FleetConsumerLag *prometheus.GaugeVec
+	// FleetCheckpointAge is how far behind the shared log this replica's
+	// mirror (its checkpoint of the log) is, in seconds: how old the last
+	// message it mirrored was when mirrored, 0 once nothing is pending.
+	FleetCheckpointAge *prometheus.GaugeVec
 
 	// Relay sockets (WebSocket relays), by service (UnknownService while
 	// a socket has admitted no message). SocketsOpen is how many are open.
@@ -143,7 +147,10 @@ func New() *Metrics {
 		Namespace: "relayminer", Subsystem: "fleet", Name: "publish_failures_total", Help: "Relays the shared relay log did not take, by reason.",
 	}, []string{"reason"})
 	m.FleetConsumerLag = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Namespace: "relayminer", Subsystem: "fleet", Name: "consumer_lag", Help: "Messages of the supplier the lease holder has still to mirror.",
+		Namespace: "relayminer", Subsystem: "fleet", Name: "consumer_lag", Help: "Messages of the supplier this replica has still to mirror.",
+	}, []string{"supplier"})
+	m.FleetCheckpointAge = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: "relayminer", Subsystem: "fleet", Name: "checkpoint_age_seconds", Help: "How far behind the shared log this replica's mirror is (0 when nothing is pending).",
 	}, []string{"supplier"})
 	m.SocketsOpen = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Namespace: "relayminer", Subsystem: "socket", Name: "open", Help: "Relay sockets (WebSocket relays) open.",
@@ -158,7 +165,7 @@ func New() *Metrics {
 		Namespace: "relayminer", Subsystem: "socket", Name: "closes_total", Help: "Relay sockets closed by the RelayMiner, by reason.",
 	}, []string{"service", "reason"})
 	m.Registry.MustRegister(m.SocketsOpen, m.SocketMessages, m.SocketRelays, m.SocketCloses)
-	m.Registry.MustRegister(m.FleetLeaseHolder, m.FleetTakeovers, m.FleetPublishLatency, m.FleetPublishFailures, m.FleetConsumerLag)
+	m.Registry.MustRegister(m.FleetLeaseHolder, m.FleetTakeovers, m.FleetPublishLatency, m.FleetPublishFailures, m.FleetConsumerLag, m.FleetCheckpointAge)
 	m.Registry.MustRegister(m.RelaysServed, m.RelaysFailed, m.RelaysMined, m.RelayDuration, m.Settlements,
 		m.Claims, m.Proofs, m.SessionTrees, m.TxLatency, m.BlockHeight)
 	return m
