@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/pokt-network/poktroll/x/relayer/appgate/config"
+	"github.com/pokt-network/poktroll/x/relayer/internal/yamlconf"
 	"github.com/pokt-network/poktroll/x/relayer/types"
 )
 
@@ -74,7 +75,7 @@ func (c *cors) preflight(w http.ResponseWriter, r *http.Request) *Error {
 		return newError(CodeOriginNotAllowed, fmt.Sprintf("origin %q is not in cors.allowed_origins", origin))
 	}
 	method := r.Header.Get("Access-Control-Request-Method")
-	if !isToken(method) {
+	if !yamlconf.IsToken(method) {
 		return newError(CodeBadRequest, fmt.Sprintf("Access-Control-Request-Method %q is not a method", method))
 	}
 	c.allowOrigin(h, origin)
@@ -84,7 +85,7 @@ func (c *cors) preflight(w http.ResponseWriter, r *http.Request) *Error {
 		for _, v := range asked {
 			for _, name := range strings.Split(v, ",") {
 				if name = strings.TrimSpace(name); name != "" {
-					if !isToken(name) {
+					if !yamlconf.IsToken(name) {
 						return newError(CodeBadRequest, fmt.Sprintf("Access-Control-Request-Headers names %q, not a header", name))
 					}
 					names = append(names, name)
@@ -98,22 +99,6 @@ func (c *cors) preflight(w http.ResponseWriter, r *http.Request) *Error {
 	h.Set("Access-Control-Max-Age", c.maxAge)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
-}
-
-// isToken reports whether s is an RFC 9110 token (a method or header name).
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for _, c := range []byte(s) {
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
-		default:
-			return false
-		}
-	}
-	return true
 }
 
 // upgradeAsked is the protocol switch r asks for, or "". An h2c upgrade is

@@ -60,7 +60,10 @@ func ValidPort(p string) bool {
 
 // ValidHeaderName reports whether s is an HTTP header name (an RFC 9110
 // token).
-func ValidHeaderName(s string) bool {
+func ValidHeaderName(s string) bool { return IsToken(s) }
+
+// IsToken reports whether s is an RFC 9110 token (a method or header name).
+func IsToken(s string) bool {
 	if s == "" {
 		return false
 	}
