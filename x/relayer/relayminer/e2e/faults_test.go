@@ -11,8 +11,6 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -25,6 +23,7 @@ import (
 
 	"github.com/pokt-network/poktroll/testutil/diskfault"
 	"github.com/pokt-network/poktroll/testutil/network"
+	"github.com/pokt-network/poktroll/testutil/relayminerproc"
 	"github.com/pokt-network/poktroll/x/relayer/protocol"
 	"github.com/pokt-network/poktroll/x/relayer/relayminer"
 	"github.com/pokt-network/poktroll/x/relayer/relayminer/config"
@@ -41,7 +40,7 @@ import (
 // Heights, with the e2e network.E2EParams() and E the session's last block: grace ends
 // at E+2, the claim window is E+4..E+14 (work starts at E+3), the proof
 // window E+15..E+21 (work starts at E+14); settlement is in block E+21.
-func faultScenarios(t *testing.T, n *network.Network, listens map[string]string, backend string, bin *poktrolld) {
+func faultScenarios(t *testing.T, n *network.Network, listens map[string]string, backend string, bin *relayminerproc.Poktrolld) {
 	// kill -9 of a subprocess RelayMiner at each lifecycle point, restarted
 	// at once on the same store.
 	for _, kill := range []struct {
@@ -83,20 +82,20 @@ func faultScenarios(t *testing.T, n *network.Network, listens map[string]string,
 		t.Run("kill -9 at "+kill.name+" and a restart miss nothing", func(t *testing.T) {
 			t.Parallel()
 			path, cfg := writeConfig(t, n.RPCURL(), kill.sup, listens[kill.sup], backend, t.TempDir())
-			rm := startRelayMinerProcess(t, n, bin.path(t), path, cfg)
+			rm := relayminerproc.Start(t, n, bin.Path(t), path, cfg)
 			sup := n.Address(kill.sup)
 			c := newClient(t, n, kill.app, kill.sup, "http://"+listens[kill.sup])
 			hdr := c.nextSession(t)
-			waitFor(t, n, 10*time.Second, "the relay miner to see the session", func() bool { return rm.height() >= hdr.SessionStartBlockHeight })
+			waitFor(t, n, 10*time.Second, "the relay miner to see the session", func() bool { return rm.Height() >= hdr.SessionStartBlockHeight })
 			for i := 0; i < kill.relays; i++ {
 				c.relay(t, hdr, i)
 			}
 			w := protocol.SessionWindows(network.E2EParams(), hdr.SessionEndBlockHeight)
 			kill.until(t, w, sup, hdr.SessionId)
-			rm.kill9(t)
-			rm.start(t)
+			rm.Kill9(t)
+			rm.Start(t)
 			requireNothingMissed(t, n, sup, hdr, kill.relays)
-			t.Logf("relay miner lifecycle:\n%s", rm.lifecycle())
+			t.Logf("relay miner lifecycle:\n%s", rm.Lifecycle())
 		})
 	}
 
@@ -122,7 +121,7 @@ func faultScenarios(t *testing.T, n *network.Network, listens map[string]string,
 			require.Len(t, tx.GetMsgs(), 1)
 			require.IsType(t, &types.MsgCreateClaim{}, tx.GetMsgs()[0], "a claim tx was swallowed")
 		}
-		t.Logf("relay miner lifecycle:\n%s", lifecycle(logs))
+		t.Logf("relay miner lifecycle:\n%s", relayminerproc.Lifecycle(logs))
 	})
 
 	t.Run("the node unreachable for 4 blocks inside the claim window misses nothing", func(t *testing.T) {
@@ -151,7 +150,7 @@ func faultScenarios(t *testing.T, n *network.Network, listens map[string]string,
 		require.Less(t, seen, from+down, "the relay miner was cut off from the node")
 		t.Logf("node unreachable over heights %d..%d; the relay miner had seen up to %d", from, from+down, seen)
 		requireNothingMissed(t, n, sup, hdr, relays)
-		t.Logf("relay miner lifecycle:\n%s", lifecycle(logs))
+		t.Logf("relay miner lifecycle:\n%s", relayminerproc.Lifecycle(logs))
 	})
 
 	t.Run("a store whose disk fills up and frees again loses no answered relay, without a restart", func(t *testing.T) {
@@ -209,7 +208,7 @@ func faultScenarios(t *testing.T, n *network.Network, listens map[string]string,
 		}
 		require.Equal(t, 8, answered)
 		requireNothingMissed(t, n, sup, hdr, answered)
-		t.Logf("relay miner lifecycle:\n%s", lifecycle(logs))
+		t.Logf("relay miner lifecycle:\n%s", relayminerproc.Lifecycle(logs))
 	})
 }
 
@@ -256,30 +255,11 @@ func requireNothingMissed(t *testing.T, n *network.Network, sup string, hdr type
 	require.Equal(t, sdkmath.NewInt(int64(answered*cupr)), settled.Amount.Amount)
 }
 
-// lockedBuffer collects a process's (or a logger's) output for the test to
-// print on failure.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // startLoggedRelayMiner starts an in-process RelayMiner (deps' WrapStorage
 // is kept) whose info-level logs are printed if the test fails, and stops
 // it when the test ends.
-func startLoggedRelayMiner(t *testing.T, n *network.Network, cfg *config.Config, deps relayminer.Deps) (*relayminer.RelayMiner, *lockedBuffer) {
-	logs := &lockedBuffer{}
+func startLoggedRelayMiner(t *testing.T, n *network.Network, cfg *config.Config, deps relayminer.Deps) (*relayminer.RelayMiner, *relayminerproc.LockedBuffer) {
+	logs := &relayminerproc.LockedBuffer{}
 	deps.Keyring, deps.Codec, deps.TxConfig = n.Keyring(), n.Codec(), n.ClientCtx().TxConfig
 	info, err := log.ParseLogLevel("info")
 	require.NoError(t, err)
@@ -295,107 +275,6 @@ func startLoggedRelayMiner(t *testing.T, n *network.Network, cfg *config.Config,
 	t.Cleanup(func() { _ = rm.Stop(context.Background()) })
 	return rm, logs
 }
-
-// poktrolld builds the daemon once, for every scenario that runs the
-// RelayMiner as a subprocess, into a directory of the parent test (which
-// outlives its parallel subtests).
-type poktrolld struct {
-	dir  string
-	once sync.Once
-	bin  string
-	err  error
-}
-
-func newPoktrolld(parent *testing.T) *poktrolld { return &poktrolld{dir: parent.TempDir()} }
-
-// path builds the binary on first use and returns its path.
-func (b *poktrolld) path(t *testing.T) string {
-	b.once.Do(func() {
-		bin := filepath.Join(b.dir, "poktrolld")
-		out, err := exec.Command("go", "build", "-o", bin, "github.com/pokt-network/poktroll/cmd/poktrolld").CombinedOutput()
-		if err != nil {
-			b.err = fmt.Errorf("go build poktrolld: %w\n%s", err, out)
-			return
-		}
-		b.bin = bin
-	})
-	require.NoError(t, b.err)
-	return b.bin
-}
-
-// relayMinerProcess is `poktrolld relayminer start` on one config (and so
-// one store), killed and started again at will. Its output is printed if
-// the test fails; it is killed when the test ends.
-type relayMinerProcess struct {
-	n      *network.Network
-	bin    string
-	config string
-	health string // the health endpoint's URL
-	logs   *lockedBuffer
-	cmd    *exec.Cmd
-}
-
-func startRelayMinerProcess(t *testing.T, n *network.Network, bin, path string, cfg *config.Config) *relayMinerProcess {
-	p := &relayMinerProcess{n: n, bin: bin, config: path, health: "http://" + cfg.Health.Listen, logs: &lockedBuffer{}}
-	t.Cleanup(func() {
-		if p.cmd != nil {
-			_ = p.cmd.Process.Kill()
-			_ = p.cmd.Wait()
-		}
-		if t.Failed() {
-			t.Logf("relay miner output:\n%s", p.logs.String())
-		}
-	})
-	p.start(t)
-	return p
-}
-
-// start runs the RelayMiner and waits until its health endpoint reports a
-// block.
-func (p *relayMinerProcess) start(t *testing.T) {
-	h, _ := p.n.LatestHeight()
-	fmt.Fprintf(p.logs, "=== test: starting at chain height %d\n", h)
-	cmd := exec.Command(p.bin, "relayminer", "start", "--config", p.config, "--home", t.TempDir(),
-		"--keyring-backend", "test", "--keyring-dir", p.n.KeyringDir(), "--poll-interval", "500ms", "--log_no_color")
-	cmd.Stdout, cmd.Stderr = p.logs, p.logs
-	require.NoError(t, cmd.Start())
-	p.cmd = cmd
-	waitFor(t, p.n, 60*time.Second, "the relay miner's health endpoint", func() bool { return p.height() > 0 })
-	h, _ = p.n.LatestHeight()
-	fmt.Fprintf(p.logs, "=== test: healthy at chain height %d\n", h)
-}
-
-// kill9 kills the RelayMiner with SIGKILL: no shutdown path runs.
-func (p *relayMinerProcess) kill9(t *testing.T) {
-	require.NoError(t, p.cmd.Process.Kill())
-	_ = p.cmd.Wait()
-	p.cmd = nil
-	h, _ := p.n.LatestHeight()
-	fmt.Fprintf(p.logs, "=== test: killed (SIGKILL) at chain height %d\n", h)
-}
-
-// lifecycle is what the RelayMiner logged about its session trees, its txs
-// and its node connection, with the test's starts and kills.
-func (p *relayMinerProcess) lifecycle() string { return lifecycle(p.logs) }
-
-// lifecycle picks the lines of a RelayMiner's logs about its session trees,
-// its txs and its node connection, and the test's own notes.
-func lifecycle(logs *lockedBuffer) string {
-	var out []string
-	for _, line := range strings.Split(logs.String(), "\n") {
-		for _, mark := range []string{"=== test", "module=session", "module=tx", "module=chain"} {
-			if strings.Contains(line, mark) {
-				out = append(out, line)
-				break
-			}
-		}
-	}
-	return strings.Join(out, "\n")
-}
-
-// height is the block height the RelayMiner's health endpoint reports (0
-// when it does not answer).
-func (p *relayMinerProcess) height() int64 { return healthHeight(p.health) }
 
 // txSwallower is an HTTP reverse proxy in front of a node's RPC that
 // swallows the first few broadcast_tx_sync calls, as a node whose mempool

@@ -22,6 +22,7 @@ import (
 
 	"github.com/pokt-network/poktroll/testutil/jetstreamtest"
 	"github.com/pokt-network/poktroll/testutil/network"
+	"github.com/pokt-network/poktroll/testutil/relayminerproc"
 	"github.com/pokt-network/poktroll/x/relayer/protocol"
 	"github.com/pokt-network/poktroll/x/relayer/relayminer"
 	"github.com/pokt-network/poktroll/x/relayer/relayminer/config"
@@ -148,7 +149,7 @@ func TestRelayMinerFleet(t *testing.T) {
 	}), "staking the scenarios' actors")
 	backend := jsonRPCBackend(t)
 	js := jetstreamtest.NewCluster(t, 3, jetstreamtest.Options{})
-	bin := newPoktrolld(t)
+	bin := relayminerproc.NewPoktrolld(t)
 
 	t.Run("in-process replicas: the holder stops mid-session, every relay answered is claimed once", func(t *testing.T) {
 		var replicas []*relayminer.RelayMiner
@@ -208,7 +209,7 @@ func TestRelayMinerFleet(t *testing.T) {
 	})
 
 	t.Run("processes: SIGKILL the holder mid-session and again between claim and proof", func(t *testing.T) {
-		f := startFleetProcesses(t, n, bin.path(t), "sup2", staked["sup2"], backend.URL, js.URLs())
+		f := startFleetProcesses(t, n, bin.Path(t), "sup2", staked["sup2"], backend.URL, js.URLs())
 		c := newClient(t, n, "app2", "sup2", "http://"+staked["sup2"])
 		hdr := c.nextSession(t)
 		f.waitSession(t, hdr)
@@ -218,8 +219,8 @@ func TestRelayMinerFleet(t *testing.T) {
 			if i == count/2 {
 				h := f.holder(t)
 				f.lb.remove(f.addrs[h])
-				f.procs[h].kill9(t)
-				f.procs[h].start(t) // back on its store, as a standby
+				f.procs[h].Kill9(t)
+				f.procs[h].Start(t) // back on its store, as a standby
 				f.lb.add(t, f.addrs[h])
 			}
 		}
@@ -230,12 +231,12 @@ func TestRelayMinerFleet(t *testing.T) {
 			return outcomes(n.RelayerEvents(t, hdr.SessionStartBlockHeight, min(h, w.ClaimWindowClose)), f.sup).claims[hdr.SessionId] != nil
 		})
 		h := f.holder(t)
-		f.procs[h].kill9(t) // between claim and proof: the next holder proves
+		f.procs[h].Kill9(t) // between claim and proof: the next holder proves
 		checkFleetOutcome(t, n, f.sup, []types.SessionHeader{hdr}, map[string]int{hdr.SessionId: count})
 	})
 
 	t.Run("processes: a JetStream server stopped mid-session, the holder killed inside the proof window", func(t *testing.T) {
-		f := startFleetProcesses(t, n, bin.path(t), "sup4", staked["sup4"], backend.URL, js.URLs())
+		f := startFleetProcesses(t, n, bin.Path(t), "sup4", staked["sup4"], backend.URL, js.URLs())
 		c := newClient(t, n, "app4", "sup4", "http://"+staked["sup4"])
 		hdr := c.nextSession(t)
 		f.waitSession(t, hdr)
@@ -250,12 +251,12 @@ func TestRelayMinerFleet(t *testing.T) {
 		w := protocol.SessionWindows(network.E2EParams(), hdr.SessionEndBlockHeight)
 		_, err := n.WaitForHeightWithTimeout(w.ProofWindowOpen, 90*time.Second)
 		require.NoError(t, err)
-		f.procs[f.holder(t)].kill9(t)
+		f.procs[f.holder(t)].Kill9(t)
 		checkFleetOutcome(t, n, f.sup, []types.SessionHeader{hdr}, map[string]int{hdr.SessionId: count})
 	})
 
 	t.Run("processes: the holder paused past its lease (SIGSTOP, SIGCONT) loses nothing and is paid once", func(t *testing.T) {
-		f := startFleetProcesses(t, n, bin.path(t), "sup3", staked["sup3"], backend.URL, js.URLs())
+		f := startFleetProcesses(t, n, bin.Path(t), "sup3", staked["sup3"], backend.URL, js.URLs())
 		c := newClient(t, n, "app3", "sup3", "http://"+staked["sup3"])
 		hdr := c.nextSession(t)
 		f.waitSession(t, hdr)
@@ -265,11 +266,11 @@ func TestRelayMinerFleet(t *testing.T) {
 		}
 		h := f.holder(t)
 		f.lb.remove(f.addrs[h])
-		require.NoError(t, f.procs[h].cmd.Process.Signal(syscall.SIGSTOP))
+		require.NoError(t, f.procs[h].Cmd.Process.Signal(syscall.SIGSTOP))
 		// Another replica takes the lease while it is paused.
 		waitFor(t, n, 30*time.Second, "another lease holder", func() bool {
 			for i := range f.procs {
-				if i != h && slices.Contains(leaseHolders(f.procs[i].health), f.sup) {
+				if i != h && slices.Contains(leaseHolders(f.procs[i].Health), f.sup) {
 					return true
 				}
 			}
@@ -278,7 +279,7 @@ func TestRelayMinerFleet(t *testing.T) {
 		for i := count / 2; i < count; i++ {
 			c.relay(t, hdr, i)
 		}
-		require.NoError(t, f.procs[h].cmd.Process.Signal(syscall.SIGCONT))
+		require.NoError(t, f.procs[h].Cmd.Process.Signal(syscall.SIGCONT))
 		f.lb.add(t, f.addrs[h])
 		checkFleetOutcome(t, n, f.sup, []types.SessionHeader{hdr}, map[string]int{hdr.SessionId: count})
 	})
@@ -316,18 +317,19 @@ func checkFleetOutcome(t *testing.T, n *network.Network, sup string, headers []t
 // fleetProcesses are three `poktrolld relayminer` processes of one
 // supplier behind a round-robin load balancer.
 type fleetProcesses struct {
+	n     *network.Network
 	sup   string // operator address
-	procs []*relayMinerProcess
+	procs []*relayminerproc.Process
 	addrs []string
 	lb    *roundRobin
 }
 
 func startFleetProcesses(t *testing.T, n *network.Network, bin, keyName, staked, backend string, urls []string) *fleetProcesses {
-	f := &fleetProcesses{sup: n.Address(keyName)}
+	f := &fleetProcesses{n: n, sup: n.Address(keyName)}
 	for range 3 {
 		listen := network.FreeAddr(t)
 		path, cfg := fleetConfig(t, n.RPCURL(), keyName, listen, backend, urls)
-		f.procs = append(f.procs, startRelayMinerProcess(t, n, bin, path, cfg))
+		f.procs = append(f.procs, relayminerproc.Start(t, n, bin, path, cfg))
 		f.addrs = append(f.addrs, listen)
 	}
 	f.lb = newRoundRobin(t, staked, f.addrs)
@@ -338,9 +340,9 @@ func startFleetProcesses(t *testing.T, n *network.Network, bin, keyName, staked,
 // holder is the replica whose health endpoint says it holds the lease.
 func (f *fleetProcesses) holder(t *testing.T) int {
 	h := -1
-	waitFor(t, f.procs[0].n, 30*time.Second, "a lease holder", func() bool {
+	waitFor(t, f.n, 30*time.Second, "a lease holder", func() bool {
 		for i, p := range f.procs {
-			if p.cmd != nil && slices.Contains(leaseHolders(p.health), f.sup) {
+			if p.Cmd != nil && slices.Contains(leaseHolders(p.Health), f.sup) {
 				h = i
 				return true
 			}
@@ -352,9 +354,9 @@ func (f *fleetProcesses) holder(t *testing.T) int {
 
 // waitSession waits until every replica follows the session's start.
 func (f *fleetProcesses) waitSession(t *testing.T, hdr types.SessionHeader) {
-	waitFor(t, f.procs[0].n, 20*time.Second, "the replicas to see the session", func() bool {
+	waitFor(t, f.n, 20*time.Second, "the replicas to see the session", func() bool {
 		for _, p := range f.procs {
-			if p.height() < hdr.SessionStartBlockHeight {
+			if p.Height() < hdr.SessionStartBlockHeight {
 				return false
 			}
 		}

@@ -3,7 +3,6 @@ package e2e_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -28,23 +27,6 @@ import (
 	"github.com/pokt-network/poktroll/x/relayer/relayminer/config"
 	"github.com/pokt-network/poktroll/x/relayer/types"
 )
-
-// healthHeight is the block height a RelayMiner's health endpoint reports
-// (0 when it does not answer).
-func healthHeight(url string) int64 {
-	resp, err := http.Get(url)
-	if err != nil {
-		return 0
-	}
-	defer resp.Body.Close()
-	var h struct {
-		Height int64 `json:"height"`
-	}
-	if json.NewDecoder(resp.Body).Decode(&h) != nil {
-		return 0
-	}
-	return h.Height
-}
 
 // jsonRPCBackend answers every JSON-RPC call with its id and counts calls.
 func jsonRPCBackend(t *testing.T) *httptest.Server {

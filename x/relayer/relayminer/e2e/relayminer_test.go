@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pokt-network/poktroll/testutil/network"
+	"github.com/pokt-network/poktroll/testutil/relayminerproc"
 	"github.com/pokt-network/poktroll/x/relayer/protocol"
 	"github.com/pokt-network/poktroll/x/relayer/relayminer"
 	"github.com/pokt-network/poktroll/x/relayer/types"
@@ -63,7 +64,7 @@ func TestRelayMiner(t *testing.T) {
 		}
 	}), "staking the scenarios' actors")
 	backend := jsonRPCBackend(t)
-	bin := newPoktrolld(t) // built once, by the first scenario that runs it
+	bin := relayminerproc.NewPoktrolld(t) // built once, by the first scenario that runs it
 
 	t.Run("two sessions are claimed, proven and paid; bad relays are refused and not counted", func(t *testing.T) {
 		t.Parallel()
@@ -201,17 +202,17 @@ func TestRelayMiner(t *testing.T) {
 	t.Run("kill -9 mid-session loses no answered relay", func(t *testing.T) {
 		t.Parallel()
 		path, cfg := writeConfig(t, n.RPCURL(), "sup2", listens["sup2"], backend.URL, t.TempDir())
-		rm := startRelayMinerProcess(t, n, bin.path(t), path, cfg)
+		rm := relayminerproc.Start(t, n, bin.Path(t), path, cfg)
 		sup := n.Address("sup2")
 		c := newClient(t, n, "app2", "sup2", "http://"+listens["sup2"])
 		hdr := c.nextSession(t)
-		waitFor(t, n, 10*time.Second, "the relay miner to see the session", func() bool { return rm.height() >= hdr.SessionStartBlockHeight })
+		waitFor(t, n, 10*time.Second, "the relay miner to see the session", func() bool { return rm.Height() >= hdr.SessionStartBlockHeight })
 		const answered = 10
 		for i := 0; i < answered; i++ {
 			c.relay(t, hdr, i)
 		}
-		rm.kill9(t) // SIGKILL: no shutdown path runs
-		rm.start(t) // on the same store
+		rm.Kill9(t) // SIGKILL: no shutdown path runs
+		rm.Start(t) // on the same store
 
 		w := protocol.SessionWindows(network.E2EParams(), hdr.SessionEndBlockHeight)
 		_, err := n.WaitForHeightWithTimeout(w.ProofWindowClose+1, 60*time.Second)
