@@ -118,13 +118,39 @@ func setup(b *testing.B, mode string) (be *httptest.Server, rmURL string, reqs f
 	hdr := types.SessionHeader{ApplicationAddress: app.Address, ServiceId: "eth",
 		SessionId: protocol.SessionID(nil, "eth", app.Address, 1), SessionStartBlockHeight: 1, SessionEndBlockHeight: 4}
 	chain := benchChain{session: types.Session{Header: hdr, Suppliers: []types.Supplier{{OperatorAddress: sup.Address}}}, pub: app.Key.PubKey()}
-	db, err := store.Open(b.TempDir(), store.Options{SyncWrites: mode == leveldbSync})
+	// Enough distinct requests for the calibration run and a 20,000x run.
+	rmURL, reqs = startRelayMiner(b, be, chain, app, sup, hdr, benchRelayMiner{syncWrites: mode == leveldbSync, fleet: mode == jetstream}, 22_000)
+	return be, rmURL, reqs, []byte(`{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber","params":[]}`)
+}
+
+// relayMinerChain is what a benchmark's RelayMiner reads of the chain.
+type relayMinerChain interface {
+	session.Chain
+	proxy.Chain
+	miner.Chain
+}
+
+// benchRelayMiner says how startRelayMiner's RelayMiner stores relays and
+// meters them.
+type benchRelayMiner struct {
+	syncWrites bool // leveldb with fsync on every write
+	fleet      bool // one replica of a fleet on an embedded JetStream server
+	// meter, when set, gives the proxy its relay meter.
+	meter func(fl *fleet.Fleet, sessions *session.Manager, m *metrics.Metrics) proxy.Meter
+}
+
+// startRelayMiner starts a RelayMiner in front of be serving sup's relays
+// of hdr's session, and signs n distinct requests of app for it before the
+// clock starts; reqs hands out the next one on each call (a replayed one
+// would be refused as a duplicate).
+func startRelayMiner(b *testing.B, be *httptest.Server, chain relayMinerChain, app, sup relaytest.Actor, hdr types.SessionHeader, o benchRelayMiner, n int) (rmURL string, reqs func() []byte) {
+	db, err := store.Open(b.TempDir(), store.Options{SyncWrites: o.syncWrites})
 	require.NoError(b, err)
 	b.Cleanup(func() { _ = db.Close() })
 	m := metrics.New()
 	var opts session.Options
 	var fl *fleet.Fleet
-	if mode == jetstream {
+	if o.fleet {
 		js := jetstreamtest.NewServer(b, jetstreamtest.Options{})
 		fl, err = fleet.Open(context.Background(), fleet.Config{URLs: js.URLs(), Replicas: 1}, db, log.NewNopLogger(), m)
 		require.NoError(b, err)
@@ -140,12 +166,13 @@ func setup(b *testing.B, mode string) (be *httptest.Server, rmURL string, reqs f
 	beURL, _ := url.Parse(be.URL)
 	srv := proxy.New("127.0.0.1:0", []proxy.Service{{ServiceID: "eth", Supplier: sup.Address, Key: sup.Key,
 		Backend: beURL, Timeout: 10 * time.Second, MaxBodyBytes: 1 << 20}}, chain, miner.New(chain, logged, m), log.NewNopLogger(), m)
+	if o.meter != nil {
+		srv.SetMeter(o.meter(fl, sessions, m))
+	}
 	require.NoError(b, srv.Start(context.Background()))
 	b.Cleanup(func() { _ = srv.Stop(context.Background()) })
 
-	// Distinct signed requests, built before the clock starts: enough for
-	// the calibration run and a 20,000x run.
-	signed := make([][]byte, 22_000)
+	signed := make([][]byte, n)
 	for i := range signed {
 		body := []byte(fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"eth_blockNumber","params":[]}`, i))
 		payload, _ := (&types.HTTPRequest{Method: "POST", Path: "/", Body: body}).Marshal()
@@ -155,8 +182,7 @@ func setup(b *testing.B, mode string) (be *httptest.Server, rmURL string, reqs f
 		signed[i], _ = req.Marshal()
 	}
 	var next atomic.Int64
-	reqs = func() []byte { return signed[int(next.Add(1)-1)%len(signed)] }
-	return be, "http://" + srv.Addr(), reqs, []byte(`{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber","params":[]}`)
+	return "http://" + srv.Addr(), func() []byte { return signed[int(next.Add(1)-1)%len(signed)] }
 }
 
 // load sends b.N requests from `concurrency` workers (or paced one every
