@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
@@ -239,6 +240,13 @@ func TestCounterKeys(t *testing.T) {
 	require.Equal(t, "pokt1sup.pokt1app.abc", n.meterKey(meter.Key{Supplier: "pokt1sup", Application: "pokt1app", Session: "abc"}))
 	require.NotEqual(t, n.meterKey(meter.Key{Supplier: "a.b", Application: "c", Session: "d"}),
 		n.meterKey(meter.Key{Supplier: "a", Application: "b.c", Session: "d"}))
+	// The token rule without a regular expression is the prefix rule.
+	for _, id := range []string{"", "abc", "pokt1sup", "A-b_9", "a.b", "a b", "a*", ">", "é", "a\x00", "=61"} {
+		require.Equal(t, prefixRE.MatchString(id), plainToken(id), "%q", id)
+		if !plainToken(id) {
+			require.Equal(t, "="+hex.EncodeToString([]byte(id)), n.token(id))
+		}
+	}
 }
 
 // BenchmarkSharedReserve is the relay meter's cost per relay (a Reserve,

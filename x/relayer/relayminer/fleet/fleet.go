@@ -158,7 +158,8 @@ type Fleet struct {
 	counter *Counter
 	names   names
 
-	recent *recentSet
+	recent  *recentSet
+	headers *headerCache
 
 	mu       sync.Mutex
 	sessions *session.Manager
@@ -219,7 +220,7 @@ func Open(ctx context.Context, cfg Config, db *store.DB, logger log.Logger, m *m
 	}
 	f := &Fleet{
 		cfg: cfg, logger: logger.With("module", "fleet", "replica", cfg.ReplicaID), metrics: m, db: db,
-		nc: nc, names: newNames(cfg.Prefix), recent: newRecentSet(recentKeys), byID: map[string]*lease{},
+		nc: nc, names: newNames(cfg.Prefix), recent: newRecentSet(recentKeys), headers: newHeaderCache(), byID: map[string]*lease{},
 	}
 	if err := f.setup(ctx); err != nil {
 		nc.Close()
@@ -416,10 +417,24 @@ func newNames(prefix string) names {
 // letters, digits, '-' and '_' as is, any other as '=' and its hex, so
 // two ids never share a token.
 func (names) token(id string) string {
-	if id != "" && prefixRE.MatchString(id) {
+	if plainToken(id) {
 		return id
 	}
 	return "=" + hex.EncodeToString([]byte(id))
+}
+
+// plainToken reports whether id is made of letters, digits, '-' and '_'
+// only (prefixRE, without a regular expression: it is on every relay's
+// path).
+func plainToken(id string) bool {
+	for i := 0; i < len(id); i++ {
+		switch c := id[i]; {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '-', c == '_':
+		default:
+			return false
+		}
+	}
+	return id != ""
 }
 
 // meterKey is key's key in the meter bucket.

@@ -2,7 +2,6 @@ package fleet
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -24,6 +23,10 @@ import (
 // the mirrored sequence to the local store (re-applying a relay after a
 // restart is harmless: the relay log holds each relay once).
 const persistEvery = 512
+
+// persistPause is the least time between two writes of the mirrored
+// sequence while the mirror keeps up with the stream.
+const persistPause = 250 * time.Millisecond
 
 // appliedKey is the local store key of the last stream sequence of
 // supplier's messages mirrored into the local relay log.
@@ -235,7 +238,7 @@ func (l *lease) lose(release bool, why string) {
 // mirror applies the supplier's messages from sequence from on, in stream
 // order, to the local session manager, until ctx ends.
 func (l *lease) mirror(ctx context.Context, from uint64) {
-	sinceSave := 0
+	sinceSave, saved := 0, time.Time{}
 	defer func() { l.f.saveApplied(l.supplier, l.appliedSeq()) }()
 	for ctx.Err() == nil {
 		cons, err := l.f.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
@@ -285,9 +288,12 @@ func (l *lease) mirror(ctx context.Context, from uint64) {
 			if md.NumPending == 0 {
 				l.caughtUp()
 			}
-			if sinceSave++; sinceSave >= persistEvery || md.NumPending == 0 {
+			// Caught up, the mirrored sequence is written at most every
+			// persistPause, not after each relay: a restart mirrors again
+			// what it missed, harmlessly.
+			if sinceSave++; sinceSave >= persistEvery || md.NumPending == 0 && time.Since(saved) >= persistPause {
 				l.f.saveApplied(l.supplier, md.Sequence.Stream)
-				sinceSave = 0
+				sinceSave, saved = 0, time.Now()
 			}
 		}
 		stop()
@@ -302,7 +308,7 @@ func (l *lease) apply(ctx context.Context, msg jetstream.Msg) bool {
 	if strings.HasPrefix(msg.Subject(), l.f.names.seal+".") {
 		return true // a seal marker: nothing to mirror, only its place
 	}
-	hdr, cupr, relayKey, leaf, err := decodeRelay(msg)
+	hdr, cupr, relayKey, leaf, err := decodeRelay(l.f.headers, msg)
 	if err != nil {
 		l.logger.Error("skipping a malformed relay log message", "subject", msg.Subject(), "error", err)
 		return true
@@ -330,14 +336,10 @@ func (l *lease) apply(ctx context.Context, msg jetstream.Msg) bool {
 	}
 }
 
-func decodeRelay(msg jetstream.Msg) (types.SessionHeader, uint64, []byte, []byte, error) {
-	var hdr types.SessionHeader
+func decodeRelay(headers *headerCache, msg jetstream.Msg) (types.SessionHeader, uint64, []byte, []byte, error) {
 	h := msg.Headers()
-	raw, err := base64.StdEncoding.DecodeString(h.Get(hdrSession))
+	hdr, err := headers.decode(h.Get(hdrSession))
 	if err != nil {
-		return hdr, 0, nil, nil, fmt.Errorf("session header: %w", err)
-	}
-	if err := hdr.Unmarshal(raw); err != nil {
 		return hdr, 0, nil, nil, fmt.Errorf("session header: %w", err)
 	}
 	cupr, err := strconv.ParseUint(h.Get(hdrCUPR), 10, 64)

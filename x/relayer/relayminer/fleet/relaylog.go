@@ -57,14 +57,14 @@ func (f *Fleet) AddRelay(hdr types.SessionHeader, supplier string, cupr uint64, 
 	if len(relayKey) != protocol.HashSize {
 		return fmt.Errorf("relay key of %d bytes, want %d", len(relayKey), protocol.HashSize)
 	}
-	raw, err := hdr.Marshal()
+	encoded, err := f.headers.encode(hdr)
 	if err != nil {
 		return err
 	}
 	msg := nats.NewMsg(f.names.relaySubject(supplier, hdr.SessionId))
 	msg.Data = make([]byte, 0, len(relayKey)+len(leaf))
 	msg.Data = append(append(msg.Data, relayKey...), leaf...)
-	msg.Header.Set(hdrSession, base64.StdEncoding.EncodeToString(raw))
+	msg.Header.Set(hdrSession, encoded)
 	msg.Header.Set(hdrCUPR, strconv.FormatUint(cupr, 10))
 	ctx, cancel := context.WithTimeout(context.Background(), f.cfg.PublishTimeout)
 	defer cancel()
@@ -222,4 +222,64 @@ func (r *recentSet) add(path []byte) {
 		r.old, r.cur = r.cur, make(map[[protocol.HashSize]byte]struct{}, r.half)
 	}
 	r.cur[[protocol.HashSize]byte(path)] = struct{}{}
+}
+
+// headerCache keeps the encoded form (base64 of the protobuf) of the
+// session headers in use, both ways: a session's relays all carry the same
+// header, so appending and mirroring relays encode or decode it once per
+// session instead of once per relay. Each way holds at most maxHeaders and
+// starts over when full.
+type headerCache struct {
+	mu      sync.Mutex
+	encoded map[string]string              // protobuf → encoded header
+	decoded map[string]types.SessionHeader // encoded header → header
+}
+
+const maxHeaders = 1024
+
+func newHeaderCache() *headerCache {
+	return &headerCache{encoded: map[string]string{}, decoded: map[string]types.SessionHeader{}}
+}
+
+// encode returns hdr's encoded form.
+func (c *headerCache) encode(hdr types.SessionHeader) (string, error) {
+	raw, err := hdr.Marshal()
+	if err != nil {
+		return "", err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.encoded[string(raw)]; ok {
+		return e, nil
+	}
+	if len(c.encoded) >= maxHeaders {
+		clear(c.encoded)
+	}
+	e := base64.StdEncoding.EncodeToString(raw)
+	c.encoded[string(raw)] = e
+	return e, nil
+}
+
+// decode returns the header encoded as e.
+func (c *headerCache) decode(e string) (types.SessionHeader, error) {
+	c.mu.Lock()
+	hdr, ok := c.decoded[e]
+	c.mu.Unlock()
+	if ok {
+		return hdr, nil
+	}
+	raw, err := base64.StdEncoding.DecodeString(e)
+	if err != nil {
+		return hdr, err
+	}
+	if err := hdr.Unmarshal(raw); err != nil {
+		return hdr, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.decoded) >= maxHeaders {
+		clear(c.decoded)
+	}
+	c.decoded[e] = hdr
+	return hdr, nil
 }
