@@ -1,6 +1,7 @@
 package fleet
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
@@ -153,23 +154,31 @@ func BenchmarkTakeover(b *testing.B) {
 			<-done
 		}
 		appendTook := time.Since(appendStart)
-		// The holder dies before mirroring matters; a fresh replica takes
-		// over.
+		// The holder dies before mirroring matters; a replica on an empty
+		// store starts (a new machine): it mirrors the stream as a standby
+		// while the dead holder's lease runs out, then takes over.
 		died := time.Now()
 		a.crash()
-		newcomer := ff.start(chain)
 		b.StartTimer()
-		ev := ff.nextHolder(time.Minute) // taken and caught up
-		taken := newcomer.fleet.lease(ff.sup.Address).takenAt()
+		started := time.Now()
+		newcomer := ff.start(chain)
+		l := newcomer.fleet.lease(ff.sup.Address)
+		last, err := newcomer.fleet.lastSeq(context.Background(), ff.sup.Address)
+		require.NoError(b, err)
+		require.NoError(b, l.waitApplied(context.Background(), last))
+		mirrored := time.Now()
+		ev := ff.nextHolder(time.Minute) // taken and caught up: leading
+		taken := l.takenAt()
 		claim := newcomer.claimAt(hdr)
 		claimed := time.Now()
 		b.StopTimer()
 		require.Equal(b, uint64(n), count(b, claim))
 		b.ReportMetric(float64(n)/appendTook.Seconds(), "appends/s")
-		b.ReportMetric(claimed.Sub(taken).Seconds(), "s_lease_to_claim")
-		b.ReportMetric(float64(n)/ev.at.Sub(taken).Seconds(), "mirrored/s")
-		b.Logf("%d relays appended in %v (%.0f/s). Holder died; lease taken %v later (ttl %v); mirrored in %v (%.0f relays/s); sealed and claimed %v after that: %v from lease to claim",
-			n, appendTook, float64(n)/appendTook.Seconds(), taken.Sub(died), ff.cfg.LeaseTTL,
-			ev.at.Sub(taken), float64(n)/ev.at.Sub(taken).Seconds(), claimed.Sub(ev.at), claimed.Sub(taken))
+		b.ReportMetric(float64(n)/mirrored.Sub(started).Seconds(), "replayed/s")
+		b.ReportMetric(claimed.Sub(started).Seconds(), "s_start_to_claim")
+		b.ReportMetric(claimed.Sub(ev.at).Seconds(), "s_lead_to_claim")
+		b.Logf("%d relays appended in %v (%.0f/s). Holder died; a replica on an empty store started %v later and mirrored the stream in %v (%.0f relays/s); lease taken %v after the death (ttl %v); claimed %v after the start, %v after taking the lease",
+			n, appendTook, float64(n)/appendTook.Seconds(), started.Sub(died), mirrored.Sub(started), float64(n)/mirrored.Sub(started).Seconds(),
+			taken.Sub(died), ff.cfg.LeaseTTL, claimed.Sub(started), claimed.Sub(taken))
 	}
 }

@@ -24,6 +24,10 @@ import (
 // restart is harmless: the relay log holds each relay once).
 const persistEvery = 512
 
+// mirrorBatch bounds how many messages the mirror writes to the local store
+// at once.
+const mirrorBatch = 256
+
 // persistPause is the least time between two writes of the mirrored
 // sequence while the mirror keeps up with the stream.
 const persistPause = 250 * time.Millisecond
@@ -261,6 +265,9 @@ func (l *lease) mirror(ctx context.Context, from uint64) {
 			l.caughtUp() // nothing to mirror
 		}
 		stop := context.AfterFunc(ctx, it.Stop)
+		// Messages are applied in batches: those already waiting in the
+		// stream (up to mirrorBatch) go to the local store together.
+		var batch []jetstream.Msg
 		for {
 			msg, err := it.Next()
 			if err != nil {
@@ -274,9 +281,14 @@ func (l *lease) mirror(ctx context.Context, from uint64) {
 				l.logger.Error("a relay log message without metadata", "error", err)
 				continue
 			}
-			if !l.apply(ctx, msg) {
+			if batch = append(batch, msg); md.NumPending > 0 && len(batch) < mirrorBatch {
+				continue
+			}
+			if !l.apply(ctx, batch) {
 				break // ctx ended while the local store could not write
 			}
+			n := len(batch)
+			batch = batch[:0]
 			from = md.Sequence.Stream + 1
 			l.f.metrics.FleetConsumerLag.WithLabelValues(l.supplier).Set(float64(md.NumPending))
 			age := 0.0
@@ -289,9 +301,9 @@ func (l *lease) mirror(ctx context.Context, from uint64) {
 				l.caughtUp()
 			}
 			// Caught up, the mirrored sequence is written at most every
-			// persistPause, not after each relay: a restart mirrors again
+			// persistPause, not after each batch: a restart mirrors again
 			// what it missed, harmlessly.
-			if sinceSave++; sinceSave >= persistEvery || md.NumPending == 0 && time.Since(saved) >= persistPause {
+			if sinceSave += n; sinceSave >= persistEvery || md.NumPending == 0 && time.Since(saved) >= persistPause {
 				l.f.saveApplied(l.supplier, md.Sequence.Stream)
 				sinceSave, saved = 0, time.Now()
 			}
@@ -301,39 +313,50 @@ func (l *lease) mirror(ctx context.Context, from uint64) {
 	}
 }
 
-// apply mirrors one message. A relay the local store cannot write is
-// retried until it is written (it must not be skipped: it was answered) or
-// ctx ends (false).
-func (l *lease) apply(ctx context.Context, msg jetstream.Msg) bool {
-	if strings.HasPrefix(msg.Subject(), l.f.names.seal+".") {
-		return true // a seal marker: nothing to mirror, only its place
-	}
-	hdr, cupr, relayKey, leaf, err := decodeRelay(l.f.headers, msg)
-	if err != nil {
-		l.logger.Error("skipping a malformed relay log message", "subject", msg.Subject(), "error", err)
-		return true
+// apply mirrors a batch of messages. A relay the local store cannot write
+// is retried until it is written (it must not be skipped: it was answered)
+// or ctx ends (false).
+func (l *lease) apply(ctx context.Context, msgs []jetstream.Msg) bool {
+	relays := make([]session.Relay, 0, len(msgs))
+	for _, msg := range msgs {
+		if strings.HasPrefix(msg.Subject(), l.f.names.seal+".") {
+			continue // a seal marker: nothing to mirror, only its place
+		}
+		hdr, cupr, relayKey, leaf, err := decodeRelay(l.f.headers, msg)
+		if err != nil {
+			l.logger.Error("skipping a malformed relay log message", "subject", msg.Subject(), "error", err)
+			continue
+		}
+		relays = append(relays, session.Relay{Header: hdr, Supplier: l.supplier, ComputeUnitsPerRelay: cupr,
+			Path: protocol.LeafPath(relayKey), Key: relayKey, Leaf: leaf})
 	}
 	f := l.f
 	f.mu.Lock()
 	sessions := f.sessions
 	f.mu.Unlock()
-	for {
-		err := sessions.AddRelay(hdr, l.supplier, cupr, protocol.LeafPath(relayKey), relayKey, leaf)
-		switch {
-		case err == nil, errors.Is(err, session.ErrSessionClaimed):
-			// Already sealed here: a message mirrored again after a
-			// restart (it is in the trie already).
-			return true
-		case errors.Is(err, store.ErrUnavailable):
-			l.logger.Error("mirroring a relay: the local store cannot write; retrying", "session_id", hdr.SessionId, "service", hdr.ServiceId, "error", err)
-			if !wait(ctx, 250*time.Millisecond) {
-				return false
+	for len(relays) > 0 {
+		errs := sessions.AddRelays(relays)
+		retry := relays[:0:0]
+		for i, err := range errs {
+			hdr := relays[i].Header
+			switch {
+			case err == nil, errors.Is(err, session.ErrSessionClaimed):
+				// Already sealed here: a message mirrored again after a
+				// restart (it is in the trie already).
+			case errors.Is(err, store.ErrUnavailable):
+				if len(retry) == 0 {
+					l.logger.Error("mirroring relays: the local store cannot write; retrying", "session_id", hdr.SessionId, "service", hdr.ServiceId, "error", err)
+				}
+				retry = append(retry, relays[i])
+			default:
+				l.logger.Error("mirroring a relay: skipped", "session_id", hdr.SessionId, "service", hdr.ServiceId, "error", err)
 			}
-		default:
-			l.logger.Error("mirroring a relay: skipped", "session_id", hdr.SessionId, "service", hdr.ServiceId, "error", err)
-			return true
+		}
+		if relays = retry; len(relays) > 0 && !wait(ctx, 250*time.Millisecond) {
+			return false
 		}
 	}
+	return true
 }
 
 func decodeRelay(headers *headerCache, msg jetstream.Msg) (types.SessionHeader, uint64, []byte, []byte, error) {

@@ -154,21 +154,75 @@ func (m *Manager) Logged(hdr types.SessionHeader, supplier string, path []byte) 
 // the session's first relay: path is the trie path of the request's key,
 // leaf the relay's leaf bytes. It returns once the relay is durable.
 func (m *Manager) AddRelay(hdr types.SessionHeader, supplier string, computeUnitsPerRelay uint64, path, relayKey, leaf []byte) error {
+	t, err := m.openTree(hdr, supplier, computeUnitsPerRelay)
+	if err != nil {
+		return err
+	}
+	return t.add(path, relayKey, leaf)
+}
+
+// openTree returns the session's tree, created on its first relay.
+func (m *Manager) openTree(hdr types.SessionHeader, supplier string, computeUnitsPerRelay uint64) (*Tree, error) {
 	key := string(treeKey(supplier, hdr.SessionId))
 	m.mu.Lock()
-	t, ok := m.trees[key]
-	if !ok {
-		var err error
-		if t, err = newTree(m.db, hdr, supplier, computeUnitsPerRelay); err != nil {
-			m.mu.Unlock()
-			return err
-		}
-		m.trees[key] = t
-		m.metrics.SessionTrees.Set(float64(len(m.trees)))
-		m.treeLogger(t).Info("session tree opened")
+	defer m.mu.Unlock()
+	if t, ok := m.trees[key]; ok {
+		return t, nil
 	}
-	m.mu.Unlock()
-	return t.add(path, relayKey, leaf)
+	t, err := newTree(m.db, hdr, supplier, computeUnitsPerRelay)
+	if err != nil {
+		return nil, err
+	}
+	m.trees[key] = t
+	m.metrics.SessionTrees.Set(float64(len(m.trees)))
+	m.treeLogger(t).Info("session tree opened")
+	return t, nil
+}
+
+// Relay is one served relay to record, as AddRelay takes it.
+type Relay struct {
+	Header               types.SessionHeader
+	Supplier             string
+	ComputeUnitsPerRelay uint64
+	Path, Key, Leaf      []byte
+}
+
+// AddRelays records relays as AddRelay does, those of one session with one
+// value-file write and one database write (a fleet replica mirroring the
+// shared log). errs[i] is relays[i]'s outcome, what AddRelay would have
+// returned: the relays of one session succeed or fail together.
+func (m *Manager) AddRelays(relays []Relay) (errs []error) {
+	errs = make([]error, len(relays))
+	bySession := map[string][]int{}
+	var order []string
+	for i, r := range relays {
+		key := string(treeKey(r.Supplier, r.Header.SessionId))
+		if _, ok := bySession[key]; !ok {
+			order = append(order, key)
+		}
+		bySession[key] = append(bySession[key], i)
+	}
+	for _, key := range order {
+		idx := bySession[key]
+		group := make([]Relay, len(idx))
+		for j, i := range idx {
+			group[j] = relays[i]
+		}
+		err := m.addAll(group)
+		for _, i := range idx {
+			errs[i] = err
+		}
+	}
+	return errs
+}
+
+func (m *Manager) addAll(rs []Relay) error {
+	r := rs[0]
+	t, err := m.openTree(r.Header, r.Supplier, r.ComputeUnitsPerRelay)
+	if err != nil {
+		return err
+	}
+	return t.addAll(rs)
 }
 
 // Trees lists the trees held, for status and tests.

@@ -273,6 +273,62 @@ func TestConcurrentRelaysOfManySessionsAllCounted(t *testing.T) {
 	}
 }
 
+// TestAddRelaysIsAddRelayInBatches: relays of several sessions recorded in
+// one AddRelays give each session the claim AddRelay one by one gives; a
+// sealed session's relays are refused with ErrSessionClaimed and the other
+// sessions' still recorded.
+func TestAddRelaysIsAddRelayInBatches(t *testing.T) {
+	f := newFixture(t)
+	headers := []types.SessionHeader{f.header(1), f.header(5)}
+	batch := []session.Relay{}
+	want := map[string][]*types.Relay{}
+	for i := 0; i < 30; i++ {
+		hdr := headers[i%2]
+		r := relaytest.NewRelay(t, hdr, f.app, f.sup, i)
+		key, err := protocol.RelayKey(r.Req)
+		require.NoError(t, err)
+		leaf, err := protocol.LeafBytes(r)
+		require.NoError(t, err)
+		batch = append(batch, session.Relay{Header: hdr, Supplier: f.sup.Address, ComputeUnitsPerRelay: cupr,
+			Path: protocol.LeafPath(key), Key: key, Leaf: leaf})
+		want[hdr.SessionId] = append(want[hdr.SessionId], r)
+	}
+	for _, err := range f.manager.AddRelays(batch[:20]) {
+		require.NoError(t, err)
+	}
+	for _, err := range f.manager.AddRelays(batch[20:]) {
+		require.NoError(t, err)
+	}
+	// Recorded again (a message mirrored twice): still one leaf each.
+	for _, err := range f.manager.AddRelays(batch[:4]) {
+		require.NoError(t, err)
+	}
+
+	w := protocol.SessionWindows(f.chain.params, headers[0].SessionEndBlockHeight)
+	f.block(w.ClaimWindowOpen - 1)
+	claims := claimsOf(f.tx.all())
+	require.Equal(t, relaytest.NewTree(t, cupr, want[headers[0].SessionId]...).Root, claims[headers[0].SessionId].RootHash)
+
+	// The first session is sealed now; the second is not.
+	late := relaytest.NewRelay(t, headers[1], f.app, f.sup, 100)
+	key, err := protocol.RelayKey(late.Req)
+	require.NoError(t, err)
+	leaf, err := protocol.LeafBytes(late)
+	require.NoError(t, err)
+	errs := f.manager.AddRelays([]session.Relay{
+		batch[0],
+		{Header: headers[1], Supplier: f.sup.Address, ComputeUnitsPerRelay: cupr, Path: protocol.LeafPath(key), Key: key, Leaf: leaf},
+	})
+	require.ErrorIs(t, errs[0], session.ErrSessionClaimed)
+	require.NoError(t, errs[1])
+	want[headers[1].SessionId] = append(want[headers[1].SessionId], late)
+
+	w = protocol.SessionWindows(f.chain.params, headers[1].SessionEndBlockHeight)
+	f.block(w.ClaimWindowOpen - 1)
+	claims = claimsOf(f.tx.all())
+	require.Equal(t, relaytest.NewTree(t, cupr, want[headers[1].SessionId]...).Root, claims[headers[1].SessionId].RootHash)
+}
+
 // TestLifecycleClaimsProvesThenForgetsTheTree follows one session from its
 // relays to its settlement, each tx sent one block before its window opens
 // so that it lands in the window's first block.

@@ -167,30 +167,44 @@ func (t *Tree) has(path []byte) (bool, error) {
 // is in the claim if minable. A relay already logged (the same request) is
 // overwritten, never counted twice.
 func (t *Tree) add(path, relayKey, leaf []byte) error {
+	return t.addAll([]Relay{{Path: path, Key: relayKey, Leaf: leaf}})
+}
+
+// addAll logs relays as add does, their bytes in one value-file write and
+// their log entries in one database write. The bytes go first: a crash
+// before the log entries are written leaves bytes no entry points at, never
+// an entry without its bytes. Concurrent writes are merged by leveldb into
+// one journal write.
+func (t *Tree) addAll(rs []Relay) error {
 	t.sealMu.RLock()
 	defer t.sealMu.RUnlock()
 	if t.sealed {
 		return ErrSessionClaimed
 	}
-	if len(relayKey) != protocol.HashSize {
-		return fmt.Errorf("relay key must be %d bytes, got %d", protocol.HashSize, len(relayKey))
+	leaves := make([][]byte, len(rs))
+	for i, r := range rs {
+		if len(r.Key) != protocol.HashSize {
+			return fmt.Errorf("relay key must be %d bytes, got %d", protocol.HashSize, len(r.Key))
+		}
+		leaves[i] = r.Leaf
 	}
 	vf, err := t.valueFile()
 	if err != nil {
-		return fmt.Errorf("logging relay: %w", err)
+		return fmt.Errorf("logging relays: %w", err)
 	}
-	// The leaf bytes first: a crash before the log entry is written leaves
-	// bytes no entry points at, never an entry without its bytes.
-	off, err := vf.Append(leaf)
+	offs, err := vf.AppendAll(leaves)
 	if err != nil {
-		return fmt.Errorf("logging relay: %w", err)
+		return fmt.Errorf("logging relays: %w", err)
 	}
-	// Concurrent relays' log writes are merged by leveldb into one journal
-	// write.
-	if err := t.db.Put(append(logKey(t.key), path...), encodeLogEntry(relayKey, leaf, off)); err != nil {
-		return fmt.Errorf("logging relay: %w", err)
+	err = t.db.Write(func(b *store.Batch) {
+		for i, r := range rs {
+			b.Put(append(logKey(t.key), r.Path...), encodeLogEntry(r.Key, r.Leaf, offs[i]))
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("logging relays: %w", err)
 	}
-	t.added.Add(1)
+	t.added.Add(uint64(len(rs)))
 	return nil
 }
 

@@ -85,6 +85,33 @@ func (vf *ValueFile) Append(v []byte) (int64, error) {
 	return off, nil
 }
 
+// AppendAll writes vs at the end of the file, in order, in one write, and
+// returns their offsets; like Append otherwise (all or none written).
+func (vf *ValueFile) AppendAll(vs [][]byte) ([]int64, error) {
+	if len(vs) == 1 {
+		off, err := vf.Append(vs[0])
+		return []int64{off}, err
+	}
+	n := 0
+	for _, v := range vs {
+		n += len(v)
+	}
+	buf := make([]byte, 0, n)
+	offs := make([]int64, len(vs))
+	for i, v := range vs {
+		offs[i] = int64(len(buf))
+		buf = append(buf, v...)
+	}
+	off, err := vf.Append(buf)
+	if err != nil {
+		return nil, err
+	}
+	for i := range offs {
+		offs[i] += off
+	}
+	return offs, nil
+}
+
 // syncTo returns once the file's first end bytes are on disk: at once if a
 // sync since they were written covered them, else after syncing
 // everything appended so far.

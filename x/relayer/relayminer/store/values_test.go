@@ -43,9 +43,22 @@ func TestValueFile(t *testing.T) {
 		off, err := vf.Append([]byte("after reopening"))
 		require.NoError(t, err)
 		require.Equal(t, int64(4106), off, "appends continue at the end")
+		// Several values in one write: each at its own offset.
+		many := [][]byte{[]byte("a"), []byte(""), []byte("bcd")}
+		manyOffs, err := vf.AppendAll(many)
+		require.NoError(t, err)
+		require.Equal(t, []int64{4121, 4122, 4122}, manyOffs)
+		for i, v := range many {
+			got, err := vf.Read(manyOffs[i], len(v))
+			require.NoError(t, err)
+			require.Equal(t, v, got)
+		}
+		one, err := vf.AppendAll([][]byte{[]byte("e")})
+		require.NoError(t, err)
+		require.Equal(t, []int64{4125}, one)
 		after, err := db.Size()
 		require.NoError(t, err)
-		require.GreaterOrEqual(t, after-before, int64(4106+15))
+		require.GreaterOrEqual(t, after-before, int64(4126))
 
 		require.NoError(t, vf.Close())
 		require.NoError(t, db.RemoveValueFile("s1"))
