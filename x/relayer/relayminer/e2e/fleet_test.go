@@ -42,8 +42,14 @@ type roundRobin struct {
 }
 
 func newRoundRobin(t *testing.T, listen string, addrs []string) *roundRobin {
-	ln, err := net.Listen("tcp", listen)
-	require.NoError(t, err)
+	var ln net.Listener
+	if l, ok := reservedAddrs.LoadAndDelete(listen); ok {
+		ln = l.(net.Listener)
+	} else {
+		var err error
+		ln, err = net.Listen("tcp", listen)
+		require.NoError(t, err)
+	}
 	lb := &roundRobin{ln: ln}
 	for _, a := range addrs {
 		u, err := url.Parse("http://" + a)
@@ -62,6 +68,28 @@ func (lb *roundRobin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	targets := lb.targets
 	lb.mu.Unlock()
 	targets[lb.next.Add(1)%uint64(len(targets))].ServeHTTP(w, r)
+}
+
+// reservedAddrs are the listeners reserveAddr keeps open, by address,
+// until newRoundRobin serves on them.
+var reservedAddrs sync.Map
+
+// reserveAddr is a free loopback address for a supplier's balancer, kept
+// listening until newRoundRobin takes it: an address picked and closed
+// when the test starts (network.FreeAddr) may be taken, as some outgoing
+// connection's ephemeral port, before the balancer listens on it a minute
+// later ("address already in use").
+func reserveAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	reservedAddrs.Store(addr, ln)
+	t.Cleanup(func() {
+		if l, ok := reservedAddrs.LoadAndDelete(addr); ok {
+			_ = l.(net.Listener).Close()
+		}
+	})
+	return addr
 }
 
 // add puts a replica (back) into the rotation.
@@ -136,7 +164,7 @@ func TestRelayMinerFleet(t *testing.T) {
 	const pairs = 4
 	staked := map[string]string{}
 	for i := 1; i <= pairs; i++ {
-		staked[fmt.Sprintf("sup%d", i)] = network.FreeAddr(t)
+		staked[fmt.Sprintf("sup%d", i)] = reserveAddr(t)
 	}
 	require.True(t, t.Run("stake", func(t *testing.T) {
 		for i := 1; i <= pairs; i++ {
@@ -285,13 +313,136 @@ func TestRelayMinerFleet(t *testing.T) {
 	})
 }
 
+// TestRelayMinerFleetJetStreamDown is TestRelayMinerFleet's scenario of a
+// whole JetStream cluster down, on its own network: sessions of 40 blocks
+// of one second. It does not fit in the 8 blocks of half a second of
+// network.E2EParams (one session per process, so not as a subtest there):
+// a cluster whose servers all restart elects its leaders again after
+// JetStream's election timeout (4-9 s), and while it is down each relay is
+// refused only once the fleet's publish timeout (2 s) ran out, so the
+// session would end before the servers are back and its claim window
+// close before a replica can lead again.
+func TestRelayMinerFleetJetStreamDown(t *testing.T) {
+	if testing.Short() {
+		t.Skip("in-process network")
+	}
+	p := network.E2EParams()
+	p.NumBlocksPerSession = 40
+	n := network.New(t,
+		network.WithParams(p),
+		network.WithBlockTime(time.Second),
+		network.WithServices(types.Service{Id: "eth", Name: "Ethereum", ComputeUnitsPerRelay: cupr}),
+		network.WithFundedAccounts("app1", "sup1"),
+	)
+	staked := reserveAddr(t)
+	stakeActors(t, n, "app1", "sup1", staked)
+	backend := jsonRPCBackend(t)
+	js := jetstreamtest.NewCluster(t, 3, jetstreamtest.Options{})
+	bin := relayminerproc.NewPoktrolld(t)
+
+	t.Run("processes: every JetStream server down mid-session: relays refused with 503, served again once they are back, paid once", func(t *testing.T) {
+		f := startFleetProcesses(t, n, bin.Path(t), "sup1", staked, backend.URL, js.URLs())
+		c := newClient(t, n, "app1", "sup1", "http://"+staked)
+		paidBefore := balance(t, n, f.sup)
+		cur := c.session(t)
+		var hdr types.SessionHeader
+		waitFor(t, n, 120*time.Second, "the next session", func() bool {
+			hdr = c.session(t)
+			return hdr.SessionStartBlockHeight > cur.SessionStartBlockHeight
+		})
+		f.waitSession(t, hdr)
+		w := protocol.SessionWindows(p, hdr.SessionEndBlockHeight)
+		note := func(format string, args ...any) {
+			h, err := n.LatestHeight()
+			require.NoError(t, err)
+			t.Logf("height %d (session %d..%d, grace to %d): "+format, append([]any{h, hdr.SessionStartBlockHeight, w.SessionEnd, w.GracePeriodEnd}, args...)...)
+		}
+		i, answered := 0, 0
+		// refuse sends relay i and requires it refused as the store's: HTTP
+		// 503 with the registered error (by its codespace and code).
+		refuse := func() {
+			start := time.Now()
+			status, res := c.send(t, c.request(t, hdr, c.app, i))
+			require.Equal(t, http.StatusServiceUnavailable, status, "relay %d: %v", i, res.Error)
+			require.NotNil(t, res.Error, "relay %d", i)
+			require.ErrorIs(t, res.Error.Err(), types.ErrRelayStoreUnavailable, res.Error.Message)
+			note("relay %d refused (%d, %s) in %v", i, status, types.ErrRelayStoreUnavailable, time.Since(start).Round(time.Millisecond))
+			i++
+		}
+		for range 6 {
+			c.relay(t, hdr, i)
+			i, answered = i+1, answered+1
+		}
+		holder := f.holder(t)
+		note("%d relays answered 200; replica %d leads; stopping every JetStream server", answered, holder)
+		stopped := time.Now()
+		for k := range 3 {
+			js.Stop(k)
+		}
+		for range len(f.procs) { // one round of the balancer: each replica refuses
+			refuse()
+		}
+		// The lease is in JetStream too: its holder cannot renew it and
+		// stops leading once lease_ttl (1s) passed since its last renewal.
+		waitFor(t, n, 30*time.Second, "no replica to lead while JetStream is down", func() bool {
+			for _, proc := range f.procs {
+				if slices.Contains(leaseHolders(proc.Health), f.sup) {
+					return false
+				}
+			}
+			return true
+		})
+		refuse()
+		note("no replica leads; every JetStream server down for %v; starting them again", time.Since(stopped).Round(time.Millisecond))
+
+		restart := time.Now()
+		js.RestartAll()
+		note("JetStream cluster healthy %v after RestartAll began", time.Since(restart).Round(time.Millisecond))
+		// Relays are refused (503) until each replica's client reconnected
+		// and the stream has a leader: served again once one round of the
+		// balancer (a relay to each replica in a row) is answered 200.
+		inRow, refusedAfter := 0, 0
+		waitFor(t, n, 90*time.Second, "every replica to serve relays again", func() bool {
+			for {
+				status, res := c.send(t, c.request(t, hdr, c.app, i))
+				if status != http.StatusOK {
+					require.Equal(t, http.StatusServiceUnavailable, status, "relay %d: %v", i, res.Error)
+					require.NotNil(t, res.Error, "relay %d", i)
+					require.ErrorIs(t, res.Error.Err(), types.ErrRelayStoreUnavailable, res.Error.Message)
+					i, inRow, refusedAfter = i+1, 0, refusedAfter+1
+					return false
+				}
+				require.Nil(t, res.Error)
+				require.NoError(t, protocol.VerifyResponseSignature(res, c.keys["supplier"].PubKey()))
+				i, answered = i+1, answered+1
+				if inRow++; inRow == len(f.procs) {
+					return true
+				}
+			}
+		})
+		note("every replica serves again %v after RestartAll began (%d more refused with 503 meanwhile)", time.Since(restart).Round(time.Millisecond), refusedAfter)
+		for range 6 {
+			c.relay(t, hdr, i)
+			i, answered = i+1, answered+1
+		}
+		leader := f.holder(t) // the lease is taken again (by any replica)
+		note("%d relays answered 200, %d refused; replica %d leads (replica %d did before), %v after RestartAll began",
+			answered, i-answered, leader, holder, time.Since(restart).Round(time.Millisecond))
+
+		checkFleetOutcome(t, n, f.sup, []types.SessionHeader{hdr}, map[string]int{hdr.SessionId: answered})
+		// Paid for exactly the relays answered 200, none refused (fees
+		// are zero).
+		require.Equal(t, paidBefore.AddRaw(int64(answered*cupr)), balance(t, n, f.sup), "paid exactly the relays answered 200")
+	})
+}
+
 // checkFleetOutcome waits for the last session's proof window to close and
 // requires one claim per session holding exactly the relays answered,
 // its proof accepted and one settlement.
 func checkFleetOutcome(t *testing.T, n *network.Network, sup string, headers []types.SessionHeader, sent map[string]int) {
 	t.Helper()
 	last := headers[len(headers)-1]
-	w := protocol.SessionWindows(network.E2EParams(), last.SessionEndBlockHeight)
+	w := protocol.SessionWindows(n.GenesisParams(), last.SessionEndBlockHeight)
 	_, err := n.WaitForHeightWithTimeout(w.ProofWindowClose+1, 120*time.Second)
 	require.NoError(t, err)
 	evs := n.RelayerEvents(t, headers[0].SessionStartBlockHeight, w.ProofWindowClose+1)
