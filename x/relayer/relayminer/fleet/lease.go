@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"cosmossdk.io/log"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/pokt-network/poktroll/x/relayer/protocol"
@@ -23,6 +24,14 @@ import (
 // the mirrored sequence to the local store (re-applying a relay after a
 // restart is harmless: the relay log holds each relay once).
 const persistEvery = 512
+
+// mirrorLinger is how long the mirror waits for more messages before it
+// writes those it has: a standby's checkpoint is at most that much behind
+// the stream, and the local store takes one write per batch.
+const mirrorLinger = 20 * time.Millisecond
+
+// lastSeqTimeout bounds one try at reading where the supplier's log ends.
+const lastSeqTimeout = 2 * time.Second
 
 // mirrorBatch bounds how many messages the mirror writes to the local store
 // at once.
@@ -195,8 +204,14 @@ func (l *lease) take(ctx context.Context, rev uint64, until time.Time) {
 func (l *lease) catchUp(ctx context.Context, term uint64) {
 	var last uint64
 	for {
+		// Each try is bounded: right after the servers come back the
+		// stream may have no leader yet, and a request would wait out the
+		// client's whole API timeout after one is elected.
+		tctx, cancel := context.WithTimeout(ctx, lastSeqTimeout)
 		var err error
-		if last, err = l.f.lastSeq(ctx, l.supplier); err == nil {
+		last, err = l.f.lastSeq(tctx, l.supplier)
+		cancel()
+		if err == nil {
 			break
 		}
 		l.logger.Error("reading the end of the fleet's relay log; retrying", "error", err)
@@ -266,26 +281,44 @@ func (l *lease) mirror(ctx context.Context, from uint64) {
 		}
 		stop := context.AfterFunc(ctx, it.Stop)
 		// Messages are applied in batches: those already waiting in the
-		// stream (up to mirrorBatch) go to the local store together.
+		// stream, and those arriving within mirrorLinger of the batch's
+		// first (up to mirrorBatch), go to the local store together.
 		var batch []jetstream.Msg
+		var md *jetstream.MsgMetadata // the batch's last message's
+		var first time.Time
+	read:
 		for {
-			msg, err := it.Next()
-			if err != nil {
+			var msg jetstream.Msg
+			var err error
+			if len(batch) == 0 {
+				msg, err = it.Next()
+			} else {
+				msg, err = it.Next(jetstream.NextMaxWait(max(mirrorLinger-time.Since(first), time.Millisecond)))
+			}
+			switch {
+			case err != nil && len(batch) > 0 && errors.Is(err, nats.ErrTimeout):
+				// Nothing more came within the linger: apply the batch.
+			case err != nil:
 				if ctx.Err() == nil {
 					l.logger.Error("reading the fleet's relay log; reopening", "error", err)
 				}
-				break
-			}
-			md, err := msg.Metadata()
-			if err != nil {
-				l.logger.Error("a relay log message without metadata", "error", err)
-				continue
-			}
-			if batch = append(batch, msg); md.NumPending > 0 && len(batch) < mirrorBatch {
-				continue
+				break read
+			default:
+				m, err := msg.Metadata()
+				if err != nil {
+					l.logger.Error("a relay log message without metadata", "error", err)
+					continue
+				}
+				if len(batch) == 0 {
+					first = time.Now()
+				}
+				batch, md = append(batch, msg), m
+				if len(batch) < mirrorBatch && (md.NumPending > 0 || time.Since(first) < mirrorLinger) {
+					continue
+				}
 			}
 			if !l.apply(ctx, batch) {
-				break // ctx ended while the local store could not write
+				break read // ctx ended while the local store could not write
 			}
 			n := len(batch)
 			batch = batch[:0]
