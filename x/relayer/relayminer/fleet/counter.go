@@ -51,6 +51,7 @@ const maxCached = 1 << 14
 // a burst of relays of a session. It is safe for concurrent use.
 type Counter struct {
 	nc      *nats.Conn
+	link    *link
 	js      jetstream.JetStream
 	names   names
 	timeout time.Duration
@@ -97,7 +98,7 @@ type outcome struct {
 func (f *Fleet) Counter() *Counter { return f.counter }
 
 func newCounter(f *Fleet) *Counter {
-	return &Counter{nc: f.nc, js: f.js, names: f.names, timeout: f.cfg.PublishTimeout,
+	return &Counter{nc: f.nc, link: f.link, js: f.js, names: f.names, timeout: f.cfg.PublishTimeout,
 		last: map[string]revision{}, pending: map[string][]*change{}}
 }
 
@@ -116,6 +117,9 @@ func (c *Counter) Sub(_ context.Context, key meter.Key, units uint64) (uint64, e
 
 // Count is key's count (meter.Counter).
 func (c *Counter) Count(ctx context.Context, key meter.Key) (uint64, error) {
+	if err := c.link.outage(c.timeout); err != nil {
+		return 0, fmt.Errorf("reading the fleet's relay meter of session %s: %w", key.Session, err)
+	}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	p := newPause()
@@ -138,6 +142,9 @@ func (c *Counter) Count(ctx context.Context, key meter.Key) (uint64, error) {
 // waits for at most the batch under way before its own: about twice the
 // publish timeout at worst (JetStream unreachable).
 func (c *Counter) do(key meter.Key, ch *change) outcome {
+	if err := c.link.outage(c.timeout); err != nil {
+		return outcome{err: fmt.Errorf("the fleet's relay meter of session %s: %w", key.Session, err)}
+	}
 	k := c.names.meterKey(key)
 	ch.done = make(chan outcome, 1)
 	c.mu.Lock()

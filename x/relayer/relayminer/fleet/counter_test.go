@@ -135,7 +135,7 @@ func TestSharedMeterRefusesWhileJetStreamIsDown(t *testing.T) {
 	const k = 10
 	cluster := jetstreamtest.NewCluster(t, 3, jetstreamtest.Options{})
 	chain := &meterChain{stake: k * cupr, supplier: "pokt1sup"}
-	_, a := openReplica(t, cluster, chain, 500*time.Millisecond)
+	fa, a := openReplica(t, cluster, chain, 500*time.Millisecond)
 	_, b := openReplica(t, cluster, chain, 5*time.Second)
 	hdr := meterHeader("pokt1app", 1)
 	for range k / 2 {
@@ -149,6 +149,18 @@ func TestSharedMeterRefusesWhileJetStreamIsDown(t *testing.T) {
 	_, err := a.Reserve(context.Background(), hdr, chain.supplier)
 	require.ErrorIs(t, err, types.ErrRelayStoreUnavailable)
 	require.False(t, errors.Is(err, types.ErrRelayOverServiced))
+	// Down for longer than the publish timeout: refused at once, without
+	// trying.
+	key := meter.Key{Supplier: chain.supplier, Application: hdr.ApplicationAddress, Session: hdr.SessionId}
+	require.Eventually(t, func() bool {
+		_, _, err := fa.Counter().Add(context.Background(), key, cupr, k*cupr)
+		require.ErrorIs(t, err, store.ErrUnavailable)
+		return errors.Is(err, ErrUnreachable)
+	}, 20*time.Second, 50*time.Millisecond, "refused at once during an outage")
+	_, err = fa.Counter().Count(context.Background(), key)
+	require.ErrorIs(t, err, ErrUnreachable)
+	_, err = a.Reserve(context.Background(), hdr, chain.supplier)
+	require.ErrorIs(t, err, types.ErrRelayStoreUnavailable)
 
 	cluster.RestartAll()
 	require.Eventually(t, func() bool {

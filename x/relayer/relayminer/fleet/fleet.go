@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"cosmossdk.io/log"
@@ -151,6 +152,7 @@ type Fleet struct {
 	db      *store.DB // the local store: mirrored sequences
 
 	nc      *nats.Conn
+	link    *link
 	js      jetstream.JetStream
 	stream  jetstream.Stream
 	leases  jetstream.KeyValue
@@ -189,6 +191,10 @@ func Open(ctx context.Context, cfg Config, db *store.DB, logger log.Logger, m *m
 		nats.ReconnectBufSize(-1),
 		nats.Timeout(5 * time.Second),
 	}
+	lk := &link{}
+	opts = append(opts,
+		nats.DisconnectErrHandler(func(*nats.Conn, error) { lk.down() }),
+		nats.ReconnectHandler(func(*nats.Conn) { lk.up() }))
 	if cfg.CredentialsFile != "" {
 		if _, err := os.Stat(cfg.CredentialsFile); err != nil {
 			return nil, &SettingError{"credentials_file", err}
@@ -220,7 +226,7 @@ func Open(ctx context.Context, cfg Config, db *store.DB, logger log.Logger, m *m
 	}
 	f := &Fleet{
 		cfg: cfg, logger: logger.With("module", "fleet", "replica", cfg.ReplicaID), metrics: m, db: db,
-		nc: nc, names: newNames(cfg.Prefix), recent: newRecentSet(recentKeys), headers: newHeaderCache(), byID: map[string]*lease{},
+		nc: nc, link: lk, names: newNames(cfg.Prefix), recent: newRecentSet(recentKeys), headers: newHeaderCache(), byID: map[string]*lease{},
 	}
 	if err := f.setup(ctx); err != nil {
 		nc.Close()
@@ -453,4 +459,30 @@ func (n names) sealSubject(supplier, sessionID string, shard int) string {
 // supplierFilters are the subjects of one supplier's relays and markers.
 func (n names) supplierFilters(supplier string) []string {
 	return []string{n.relays + "." + n.token(supplier) + ".*", n.seal + "." + n.token(supplier) + ".*.*"}
+}
+
+// ErrUnreachable marks a relay refused at once because no JetStream server
+// has been reachable for longer than the publish timeout (an outage, not a
+// fail-over to another server): it also wraps store.ErrUnavailable.
+var ErrUnreachable = errors.New("no JetStream server reachable")
+
+// link tracks since when the connection to JetStream has been down.
+type link struct{ downSince atomic.Int64 } // unix nanoseconds; 0 while connected
+
+func (l *link) down() { l.downSince.CompareAndSwap(0, time.Now().UnixNano()) }
+func (l *link) up()   { l.downSince.Store(0) }
+
+// outage is nil while connected, or down for no longer than grace (the
+// client is moving to another server); after that, an error wrapping
+// store.ErrUnavailable and ErrUnreachable, so a relay is refused at once
+// rather than after waiting out the publish timeout in vain.
+func (l *link) outage(grace time.Duration) error {
+	since := l.downSince.Load()
+	if since == 0 {
+		return nil
+	}
+	if d := time.Since(time.Unix(0, since)); d > grace {
+		return fmt.Errorf("%w: %w for %v", store.ErrUnavailable, ErrUnreachable, d.Round(time.Millisecond))
+	}
+	return nil
 }

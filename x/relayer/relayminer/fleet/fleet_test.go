@@ -258,6 +258,13 @@ func TestJetStreamDownThenBack(t *testing.T) {
 		t.Fatal("the holder did not give up its lease while JetStream was down")
 	}
 	require.False(t, r.fleet.Leads(ff.sup.Address))
+	// Down for longer than the publish timeout: refused at once, without
+	// trying (an outage, not a move to another server).
+	require.Eventually(t, func() bool {
+		err := addRelay(t, r.fleet, ff.sup.Address, relays[10])
+		require.ErrorIs(t, err, store.ErrUnavailable)
+		return errors.Is(err, ErrUnreachable)
+	}, 10*time.Second, 50*time.Millisecond, "refused at once during an outage")
 
 	ff.cluster.Restart(0)
 	require.Eventually(t, func() bool {

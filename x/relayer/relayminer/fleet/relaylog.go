@@ -57,6 +57,10 @@ func (f *Fleet) AddRelay(hdr types.SessionHeader, supplier string, cupr uint64, 
 	if len(relayKey) != protocol.HashSize {
 		return fmt.Errorf("relay key of %d bytes, want %d", len(relayKey), protocol.HashSize)
 	}
+	if err := f.link.outage(f.cfg.PublishTimeout); err != nil {
+		f.metrics.FleetPublishFailures.WithLabelValues("unavailable").Inc()
+		return fmt.Errorf("appending to the fleet's relay log: %w", err)
+	}
 	encoded, err := f.headers.encode(hdr)
 	if err != nil {
 		return err
