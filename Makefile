@@ -36,13 +36,16 @@ test-short:
 ## bench: RelayMiner throughput and latency vs the backend hit directly,
 ## WebSocket messages through AppGate and RelayMiner vs the backend's socket
 ## directly (1 and 100 sockets, and paced at 1,000/s), and the claim trie of
-## a 100,000-relay session: seal (build) and proof times (figures in README)
+## a 100,000-relay session: seal (build) and proof times, and a fleet's
+## takeover: a fresh replica replaying a 100,000-relay session and claiming
+## it (figures in README)
 bench:
 	$(GO) test $(GOFLAGS_TAGS) -run '^$$' -bench 'BenchmarkRelay$$' -benchtime 20000x ./x/relayer/relayminer/
 	$(GO) test $(GOFLAGS_TAGS) -run '^$$' -bench 'BenchmarkRelayAt1000rps' -benchtime 1x ./x/relayer/relayminer/
 	$(GO) test $(GOFLAGS_TAGS) -run '^$$' -bench 'BenchmarkSocket$$' -benchtime 20000x ./x/relayer/relayminer/
 	$(GO) test $(GOFLAGS_TAGS) -run '^$$' -bench 'BenchmarkSocketAt1000mps' -benchtime 1x ./x/relayer/relayminer/
 	$(GO) test $(GOFLAGS_TAGS) -run '^$$' -bench 'BenchmarkClaimTrie100k' -benchtime 1x ./x/relayer/relayminer/session/
+	$(GO) test $(GOFLAGS_TAGS) -run '^$$' -bench 'BenchmarkTakeover' -benchtime 1x ./x/relayer/relayminer/fleet/
 
 ## soak: a soak benchmark, not part of test: 1,000,000 signed relays over 4
 ## sessions through the real relay path (HTTP, proxy, miner, sessions,
