@@ -7,9 +7,11 @@
 //     answers it only once a quorum of JetStream servers acknowledged it.
 //     The message id is the relay's key: a replay within the stream's
 //     duplicate window is refused by the server.
-//   - Per supplier one replica at a time holds a lease (a key with a TTL in
-//     the <PREFIX>_LEASES bucket). The holder mirrors the supplier's stream
-//     into its local leveldb session manager and runs the claim/proof
+//   - Every replica mirrors the supplier's stream, in batches, into its
+//     local leveldb session manager (a hot standby: its local log and the
+//     last sequence it holds are its checkpoint). Per supplier one replica
+//     at a time holds a lease (a key with a TTL in the <PREFIX>_LEASES
+//     bucket) and, once its mirror caught up, runs the claim/proof
 //     lifecycle unchanged; the others serve relays and stand by.
 //   - Before the holder seals a session it publishes the session's seal
 //     markers (<prefix>.seal.<supplier>.<session>.<shard>, 16 shards). Every
@@ -27,5 +29,6 @@
 //
 // It must never build trees, talk to the chain or decide whether a relay is
 // valid: the session manager, the proxy and the miner do that. It holds no
-// relay in memory beyond a bounded set of recently appended relay keys.
+// relay in memory beyond a bounded set of recently appended relay keys and
+// the mirror's batch (at most 256 messages).
 package fleet
