@@ -30,6 +30,9 @@ const persistEvery = 512
 // the stream, and the local store takes one write per batch.
 const mirrorLinger = 20 * time.Millisecond
 
+// mirrorPullExpiry is how long each of the mirror's pull requests lasts.
+const mirrorPullExpiry = 2 * time.Second
+
 // lastSeqTimeout bounds one try at reading where the supplier's log ends.
 const lastSeqTimeout = 2 * time.Second
 
@@ -270,7 +273,11 @@ func (l *lease) mirror(ctx context.Context, from uint64) {
 			wait(ctx, time.Second)
 			continue
 		}
-		it, err := cons.Messages()
+		// Pulls expire after mirrorPullExpiry, with heartbeats every half
+		// of it: a consumer lost with its server (or every server) is
+		// noticed, and opened again, after two missed heartbeats, not the
+		// client's default ten seconds.
+		it, err := cons.Messages(jetstream.PullExpiry(mirrorPullExpiry))
 		if err != nil {
 			l.logger.Error("reading the fleet's relay log; retrying", "error", err)
 			wait(ctx, time.Second)
