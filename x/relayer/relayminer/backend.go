@@ -56,6 +56,6 @@ func fleetConfig(j config.JetStream) fleet.Config {
 		URLs: j.URLs, CredentialsFile: j.CredentialsFile, Token: j.Token,
 		TLS:      fleet.TLS{CA: j.TLS.CA, Cert: j.TLS.Cert, Key: j.TLS.Key},
 		Replicas: j.Replicas, Prefix: j.Prefix, DuplicateWindow: j.DuplicateWindow,
-		LeaseTTL: j.LeaseTTL, PublishTimeout: j.PublishTimeout,
+		LeaseTTL: j.LeaseTTL, PublishTimeout: j.PublishTimeout, CheckpointEvery: j.CheckpointEvery,
 	}
 }

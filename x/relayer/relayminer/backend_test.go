@@ -16,6 +16,6 @@ func TestJetStreamDefaultsAgree(t *testing.T) {
 	got := fleetConfig(config.DefaultJetStream)
 	require.Equal(t, fleet.Config{
 		Replicas: fleet.DefaultReplicas, Prefix: fleet.DefaultPrefix, DuplicateWindow: fleet.DefaultDuplicateWindow,
-		LeaseTTL: fleet.DefaultLeaseTTL, PublishTimeout: fleet.DefaultPublishTimeout,
+		LeaseTTL: fleet.DefaultLeaseTTL, PublishTimeout: fleet.DefaultPublishTimeout, CheckpointEvery: fleet.DefaultCheckpointEvery,
 	}, got)
 }

@@ -172,6 +172,9 @@ type JetStream struct {
 	LeaseTTL time.Duration `yaml:"lease_ttl"`
 	// PublishTimeout bounds appending a relay (default 2s).
 	PublishTimeout time.Duration `yaml:"publish_timeout"`
+	// CheckpointEvery is how many relays the lease holder mirrors between
+	// two checkpoints of the shared log (default 10000).
+	CheckpointEvery int `yaml:"checkpoint_every"`
 }
 
 // JetStreamTLS are the PEM files of a TLS connection to JetStream.
@@ -184,7 +187,7 @@ type JetStreamTLS struct {
 // DefaultJetStream are the JetStream settings absent from the file.
 var DefaultJetStream = JetStream{
 	Replicas: 3, Prefix: "relayminer", DuplicateWindow: 2 * time.Minute,
-	LeaseTTL: 5 * time.Second, PublishTimeout: 2 * time.Second,
+	LeaseTTL: 5 * time.Second, PublishTimeout: 2 * time.Second, CheckpointEvery: 10_000,
 }
 
 var jetStreamPrefix = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
@@ -215,6 +218,9 @@ func (j JetStream) validate(p *yamlconf.Problems, path string) {
 	}
 	yamlconf.Positive(p, path+".duplicate_window", j.DuplicateWindow)
 	yamlconf.Positive(p, path+".publish_timeout", j.PublishTimeout)
+	if j.CheckpointEvery < 1 {
+		p.Add(path+".checkpoint_every", "must be at least 1, got %d", j.CheckpointEvery)
+	}
 	if j.LeaseTTL < 300*time.Millisecond {
 		p.Add(path+".lease_ttl", "must be at least 300ms (it is renewed every third of it), got %v", j.LeaseTTL)
 	}

@@ -40,6 +40,7 @@ store:
 	require.Equal(t, Store{Path: "/var/lib/relayminer", Backend: BackendJetStream, JetStream: want}, cfg.Store)
 	require.Equal(t, 3, cfg.Store.JetStream.Replicas)
 	require.Equal(t, 2*time.Minute, cfg.Store.JetStream.DuplicateWindow)
+	require.Equal(t, 10_000, cfg.Store.JetStream.CheckpointEvery)
 }
 
 func TestJetStreamSettingAtFaultIsNamed(t *testing.T) {
@@ -62,6 +63,7 @@ func TestJetStreamSettingAtFaultIsNamed(t *testing.T) {
 		{"zero duplicate window", "  backend: jetstream\n  jetstream:" + ok + "\n    duplicate_window: 0s", "store.jetstream.duplicate_window"},
 		{"short lease ttl", "  backend: jetstream\n  jetstream:" + ok + "\n    lease_ttl: 100ms", "store.jetstream.lease_ttl"},
 		{"negative publish timeout", "  backend: jetstream\n  jetstream:" + ok + "\n    publish_timeout: -1s", "store.jetstream.publish_timeout"},
+		{"zero checkpoint interval", "  backend: jetstream\n  jetstream:" + ok + "\n    checkpoint_every: 0", "store.jetstream.checkpoint_every"},
 		{"unknown jetstream field", "  backend: jetstream\n  jetstream:" + ok + "\n    replica: 3", "store.jetstream.replica"},
 		{"lease ttl not a duration", "  backend: jetstream\n  jetstream:" + ok + "\n    lease_ttl: 5", "store.jetstream.lease_ttl"},
 	} {

@@ -107,9 +107,12 @@ func BenchmarkAppend(b *testing.B) {
 
 // BenchmarkTakeover measures what a new lease holder does for a session of
 // FLEET_TAKEOVER_RELAYS relays (default 100,000) that another replica
-// served: from the moment it takes the lease, mirroring the stream into its
-// leveldb store, sealing and sending the claim. One JetStream server, or
-// with FLEET_TAKEOVER_NODES=3 a cluster of three with replicas 3.
+// served and mirrored (writing its checkpoints) before it died: a replica
+// on an empty store (a new machine) starts, loads the last checkpoint,
+// mirrors the stream after it, takes the lease, seals and sends the claim.
+// "no-checkpoint" is the same with checkpoints off: the whole stream is
+// mirrored. One JetStream server, or with FLEET_TAKEOVER_NODES=3 a cluster
+// of three with replicas 3.
 //
 //	FLEET_TAKEOVER_RELAYS=100000 go test -tags libsecp256k1_sdk -run '^$' -bench Takeover -benchtime 1x ./x/relayer/relayminer/fleet/
 func BenchmarkTakeover(b *testing.B) {
@@ -123,62 +126,82 @@ func BenchmarkTakeover(b *testing.B) {
 	if os.Getenv("FLEET_TAKEOVER_NODES") == "3" {
 		nodes = 3 // replicas 3
 	}
-	for range b.N {
-		b.StopTimer()
-		cluster := jetstreamtest.NewCluster(b, nodes, jetstreamtest.Options{})
-		ff := newFleetFixture(b, cluster, 2, 500*time.Millisecond)
-		chain := newFakeChain()
-		a := ff.start(chain)
-		ff.nextHolder(5 * time.Second)
-		hdr := ff.header(1)
-		// Append from many goroutines, as relay servers do.
-		work := make(chan int)
-		done := make(chan struct{})
-		for range 32 {
-			go func() {
-				defer func() { done <- struct{}{} }()
-				for i := range work {
-					k, l := syntheticLeaf(i)
-					if err := a.fleet.AddRelay(hdr, ff.sup.Address, cupr, protocol.LeafPath(k), k, l); err != nil {
-						b.Error(err)
-					}
-				}
-			}()
-		}
-		appendStart := time.Now()
-		for i := range n {
-			work <- i
-		}
-		close(work)
-		for range 32 {
-			<-done
-		}
-		appendTook := time.Since(appendStart)
-		// The holder dies before mirroring matters; a replica on an empty
-		// store starts (a new machine): it mirrors the stream as a standby
-		// while the dead holder's lease runs out, then takes over.
-		died := time.Now()
-		a.crash()
-		b.StartTimer()
-		started := time.Now()
-		newcomer := ff.start(chain)
-		l := newcomer.fleet.lease(ff.sup.Address)
-		last, err := newcomer.fleet.lastSeq(context.Background(), ff.sup.Address)
-		require.NoError(b, err)
-		require.NoError(b, l.waitApplied(context.Background(), last))
-		mirrored := time.Now()
-		ev := ff.nextHolder(time.Minute) // taken and caught up: leading
-		taken := l.takenAt()
-		claim := newcomer.claimAt(hdr)
-		claimed := time.Now()
-		b.StopTimer()
-		require.Equal(b, uint64(n), count(b, claim))
-		b.ReportMetric(float64(n)/appendTook.Seconds(), "appends/s")
-		b.ReportMetric(float64(n)/mirrored.Sub(started).Seconds(), "replayed/s")
-		b.ReportMetric(claimed.Sub(started).Seconds(), "s_start_to_claim")
-		b.ReportMetric(claimed.Sub(ev.at).Seconds(), "s_lead_to_claim")
-		b.Logf("%d relays appended in %v (%.0f/s). Holder died; a replica on an empty store started %v later and mirrored the stream in %v (%.0f relays/s); lease taken %v after the death (ttl %v); claimed %v after the start, %v after taking the lease",
-			n, appendTook, float64(n)/appendTook.Seconds(), started.Sub(died), mirrored.Sub(started), float64(n)/mirrored.Sub(started).Seconds(),
-			taken.Sub(died), ff.cfg.LeaseTTL, claimed.Sub(started), claimed.Sub(taken))
+	for _, mode := range []struct {
+		name  string
+		every int
+	}{{"checkpoint", DefaultCheckpointEvery}, {"no-checkpoint", -1}} {
+		b.Run(mode.name, func(b *testing.B) {
+			for range b.N {
+				b.StopTimer()
+				takeover(b, nodes, n, mode.every)
+			}
+		})
 	}
+}
+
+func takeover(b *testing.B, nodes, n, every int) {
+	cluster := jetstreamtest.NewCluster(b, nodes, jetstreamtest.Options{})
+	ff := newFleetFixture(b, cluster, 2, 500*time.Millisecond)
+	ff.cfg.CheckpointEvery = every
+	chain := newFakeChain()
+	a := ff.start(chain)
+	ff.nextHolder(5 * time.Second)
+	hdr := ff.header(1)
+	// Append from many goroutines, as relay servers do.
+	work := make(chan int)
+	done := make(chan struct{})
+	for range 32 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for i := range work {
+				k, l := syntheticLeaf(i)
+				if err := a.fleet.AddRelay(hdr, ff.sup.Address, cupr, protocol.LeafPath(k), k, l); err != nil {
+					b.Error(err)
+				}
+			}
+		}()
+	}
+	appendStart := time.Now()
+	for i := range n {
+		work <- i
+	}
+	close(work)
+	for range 32 {
+		<-done
+	}
+	appendTook := time.Since(appendStart)
+	// The holder mirrored what it appended, and wrote its checkpoints, then
+	// dies; a replica on an empty store starts (a new machine) and takes
+	// over once the dead holder's lease runs out.
+	a.mirrored(b, ff.sup.Address)
+	if every > 0 {
+		require.Eventually(b, func() bool {
+			covered, err := a.fleet.lastCheckpoint(context.Background(), ff.sup.Address)
+			return err == nil && covered >= uint64(n-every)
+		}, time.Minute, 10*time.Millisecond, "the holder's checkpoints")
+	}
+	died := time.Now()
+	a.crash()
+	b.StartTimer()
+	started := time.Now()
+	newcomer := ff.start(chain)
+	l := newcomer.fleet.lease(ff.sup.Address)
+	last, err := newcomer.fleet.lastSeq(context.Background(), ff.sup.Address)
+	require.NoError(b, err)
+	require.NoError(b, l.waitApplied(context.Background(), last))
+	rebuilt := time.Now()
+	ev := ff.nextHolder(time.Minute) // taken and caught up: leading
+	taken := l.takenAt()
+	claim := newcomer.claimAt(hdr)
+	claimed := time.Now()
+	b.StopTimer()
+	require.Equal(b, uint64(n), count(b, claim))
+	b.ReportMetric(float64(n)/appendTook.Seconds(), "appends/s")
+	b.ReportMetric(float64(n)/rebuilt.Sub(started).Seconds(), "rebuilt/s")
+	b.ReportMetric(float64(l.loaded.Load()), "from_checkpoint")
+	b.ReportMetric(claimed.Sub(started).Seconds(), "s_start_to_claim")
+	b.ReportMetric(claimed.Sub(ev.at).Seconds(), "s_lead_to_claim")
+	b.Logf("%d relays appended in %v (%.0f/s). Holder died; a replica on an empty store started %v later, loaded %d relays from the checkpoint and mirrored the rest: %v (%.0f relays/s); lease taken %v after the death (ttl %v); claimed %v after the start, %v after taking the lease",
+		n, appendTook, float64(n)/appendTook.Seconds(), started.Sub(died), l.loaded.Load(), rebuilt.Sub(started), float64(n)/rebuilt.Sub(started).Seconds(),
+		taken.Sub(died), ff.cfg.LeaseTTL, claimed.Sub(started), claimed.Sub(taken))
 }

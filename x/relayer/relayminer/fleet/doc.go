@@ -22,6 +22,12 @@
 //     before them: from every relay any replica answered. (A replicated
 //     stream admits one such conditional append per subject per
 //     replication round; the shards keep a session's appends concurrent.)
+//   - Every CheckpointEvery relays it mirrored, the lease holder commits a
+//     checkpoint: per session the new relays' keys, leaf hashes and sizes
+//     and stream sequences (<prefix>.ckpt.<supplier>.<session>), then the
+//     last sequence they cover (<prefix>.ckptc.<supplier>). A replica on an
+//     empty store loads it (leaf bytes stay in the stream, read for
+//     proofs) and mirrors only what came after.
 //   - The relay meter's counts (meter.Counter) are keys of the
 //     <PREFIX>_METER bucket, one per (supplier, application, session)
 //     holding the compute units reserved, changed by compare-and-set on

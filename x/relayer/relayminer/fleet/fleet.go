@@ -73,6 +73,9 @@ type Config struct {
 	// PublishTimeout bounds appending a relay (a relay not acknowledged in
 	// time is refused as not durable).
 	PublishTimeout time.Duration
+	// CheckpointEvery is how many relays the lease holder mirrors between
+	// two checkpoints (default DefaultCheckpointEvery; negative: none).
+	CheckpointEvery int
 	// ReplicaID names this RelayMiner in the lease bucket and logs
 	// (default: host name, process id and a random suffix).
 	ReplicaID string
@@ -113,6 +116,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.PublishTimeout == 0 {
 		c.PublishTimeout = DefaultPublishTimeout
+	}
+	if c.CheckpointEvery == 0 {
+		c.CheckpointEvery = DefaultCheckpointEvery
 	}
 	if c.ReplicaID == "" {
 		host, _ := os.Hostname()
@@ -162,6 +168,8 @@ type Fleet struct {
 
 	recent  *recentSet
 	headers *headerCache
+
+	remoteReads atomic.Int64 // leaf bytes read from the stream for proofs (Leaf)
 
 	mu       sync.Mutex
 	sessions *session.Manager
@@ -248,7 +256,7 @@ func (f *Fleet) setup(ctx context.Context) error {
 	f.stream, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:        f.names.stream,
 		Description: "RelayMiner fleet relay log and seal markers",
-		Subjects:    []string{f.names.relays + ".>", f.names.seal + ".>"},
+		Subjects:    []string{f.names.relays + ".>", f.names.seal + ".>", f.names.ckpt + ".>", f.names.commit + ".>"},
 		Storage:     jetstream.FileStorage,
 		Replicas:    f.cfg.Replicas,
 		Duplicates:  f.cfg.DuplicateWindow,
@@ -297,7 +305,8 @@ func (f *Fleet) Start(ctx context.Context, sessions *session.Manager, suppliers 
 		if _, ok := f.byID[sup]; ok {
 			continue
 		}
-		l := &lease{f: f, supplier: sup, key: f.names.token(sup), logger: f.logger.With("supplier", sup)}
+		l := &lease{f: f, supplier: sup, key: f.names.token(sup), logger: f.logger.With("supplier", sup),
+			ckptCh: make(chan checkpointBatch, 64)}
 		f.byID[sup] = l
 		f.metrics.FleetLeaseHolder.WithLabelValues(sup).Set(0)
 		f.wg.Add(1)
@@ -405,19 +414,37 @@ func (f *Fleet) Forget(ctx context.Context, hdr types.SessionHeader, supplier st
 		lg.Error("purging the session's relays from the fleet's relay log", "error", err)
 		return
 	}
+	if err := f.stream.Purge(ctx, jetstream.WithPurgeSubject(f.names.checkpointSubject(supplier, hdr.SessionId))); err != nil {
+		// They expire.
+		lg.Error("purging the session's checkpoint from the fleet's relay log", "error", err)
+	}
 	lg.Info("session's relays purged from the fleet's relay log")
 }
 
 // names are the stream, bucket and subject names of a prefix.
 type names struct {
-	stream, leases, meter string
-	relays, seal          string // subject prefixes
+	stream, leases, meter      string
+	relays, seal, ckpt, commit string // subject prefixes
 }
 
 func newNames(prefix string) names {
 	up, low := strings.ToUpper(prefix), strings.ToLower(prefix)
-	return names{stream: up + "_RELAYS", leases: up + "_LEASES", meter: up + "_METER", relays: low + ".relays", seal: low + ".seal"}
+	return names{stream: up + "_RELAYS", leases: up + "_LEASES", meter: up + "_METER",
+		relays: low + ".relays", seal: low + ".seal", ckpt: low + ".ckpt", commit: low + ".ckptc"}
 }
+
+// checkpointSubject holds a session's checkpoint messages.
+func (n names) checkpointSubject(supplier, sessionID string) string {
+	return n.ckpt + "." + n.token(supplier) + "." + n.token(sessionID)
+}
+
+// checkpointFilter matches every checkpoint message of supplier.
+func (n names) checkpointFilter(supplier string) string {
+	return n.ckpt + "." + n.token(supplier) + ".*"
+}
+
+// commitSubject holds supplier's checkpoint commits (the last one kept).
+func (n names) commitSubject(supplier string) string { return n.commit + "." + n.token(supplier) }
 
 // token makes an id one subject token (and a valid key-value key): an id of
 // letters, digits, '-' and '_' as is, any other as '=' and its hex, so

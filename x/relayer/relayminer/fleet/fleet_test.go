@@ -3,6 +3,7 @@ package fleet
 import (
 	"context"
 	"errors"
+	promtestutil "github.com/prometheus/client_golang/prometheus/testutil"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -457,4 +458,76 @@ func TestStandbysMirrorBeforeTheyLead(t *testing.T) {
 	standby.block(w.ProofWindowClose + 1)
 	require.Empty(t, standby.sessions.Trees(), "a standby's copy is dropped after the proof window")
 	require.Empty(t, standby.tx.sentClaims(), "a standby claims nothing")
+}
+
+// TestNewReplicaStartsFromTheCheckpoint: the lease holder writes a
+// checkpoint every CheckpointEvery relays it mirrors; a replica started on
+// an empty store after the holder died loads the last committed one (the
+// relays' keys, leaf hashes and sequences, not their bytes), mirrors only
+// what came after it, claims every relay with the root of the full tree,
+// and proves the claim, reading the proven leaves' bytes from the stream.
+func TestNewReplicaStartsFromTheCheckpoint(t *testing.T) {
+	ff := newFleetFixture(t, jetstreamtest.NewServer(t, jetstreamtest.Options{}), 1, 500*time.Millisecond)
+	ff.cfg.CheckpointEvery = 50
+	chain := newFakeChain()
+	a := ff.start(chain)
+	ff.nextHolder(5 * time.Second)
+	first, second := ff.header(1), ff.header(5)
+	relays := map[string][]*types.Relay{first.SessionId: ff.relays(first, 0, 120), second.SessionId: ff.relays(second, 0, 80)}
+	for _, hdr := range []types.SessionHeader{first, second} {
+		for _, rel := range relays[hdr.SessionId] {
+			require.NoError(t, addRelay(t, a.fleet, ff.sup.Address, rel))
+		}
+	}
+	a.mirrored(t, ff.sup.Address)
+	// The first session's 120 relays are the stream's first 120 messages:
+	// wait for a checkpoint past them.
+	var covered uint64
+	require.Eventually(t, func() bool {
+		var err error
+		covered, err = a.fleet.lastCheckpoint(context.Background(), ff.sup.Address)
+		require.NoError(t, err)
+		return covered >= 120
+	}, 20*time.Second, 20*time.Millisecond, "a checkpoint covering the first session")
+	inCheckpoint := 0
+	require.NoError(t, a.fleet.readRelays(context.Background(), ff.sup.Address, 1, covered, func(checkpointItem) { inCheckpoint++ }))
+	require.Positive(t, promtestutil.ToFloat64(a.metrics.FleetCheckpoints.WithLabelValues(ff.sup.Address)))
+
+	a.crash()
+	b := ff.start(chain)
+	ff.nextHolder(10 * time.Second)
+	require.Equal(t, int64(inCheckpoint), b.fleet.lease(ff.sup.Address).loaded.Load(), "the committed checkpoint's relays loaded, the rest mirrored")
+
+	for _, hdr := range []types.SessionHeader{first, second} {
+		claim := b.claimAt(hdr)
+		require.NotNil(t, claim)
+		require.Equal(t, relaytest.NewTree(t, cupr, relays[hdr.SessionId]...).Root, claim.RootHash, "the root of every relay")
+	}
+	// The first session's proof opens leaves loaded from the checkpoint:
+	// their bytes come from the stream.
+	w := protocol.SessionWindows(chain.params, first.SessionEndBlockHeight)
+	b.block(w.ProofWindowOpen - 1)
+	var proof *types.MsgSubmitProof
+	b.tx.mu.Lock()
+	defer b.tx.mu.Unlock()
+	for _, p := range b.tx.proofs {
+		if p.SessionHeader.SessionId == first.SessionId {
+			proof = p
+		}
+	}
+	require.NotNil(t, proof, "the first session proven")
+	chain.mu.Lock()
+	claim := chain.claims[first.SessionId+ff.sup.Address]
+	chain.mu.Unlock()
+	root, err := protocol.ParseRoot(claim.RootHash)
+	require.NoError(t, err)
+	seed, err := chain.BlockHash(context.Background(), w.ProofSeed)
+	require.NoError(t, err)
+	points := protocol.ProofPoints(seed, first.SessionId, ff.sup.Address, root.Sum, chain.params.NumProofsPerClaim)
+	require.Len(t, proof.Proofs, len(points))
+	for i, pt := range points {
+		_, err := protocol.VerifyLeafProof(claim.RootHash, pt, cupr, &proof.Proofs[i])
+		require.NoError(t, err)
+	}
+	require.Positive(t, b.fleet.remoteReads.Load(), "proven leaves read from the stream")
 }

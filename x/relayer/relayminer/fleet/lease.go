@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"cosmossdk.io/log"
@@ -74,11 +75,24 @@ type lease struct {
 	taken   time.Time // when it was last taken
 	applied uint64    // last stream sequence mirrored
 	waiters []waiter
+
+	ckpt    checkpointer         // the checkpoint goroutine's
+	ckptCh  chan checkpointBatch // from the mirror to the checkpoint goroutine
+	ckptGen uint64               // the mirror's: batches it could not hand over
+	loaded  atomic.Int64         // relays loaded from the fleet's checkpoint at start
 }
 
 type waiter struct {
 	seq uint64
 	ch  chan struct{}
+}
+
+// leadingTerm is the lease's term and whether this replica leads in it.
+func (l *lease) leadingTerm() (uint64, bool) {
+	leading := l.holds()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.term, leading
 }
 
 // holds reports whether this replica leads the supplier now: it holds the
@@ -135,6 +149,12 @@ func (l *lease) run(ctx context.Context) {
 		l.mirror(ctx, from+1)
 	}()
 	defer func() { <-mirrored }()
+	checkpointed := make(chan struct{})
+	go func() {
+		defer close(checkpointed)
+		l.checkpoints(ctx)
+	}()
+	defer func() { <-checkpointed }()
 	ttl := l.f.cfg.LeaseTTL
 	tick := time.NewTicker(ttl / 3)
 	defer tick.Stop()
@@ -262,6 +282,22 @@ func (l *lease) lose(release bool, why string) {
 func (l *lease) mirror(ctx context.Context, from uint64) {
 	sinceSave, saved := 0, time.Time{}
 	defer func() { l.f.saveApplied(l.supplier, l.appliedSeq()) }()
+	if from == 1 {
+		// Nothing mirrored yet (a new machine): start from the fleet's
+		// checkpoint, if there is one.
+		l.f.mu.Lock()
+		sessions := l.f.sessions
+		l.f.mu.Unlock()
+		covered, err := l.loadCheckpoint(ctx, sessions)
+		switch {
+		case err != nil:
+			l.logger.Error("loading the fleet's checkpoint; mirroring the whole relay log instead", "error", err)
+		case covered > 0:
+			from = covered + 1
+			l.advance(covered)
+			l.f.saveApplied(l.supplier, covered)
+		}
+	}
 	for ctx.Err() == nil {
 		cons, err := l.f.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
 			FilterSubjects: l.f.names.supplierFilters(l.supplier),
@@ -291,6 +327,7 @@ func (l *lease) mirror(ctx context.Context, from uint64) {
 		// stream, and those arriving within mirrorLinger of the batch's
 		// first (up to mirrorBatch), go to the local store together.
 		var batch []jetstream.Msg
+		var seqs []uint64             // the batch's stream sequences
 		var md *jetstream.MsgMetadata // the batch's last message's
 		var first time.Time
 	read:
@@ -319,7 +356,7 @@ func (l *lease) mirror(ctx context.Context, from uint64) {
 				if len(batch) == 0 {
 					first = time.Now()
 				}
-				batch, md = append(batch, msg), m
+				batch, seqs, md = append(batch, msg), append(seqs, m.Sequence.Stream), m
 				if len(batch) < mirrorBatch && (md.NumPending > 0 || time.Since(first) < mirrorLinger) {
 					continue
 				}
@@ -327,8 +364,9 @@ func (l *lease) mirror(ctx context.Context, from uint64) {
 			if !l.apply(ctx, batch) {
 				break read // ctx ended while the local store could not write
 			}
+			l.checkpointBatch(batch, seqs, md.Sequence.Stream)
 			n := len(batch)
-			batch = batch[:0]
+			batch, seqs = batch[:0], seqs[:0]
 			from = md.Sequence.Stream + 1
 			l.f.metrics.FleetConsumerLag.WithLabelValues(l.supplier).Set(float64(md.NumPending))
 			age := 0.0

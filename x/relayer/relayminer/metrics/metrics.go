@@ -60,6 +60,9 @@ type Metrics struct {
 	// mirror (its checkpoint of the log) is, in seconds: how old the last
 	// message it mirrored was when mirrored, 0 once nothing is pending.
 	FleetCheckpointAge *prometheus.GaugeVec
+	// FleetCheckpoints counts the checkpoints of the supplier's relay log
+	// this RelayMiner wrote as its lease holder.
+	FleetCheckpoints *prometheus.CounterVec
 
 	// Relay sockets (WebSocket relays), by service (UnknownService while
 	// a socket has admitted no message). SocketsOpen is how many are open.
@@ -152,6 +155,9 @@ func New() *Metrics {
 	m.FleetCheckpointAge = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Namespace: "relayminer", Subsystem: "fleet", Name: "checkpoint_age_seconds", Help: "How far behind the shared log this replica's mirror is (0 when nothing is pending).",
 	}, []string{"supplier"})
+	m.FleetCheckpoints = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "relayminer", Subsystem: "fleet", Name: "checkpoints_total", Help: "Checkpoints of the supplier's relay log written as its lease holder.",
+	}, []string{"supplier"})
 	m.SocketsOpen = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Namespace: "relayminer", Subsystem: "socket", Name: "open", Help: "Relay sockets (WebSocket relays) open.",
 	}, []string{"service"})
@@ -165,7 +171,7 @@ func New() *Metrics {
 		Namespace: "relayminer", Subsystem: "socket", Name: "closes_total", Help: "Relay sockets closed by the RelayMiner, by reason.",
 	}, []string{"service", "reason"})
 	m.Registry.MustRegister(m.SocketsOpen, m.SocketMessages, m.SocketRelays, m.SocketCloses)
-	m.Registry.MustRegister(m.FleetLeaseHolder, m.FleetTakeovers, m.FleetPublishLatency, m.FleetPublishFailures, m.FleetConsumerLag, m.FleetCheckpointAge)
+	m.Registry.MustRegister(m.FleetLeaseHolder, m.FleetTakeovers, m.FleetPublishLatency, m.FleetPublishFailures, m.FleetConsumerLag, m.FleetCheckpointAge, m.FleetCheckpoints)
 	m.Registry.MustRegister(m.RelaysServed, m.RelaysFailed, m.RelaysMined, m.RelayDuration, m.Settlements,
 		m.Claims, m.Proofs, m.SessionTrees, m.TxLatency, m.BlockHeight)
 	return m

@@ -123,11 +123,18 @@ func (m *Manager) Load() error {
 		if err != nil {
 			return err
 		}
+		t.remote = m.remoteLeaves()
 		m.trees[string(t.key)] = t
 		m.treeLogger(t).Info("session tree restored", "state", t.meta.State)
 		m.metrics.SessionTrees.Set(float64(len(m.trees)))
 		return nil
 	})
+}
+
+// remoteLeaves is the Coordinator's RemoteLeaves, nil if it has none.
+func (m *Manager) remoteLeaves() RemoteLeaves {
+	r, _ := m.opts.Coordinator.(RemoteLeaves)
+	return r
 }
 
 // Wait blocks until the lifecycle work in flight is done.
@@ -173,6 +180,7 @@ func (m *Manager) openTree(hdr types.SessionHeader, supplier string, computeUnit
 	if err != nil {
 		return nil, err
 	}
+	t.remote = m.remoteLeaves()
 	m.trees[key] = t
 	m.metrics.SessionTrees.Set(float64(len(m.trees)))
 	m.treeLogger(t).Info("session tree opened")
@@ -214,6 +222,39 @@ func (m *Manager) AddRelays(relays []Relay) (errs []error) {
 		}
 	}
 	return errs
+}
+
+// RemoteRelay is a relay recorded from a fleet's checkpoint: its key, the
+// hash and size of its leaf bytes, and where those bytes are in the
+// fleet's log (read through the Coordinator's RemoteLeaves when a proof
+// needs them).
+type RemoteRelay struct {
+	Key, LeafHash []byte
+	Size          uint32
+	Seq           uint64
+}
+
+// RemoteLeaves is implemented by a Coordinator whose log keeps the leaf
+// bytes of relays recorded with AddRemoteRelays.
+type RemoteLeaves interface {
+	// Leaf returns the leaf bytes of supplier's relay at seq.
+	Leaf(supplier string, seq uint64) ([]byte, error)
+}
+
+// AddRemoteRelays records relays of one session whose leaf bytes stay in a
+// fleet's log (a replica on an empty store loading the fleet's
+// checkpoint), all with one database write. A relay already logged is
+// overwritten, never counted twice; a sealed session refuses them with
+// ErrSessionClaimed.
+func (m *Manager) AddRemoteRelays(hdr types.SessionHeader, supplier string, computeUnitsPerRelay uint64, rs []RemoteRelay) error {
+	if len(rs) == 0 {
+		return nil
+	}
+	t, err := m.openTree(hdr, supplier, computeUnitsPerRelay)
+	if err != nil {
+		return err
+	}
+	return t.addRemote(rs)
 }
 
 func (m *Manager) addAll(rs []Relay) error {

@@ -329,6 +329,93 @@ func TestAddRelaysIsAddRelayInBatches(t *testing.T) {
 	require.Equal(t, relaytest.NewTree(t, cupr, want[headers[1].SessionId]...).Root, claims[headers[1].SessionId].RootHash)
 }
 
+// remoteLog is a Coordinator whose log keeps leaf bytes by sequence (a
+// fleet's, for relays recorded from its checkpoint).
+type remoteLog struct {
+	mu     sync.Mutex
+	leaves map[uint64][]byte
+	reads  int
+}
+
+func (*remoteLog) Leads(string) bool { return true }
+func (*remoteLog) BeforeSeal(context.Context, types.SessionHeader, string) error {
+	return nil
+}
+func (*remoteLog) Forget(context.Context, types.SessionHeader, string) {}
+func (r *remoteLog) Leaf(_ string, seq uint64) ([]byte, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.reads++
+	leaf, ok := r.leaves[seq]
+	if !ok {
+		return nil, fmt.Errorf("no message at sequence %d", seq)
+	}
+	return leaf, nil
+}
+
+// TestRemoteRelaysAreClaimedAndProven: relays recorded from a fleet's
+// checkpoint (key, leaf hash and size, the leaf bytes left in the fleet's
+// log) and relays recorded with their bytes make one claim, the root of
+// all of them, and its proof opens leaves of both kinds: remote leaf bytes
+// are read from the log and checked against their hash.
+func TestRemoteRelaysAreClaimedAndProven(t *testing.T) {
+	f := newFixture(t)
+	rl := &remoteLog{leaves: map[uint64][]byte{}}
+	f.manager = session.NewManager(f.db, f.chain, f.tx, log.NewNopLogger(), f.metrics, session.Options{Coordinator: rl})
+	hdr := f.header(1)
+	var all []*types.Relay
+	var remote []session.RemoteRelay
+	for i := 0; i < 40; i++ {
+		r := relaytest.NewRelay(t, hdr, f.app, f.sup, i)
+		all = append(all, r)
+		if i%2 == 0 {
+			f.add(t, r)
+			continue
+		}
+		key, err := protocol.RelayKey(r.Req)
+		require.NoError(t, err)
+		leaf, err := protocol.LeafBytes(r)
+		require.NoError(t, err)
+		h := sha256.Sum256(leaf)
+		seq := uint64(100 + i)
+		rl.leaves[seq] = leaf
+		remote = append(remote, session.RemoteRelay{Key: key, LeafHash: h[:], Size: uint32(len(leaf)), Seq: seq})
+	}
+	require.NoError(t, f.manager.AddRemoteRelays(hdr, f.sup.Address, cupr, remote))
+	// Recorded again: still one leaf each.
+	require.NoError(t, f.manager.AddRemoteRelays(hdr, f.sup.Address, cupr, remote[:3]))
+
+	w := protocol.SessionWindows(f.chain.params, hdr.SessionEndBlockHeight)
+	f.block(w.ClaimWindowOpen - 1)
+	claim := claimsOf(f.tx.all())[hdr.SessionId]
+	require.NotNil(t, claim)
+	require.Equal(t, relaytest.NewTree(t, cupr, all...).Root, claim.RootHash)
+
+	// Proofs at enough points to open remote leaves too.
+	root, err := protocol.ParseRoot(claim.RootHash)
+	require.NoError(t, err)
+	points := make([]uint64, 0, 40)
+	for i := uint64(0); i < 40; i++ {
+		points = append(points, i*root.Sum/40)
+	}
+	trees := f.manager.Trees()
+	require.Len(t, trees, 1)
+	proofs, err := session.ProveForTest(trees[0], points, protocol.DifficultyTarget(f.chain.params, "eth"))
+	require.NoError(t, err)
+	for i, pt := range points {
+		_, err := protocol.VerifyLeafProof(claim.RootHash, pt, cupr, &proofs[i])
+		require.NoError(t, err)
+	}
+	require.Positive(t, rl.reads, "remote leaf bytes were read from the log")
+
+	// A remote leaf whose bytes do not match its hash is refused.
+	for seq := range rl.leaves {
+		rl.leaves[seq] = append([]byte{1}, rl.leaves[seq]...)
+	}
+	_, err = session.ProveForTest(trees[0], points, protocol.DifficultyTarget(f.chain.params, "eth"))
+	require.Error(t, err)
+}
+
 // TestLifecycleClaimsProvesThenForgetsTheTree follows one session from its
 // relays to its settlement, each tx sent one block before its window opens
 // so that it lands in the window's first block.

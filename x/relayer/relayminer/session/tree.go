@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"sync/atomic"
 
@@ -102,6 +103,10 @@ type Tree struct {
 	sealed bool
 
 	added atomic.Uint64 // relays logged by this process (metrics and logs)
+
+	// remote reads leaf bytes kept outside the value file (a fleet's log,
+	// for relays recorded from its checkpoint); nil when there are none.
+	remote RemoteLeaves
 
 	mu   sync.Mutex // guards meta and busy
 	meta meta
@@ -359,18 +364,57 @@ func (t *Tree) LeafValue(path []byte) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("relay log entry for path %x: %w", path, err)
 	}
-	vf, err := t.valueFile()
-	if err != nil {
-		return nil, err
+	var leaf []byte
+	if seq, ok := e.remoteSeq(); ok {
+		if t.remote == nil {
+			return nil, fmt.Errorf("leaf bytes of path %x are in a fleet's log (sequence %d), and no fleet is configured", path, seq)
+		}
+		if leaf, err = t.remote.Leaf(t.meta.Supplier, seq); err != nil {
+			return nil, fmt.Errorf("leaf bytes of path %x from the fleet's log: %w", path, err)
+		}
+	} else {
+		vf, err := t.valueFile()
+		if err != nil {
+			return nil, err
+		}
+		if leaf, err = vf.Read(e.off, int(e.size)); err != nil {
+			return nil, fmt.Errorf("leaf bytes of path %x: %w", path, err)
+		}
 	}
-	leaf, err := vf.Read(e.off, int(e.size))
-	if err != nil {
-		return nil, fmt.Errorf("leaf bytes of path %x: %w", path, err)
-	}
-	if h := sha256.Sum256(leaf); !bytes.Equal(h[:], e.leafHash) {
-		return nil, fmt.Errorf("leaf bytes of path %x do not match their log entry (corrupt value file)", path)
+	if h := sha256.Sum256(leaf); len(leaf) != int(e.size) || !bytes.Equal(h[:], e.leafHash) {
+		return nil, fmt.Errorf("leaf bytes of path %x do not match their log entry (corrupt value file or log)", path)
 	}
 	return leaf, nil
+}
+
+// addRemote logs relays whose leaf bytes are kept in a fleet's log, as add
+// logs relays whose bytes it is given: the log entry holds the leaf's hash
+// and size and, in place of a value-file offset, the relay's sequence in
+// that log (read back through RemoteLeaves when a proof needs it).
+func (t *Tree) addRemote(rs []RemoteRelay) error {
+	t.sealMu.RLock()
+	defer t.sealMu.RUnlock()
+	if t.sealed {
+		return ErrSessionClaimed
+	}
+	for _, r := range rs {
+		if len(r.Key) != protocol.HashSize || len(r.LeafHash) != protocol.HashSize {
+			return fmt.Errorf("relay key and leaf hash must be %d bytes, got %d and %d", protocol.HashSize, len(r.Key), len(r.LeafHash))
+		}
+		if r.Seq == 0 || r.Seq > math.MaxInt64 {
+			return fmt.Errorf("relay log sequence %d out of range", r.Seq)
+		}
+	}
+	err := t.db.Write(func(b *store.Batch) {
+		for _, r := range rs {
+			b.Put(append(logKey(t.key), protocol.LeafPath(r.Key)...), encodeRemoteLogEntry(r))
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("logging relays: %w", err)
+	}
+	t.added.Add(uint64(len(rs)))
+	return nil
 }
 
 // valueFile opens the tree's value file on first use.
@@ -403,6 +447,25 @@ func encodeLogEntry(relayKey, leaf []byte, off int64) []byte {
 	v = append(append(v, relayKey...), h[:]...)
 	v = binary.BigEndian.AppendUint64(v, uint64(off))
 	return binary.BigEndian.AppendUint32(v, uint32(len(leaf)))
+}
+
+// encodeRemoteLogEntry is the log entry of a relay whose leaf bytes are at
+// sequence r.Seq of a fleet's log: its offset is -Seq (value-file offsets
+// are never negative).
+func encodeRemoteLogEntry(r RemoteRelay) []byte {
+	v := make([]byte, 0, logEntrySize)
+	v = append(append(v, r.Key...), r.LeafHash...)
+	v = binary.BigEndian.AppendUint64(v, uint64(-int64(r.Seq)))
+	return binary.BigEndian.AppendUint32(v, r.Size)
+}
+
+// remoteSeq is the fleet log sequence of an entry's leaf bytes, if they
+// are kept there.
+func (e logEntry) remoteSeq() (uint64, bool) {
+	if e.off >= 0 {
+		return 0, false
+	}
+	return uint64(-e.off), true
 }
 
 func decodeLogEntry(v []byte) (logEntry, error) {
