@@ -2,6 +2,7 @@ package e2e_test
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -18,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
 	"github.com/pokt-network/poktroll/testutil/jetstreamtest"
@@ -126,6 +129,7 @@ store:
     urls: [%s]
     replicas: %d
     lease_ttl: 1s
+    checkpoint_every: 4 # the holders write checkpoints through every fault below
 metrics:
   listen: ""
 health:
@@ -261,6 +265,7 @@ func TestRelayMinerFleet(t *testing.T) {
 		h := f.holder(t)
 		f.procs[h].Kill9(t) // between claim and proof: the next holder proves
 		checkFleetOutcome(t, n, f.sup, []types.SessionHeader{hdr}, map[string]int{hdr.SessionId: count})
+		requireCheckpointCommitted(t, js.URL(), f.sup)
 	})
 
 	t.Run("processes: a JetStream server stopped mid-session, the holder killed inside the proof window", func(t *testing.T) {
@@ -530,4 +535,24 @@ func leaseHolders(url string) []string {
 		return nil
 	}
 	return h.LeaseHolder
+}
+
+// requireCheckpointCommitted requires a checkpoint commit of the supplier
+// in the fleet's stream (the holders wrote checkpoints: checkpoint_every 4;
+// the stream and subject names are the fleet's with the default prefix).
+func requireCheckpointCommitted(t *testing.T, url, supplier string) {
+	t.Helper()
+	nc, err := nats.Connect(url)
+	require.NoError(t, err)
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	stream, err := js.Stream(ctx, "RELAYMINER_RELAYS")
+	require.NoError(t, err)
+	m, err := stream.GetLastMsgForSubject(ctx, "relayminer.ckptc."+supplier)
+	require.NoError(t, err, "no checkpoint committed")
+	require.Len(t, m.Data, 8)
+	require.Positive(t, binary.BigEndian.Uint64(m.Data), "the checkpoint covers relays")
 }
