@@ -286,6 +286,7 @@ func (l *lease) loadCheckpoint(ctx context.Context, sessions *session.Manager) (
 		loaded += len(rs)
 	}
 	l.loaded.Store(int64(loaded))
+	l.loadedCovers.Store(covered)
 	l.logger.Info("loaded the fleet's checkpoint: mirroring only what came after it", "relays", loaded, "covers", covered)
 	return covered, nil
 }

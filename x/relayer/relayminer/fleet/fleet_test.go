@@ -489,14 +489,16 @@ func TestNewReplicaStartsFromTheCheckpoint(t *testing.T) {
 		require.NoError(t, err)
 		return covered >= 120
 	}, 20*time.Second, 20*time.Millisecond, "a checkpoint covering the first session")
-	inCheckpoint := 0
-	require.NoError(t, a.fleet.readRelays(context.Background(), ff.sup.Address, 1, covered, func(checkpointItem) { inCheckpoint++ }))
 	require.Positive(t, promtestutil.ToFloat64(a.metrics.FleetCheckpoints.WithLabelValues(ff.sup.Address)))
 
 	a.crash()
 	b := ff.start(chain)
 	ff.nextHolder(10 * time.Second)
-	require.Equal(t, int64(inCheckpoint), b.fleet.lease(ff.sup.Address).loaded.Load(), "the committed checkpoint's relays loaded, the rest mirrored")
+	l := b.fleet.lease(ff.sup.Address)
+	require.GreaterOrEqual(t, l.loadedCovers.Load(), covered)
+	inCheckpoint := 0
+	require.NoError(t, b.fleet.readRelays(context.Background(), ff.sup.Address, 1, l.loadedCovers.Load(), func(checkpointItem) { inCheckpoint++ }))
+	require.Equal(t, int64(inCheckpoint), l.loaded.Load(), "the committed checkpoint's relays loaded, the rest mirrored")
 
 	for _, hdr := range []types.SessionHeader{first, second} {
 		claim := b.claimAt(hdr)
@@ -530,4 +532,49 @@ func TestNewReplicaStartsFromTheCheckpoint(t *testing.T) {
 		require.NoError(t, err)
 	}
 	require.Positive(t, b.fleet.remoteReads.Load(), "proven leaves read from the stream")
+}
+
+// TestCheckpointsOfSuccessiveHoldersChain: the holder writes checkpoints
+// and dies; the next holder (a standby) continues from its last commit;
+// it dies too; a replica on an empty store loads the checkpoints of both
+// and claims every relay of the session.
+func TestCheckpointsOfSuccessiveHoldersChain(t *testing.T) {
+	ff := newFleetFixture(t, jetstreamtest.NewServer(t, jetstreamtest.Options{}), 1, 500*time.Millisecond)
+	ff.cfg.CheckpointEvery = 10
+	chain := newFakeChain()
+	hdr := ff.header(1)
+	relays := ff.relays(hdr, 0, 120)
+	covered := func(r *replica) uint64 {
+		c, err := r.fleet.lastCheckpoint(context.Background(), ff.sup.Address)
+		require.NoError(t, err)
+		return c
+	}
+
+	a := ff.start(chain)
+	ff.nextHolder(5 * time.Second)
+	b := ff.start(chain) // a standby
+	for _, rel := range relays[:60] {
+		require.NoError(t, addRelay(t, a.fleet, ff.sup.Address, rel))
+	}
+	require.Eventually(t, func() bool { return covered(a) >= 50 }, 20*time.Second, 20*time.Millisecond, "the first holder's checkpoints")
+	byA := covered(a)
+	a.crash()
+	ff.nextHolder(10 * time.Second)
+	for _, rel := range relays[60:] {
+		require.NoError(t, addRelay(t, b.fleet, ff.sup.Address, rel))
+	}
+	require.Eventually(t, func() bool { return covered(b) >= 110 }, 20*time.Second, 20*time.Millisecond, "the second holder's checkpoints")
+	byB := covered(b)
+	require.Greater(t, byB, byA)
+	b.crash()
+
+	c := ff.start(chain)
+	ff.nextHolder(10 * time.Second)
+	l := c.fleet.lease(ff.sup.Address)
+	require.GreaterOrEqual(t, l.loadedCovers.Load(), byB, "the second holder's last commit (or a later one) loaded")
+	inCheckpoint := 0
+	require.NoError(t, c.fleet.readRelays(context.Background(), ff.sup.Address, 1, l.loadedCovers.Load(), func(checkpointItem) { inCheckpoint++ }))
+	require.Equal(t, int64(inCheckpoint), l.loaded.Load(), "both holders' checkpoints loaded: every relay they cover")
+	claim := c.claimAt(hdr)
+	require.Equal(t, relaytest.NewTree(t, cupr, relays...).Root, claim.RootHash)
 }

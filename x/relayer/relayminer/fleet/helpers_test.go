@@ -131,7 +131,9 @@ type fleetFixture struct {
 func newFleetFixture(t testing.TB, cluster *jetstreamtest.Cluster, replicas int, ttl time.Duration) *fleetFixture {
 	ff := &fleetFixture{
 		t: t, cluster: cluster, app: relaytest.NewActor(), sup: relaytest.NewActor(), events: make(chan leaseEvent, 64),
-		cfg: Config{URLs: cluster.URLs(), Replicas: min(3, len(cluster.URLs())), LeaseTTL: ttl, PublishTimeout: 5 * time.Second},
+		// Checkpoints every few relays: the holders write them through
+		// every test's faults.
+		cfg: Config{URLs: cluster.URLs(), Replicas: min(3, len(cluster.URLs())), LeaseTTL: ttl, PublishTimeout: 5 * time.Second, CheckpointEvery: 7},
 	}
 	return ff
 }

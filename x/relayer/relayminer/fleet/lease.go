@@ -76,10 +76,11 @@ type lease struct {
 	applied uint64    // last stream sequence mirrored
 	waiters []waiter
 
-	ckpt    checkpointer         // the checkpoint goroutine's
-	ckptCh  chan checkpointBatch // from the mirror to the checkpoint goroutine
-	ckptGen uint64               // the mirror's: batches it could not hand over
-	loaded  atomic.Int64         // relays loaded from the fleet's checkpoint at start
+	ckpt         checkpointer         // the checkpoint goroutine's
+	ckptCh       chan checkpointBatch // from the mirror to the checkpoint goroutine
+	ckptGen      uint64               // the mirror's: batches it could not hand over
+	loaded       atomic.Int64         // relays loaded from the fleet's checkpoint at start
+	loadedCovers atomic.Uint64        // the last sequence that checkpoint covered
 }
 
 type waiter struct {
