@@ -81,7 +81,7 @@ func (c *checkpointer) add(it checkpointItem) {
 type checkpointBatch struct {
 	items []checkpointItem
 	last  uint64
-	gen   uint64 // counts the batches dropped before it
+	gen   uint64 // counts the batches dropped or not handed over before it
 }
 
 // checkpointBatch hands the relays of a batch the mirror applied to the
@@ -90,6 +90,10 @@ type checkpointBatch struct {
 // over from the last commit, reading the relays after it from the stream.
 func (l *lease) checkpointBatch(msgs []jetstream.Msg, seqs []uint64, last uint64) {
 	if _, leading := l.leadingTerm(); !leading || l.f.cfg.CheckpointEvery < 0 {
+		// Not handed over: should this replica lead again, even in the
+		// same term (a renewal that came late), its next batch starts the
+		// checkpoint over, so no relay is left out of it.
+		l.ckptGen++
 		return
 	}
 	items := make([]checkpointItem, 0, len(msgs))

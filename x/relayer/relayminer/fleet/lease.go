@@ -78,7 +78,7 @@ type lease struct {
 
 	ckpt         checkpointer         // the checkpoint goroutine's
 	ckptCh       chan checkpointBatch // from the mirror to the checkpoint goroutine
-	ckptGen      uint64               // the mirror's: batches it could not hand over
+	ckptGen      uint64               // the mirror's: batches not handed over (dropped, or not leading)
 	loaded       atomic.Int64         // relays loaded from the fleet's checkpoint at start
 	loadedCovers atomic.Uint64        // the last sequence that checkpoint covered
 }
