@@ -34,6 +34,10 @@ const mirrorLinger = 20 * time.Millisecond
 // mirrorPullExpiry is how long each of the mirror's pull requests lasts.
 const mirrorPullExpiry = 2 * time.Second
 
+// mirrorStall is how long a seal waits for a mirror making no progress
+// before it has the mirror open its consumer again.
+const mirrorStall = time.Second
+
 // lastSeqTimeout bounds one try at reading where the supplier's log ends.
 const lastSeqTimeout = 2 * time.Second
 
@@ -79,6 +83,7 @@ type lease struct {
 	ckpt         checkpointer         // the checkpoint goroutine's
 	ckptCh       chan checkpointBatch // from the mirror to the checkpoint goroutine
 	ckptGen      uint64               // the mirror's: batches not handed over (dropped, or not leading)
+	reopen       func()               // stops the mirror's current consumer (it opens a new one)
 	loaded       atomic.Int64         // relays loaded from the fleet's checkpoint at start
 	loadedCovers atomic.Uint64        // the last sequence that checkpoint covered
 }
@@ -324,6 +329,9 @@ func (l *lease) mirror(ctx context.Context, from uint64) {
 			l.caughtUp() // nothing to mirror
 		}
 		stop := context.AfterFunc(ctx, it.Stop)
+		l.mu.Lock()
+		l.reopen = it.Stop
+		l.mu.Unlock()
 		// Messages are applied in batches: those already waiting in the
 		// stream, and those arriving within mirrorLinger of the batch's
 		// first (up to mirrorBatch), go to the local store together.
@@ -487,14 +495,34 @@ func (l *lease) waitApplied(ctx context.Context, seq uint64) error {
 	ch := make(chan struct{})
 	l.waiters = append(l.waiters, waiter{seq: seq, ch: ch})
 	l.mu.Unlock()
-	select {
-	case <-ch:
-		// Every relay of the session is before seq: a restart never
-		// mirrors one of them into the sealed tree again.
-		l.f.saveApplied(l.supplier, l.appliedSeq())
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
+	stalled := time.NewTicker(mirrorStall)
+	defer stalled.Stop()
+	last := l.appliedSeq()
+	for {
+		select {
+		case <-ch:
+			// Every relay of the session is before seq: a restart never
+			// mirrors one of them into the sealed tree again.
+			l.f.saveApplied(l.supplier, l.appliedSeq())
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-stalled.C:
+			// The mirror made no progress towards seq for mirrorStall: its
+			// consumer may be stuck on a server that went away without
+			// it noticing yet; it is opened again from where it was.
+			if now := l.appliedSeq(); now != last {
+				last = now
+				continue
+			}
+			l.mu.Lock()
+			reopen := l.reopen
+			l.mu.Unlock()
+			if reopen != nil {
+				l.logger.Info("the mirror made no progress while a seal waits for it; opening its consumer again", "mirrored_to", last, "waiting_for", seq)
+				reopen()
+			}
+		}
 	}
 }
 
