@@ -241,53 +241,24 @@ func (l *lease) loadCheckpoint(ctx context.Context, sessions *session.Manager) (
 	if err != nil || covered == 0 {
 		return 0, err
 	}
-	cons, err := f.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{f.names.checkpointFilter(l.supplier)},
-	})
-	if err != nil {
-		return 0, err
-	}
-	msgs, pending, err := iterate(ctx, cons)
-	if err != nil {
-		return 0, err
-	}
-	defer msgs.Stop()
 	loaded := 0
-	for pending > 0 {
-		msg, err := msgs.Next(jetstream.NextContext(ctx))
-		if err != nil {
-			return 0, err
-		}
-		md, err := msg.Metadata()
-		if err != nil {
-			return 0, err
-		}
-		pending = md.NumPending
-		if c, err := strconv.ParseUint(msg.Headers().Get(hdrCovers), 10, 64); err != nil || c > covered {
-			continue // not committed: its relays are mirrored again
-		}
-		hdr, err := f.headers.decode(msg.Headers().Get(hdrSession))
-		if err != nil {
-			return 0, fmt.Errorf("checkpoint session header: %w", err)
-		}
-		cupr, err := strconv.ParseUint(msg.Headers().Get(hdrCUPR), 10, 64)
-		if err != nil {
-			return 0, fmt.Errorf("checkpoint compute units per relay: %w", err)
-		}
-		data := msg.Data()
-		if len(data)%checkpointEntry != 0 {
-			return 0, fmt.Errorf("checkpoint of session %s: %d bytes", hdr.SessionId, len(data))
-		}
-		rs := make([]session.RemoteRelay, 0, len(data)/checkpointEntry)
-		for ; len(data) > 0; data = data[checkpointEntry:] {
-			const h = protocol.HashSize
-			rs = append(rs, session.RemoteRelay{Key: data[:h], LeafHash: data[h : 2*h],
-				Size: binary.BigEndian.Uint32(data[2*h:]), Seq: binary.BigEndian.Uint64(data[2*h+4:])})
-		}
-		if err := sessions.AddRemoteRelays(hdr, l.supplier, cupr, rs); err != nil && !errors.Is(err, session.ErrSessionClaimed) {
-			return 0, err
-		}
-		loaded += len(rs)
+	err = f.readAll(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{f.names.checkpointFilter(l.supplier)}},
+		func(msg jetstream.Msg, _ *jetstream.MsgMetadata) (bool, error) {
+			if c, err := strconv.ParseUint(msg.Headers().Get(hdrCovers), 10, 64); err != nil || c > covered {
+				return true, nil // not committed: its relays are mirrored again
+			}
+			hdr, cupr, rs, err := f.decodeCheckpoint(msg)
+			if err != nil {
+				return false, err
+			}
+			if err := sessions.AddRemoteRelays(hdr, l.supplier, cupr, rs); err != nil && !errors.Is(err, session.ErrSessionClaimed) {
+				return false, err
+			}
+			loaded += len(rs)
+			return true, nil
+		})
+	if err != nil {
+		return 0, err
 	}
 	l.loaded.Store(int64(loaded))
 	l.loadedCovers.Store(covered)
@@ -295,25 +266,67 @@ func (l *lease) loadCheckpoint(ctx context.Context, sessions *session.Manager) (
 	return covered, nil
 }
 
+// decodeCheckpoint reads one checkpoint message: its session, compute
+// units per relay and relays.
+func (f *Fleet) decodeCheckpoint(msg jetstream.Msg) (types.SessionHeader, uint64, []session.RemoteRelay, error) {
+	hdr, err := f.headers.decode(msg.Headers().Get(hdrSession))
+	if err != nil {
+		return hdr, 0, nil, fmt.Errorf("checkpoint session header: %w", err)
+	}
+	cupr, err := strconv.ParseUint(msg.Headers().Get(hdrCUPR), 10, 64)
+	if err != nil {
+		return hdr, 0, nil, fmt.Errorf("checkpoint compute units per relay: %w", err)
+	}
+	data := msg.Data()
+	if len(data)%checkpointEntry != 0 {
+		return hdr, 0, nil, fmt.Errorf("checkpoint of session %s: %d bytes", hdr.SessionId, len(data))
+	}
+	rs := make([]session.RemoteRelay, 0, len(data)/checkpointEntry)
+	for ; len(data) > 0; data = data[checkpointEntry:] {
+		const h = protocol.HashSize
+		rs = append(rs, session.RemoteRelay{Key: data[:h], LeafHash: data[h : 2*h],
+			Size: binary.BigEndian.Uint32(data[2*h:]), Seq: binary.BigEndian.Uint64(data[2*h+4:])})
+	}
+	return hdr, cupr, rs, nil
+}
+
 // readRelays hands fn the supplier's relays from sequence from to to, as
 // checkpoint items.
 func (f *Fleet) readRelays(ctx context.Context, supplier string, from, to uint64, fn func(checkpointItem)) error {
 	ctx, cancel := context.WithTimeout(ctx, checkpointWait)
 	defer cancel()
-	cons, err := f.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+	return f.readAll(ctx, jetstream.OrderedConsumerConfig{
 		FilterSubjects: f.names.supplierFilters(supplier)[:1], // relays only
 		DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
 		OptStartSeq:    from,
+	}, func(msg jetstream.Msg, md *jetstream.MsgMetadata) (bool, error) {
+		if md.Sequence.Stream > to {
+			return false, nil
+		}
+		if it, ok := f.checkpointItem(msg, md.Sequence.Stream); ok {
+			fn(it)
+		}
+		return true, nil
 	})
+}
+
+// readAll hands fn, in stream order, the messages an ordered consumer of
+// cfg finds in the stream now, until fn says stop or fails.
+func (f *Fleet) readAll(ctx context.Context, cfg jetstream.OrderedConsumerConfig, fn func(jetstream.Msg, *jetstream.MsgMetadata) (bool, error)) error {
+	cons, err := f.stream.OrderedConsumer(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	msgs, pending, err := iterate(ctx, cons)
+	info, err := cons.Info(ctx)
+	if err != nil {
+		return err
+	}
+	msgs, err := cons.Messages()
 	if err != nil {
 		return err
 	}
 	defer msgs.Stop()
-	for pending > 0 {
+	for pending := info.NumPending; pending > 0; {
 		msg, err := msgs.Next(jetstream.NextContext(ctx))
 		if err != nil {
 			return err
@@ -322,28 +335,12 @@ func (f *Fleet) readRelays(ctx context.Context, supplier string, from, to uint64
 		if err != nil {
 			return err
 		}
-		if md.Sequence.Stream > to {
-			return nil
-		}
 		pending = md.NumPending
-		if it, ok := f.checkpointItem(msg, md.Sequence.Stream); ok {
-			fn(it)
+		if more, err := fn(msg, md); !more || err != nil {
+			return err
 		}
 	}
 	return nil
-}
-
-// iterate opens cons's messages and says how many it holds now.
-func iterate(ctx context.Context, cons jetstream.Consumer) (jetstream.MessagesContext, uint64, error) {
-	info, err := cons.Info(ctx)
-	if err != nil {
-		return nil, 0, err
-	}
-	msgs, err := cons.Messages()
-	if err != nil {
-		return nil, 0, err
-	}
-	return msgs, info.NumPending, nil
 }
 
 // checkpointItem is a relay message's checkpoint item (false for a
